@@ -1,0 +1,33 @@
+# The two commands of the quickstart: `make demo` and `make test`.
+# Each creates .venv when missing and installs hlg into it first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hlg-installed
+
+.PHONY: demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || { $(PYTHON) -m pip install --user virtualenv && $(PYTHON) -m virtualenv $(VENV); }
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,progress]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m hlg demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(PY) -m pytest -q --doctest-modules hlg
+	$(PY) -m ruff check hlg tests examples benchmarks
+	$(PY) -m mypy --strict hlg
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_packing.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

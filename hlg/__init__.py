@@ -1,0 +1,85 @@
+"""hlg: lazy layered task graphs that pack small and materialise on the scheduler.
+
+>>> import hlg
+>>> from operator import add
+>>> graph = hlg.HighLevelGraph.from_dict({"x": 1, "y": (add, "x", 41)})
+>>> hlg.get(hlg.unpack(hlg.pack(graph, "y")), "y")
+42
+"""
+
+from hlg.errors import (
+    CycleError,
+    DuplicateKeyError,
+    FormatVersionError,
+    GraphError,
+    HlgError,
+    InvalidKeyError,
+    LayerStateError,
+    MissingDependencyError,
+    MissingKeyError,
+    MissingLayerError,
+    PackError,
+    TaskExecutionError,
+    TaskSpecError,
+    TooManyTasksError,
+    UnknownLayerError,
+    UnpackError,
+)
+from hlg.execute.local import get
+from hlg.graph import HighLevelGraph, HlgCollection
+from hlg.keys import Key, key_group, key_split, tokenize, validate_key
+from hlg.layers.annotate import annotate
+from hlg.layers.base import Layer
+from hlg.layers.materialized import MaterializedLayer
+from hlg.materialize.flatgraph import FlatGraph
+from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
+from hlg.materialize.unpack import unpack
+from hlg.packing.pack import pack
+from hlg.packing.registry import register_layer
+from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef, apply, convert_graph
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Alias",
+    "CycleError",
+    "DataNode",
+    "DuplicateKeyError",
+    "FlatGraph",
+    "FormatVersionError",
+    "GraphError",
+    "GraphNode",
+    "HighLevelGraph",
+    "HlgCollection",
+    "HlgError",
+    "InvalidKeyError",
+    "Key",
+    "Layer",
+    "LayerStateError",
+    "MaterializedLayer",
+    "MissingDependencyError",
+    "MissingKeyError",
+    "MissingLayerError",
+    "PackError",
+    "Task",
+    "TaskExecutionError",
+    "TaskGroup",
+    "TaskPrefix",
+    "TaskRef",
+    "TaskSpecError",
+    "TaskState",
+    "TooManyTasksError",
+    "UnknownLayerError",
+    "UnpackError",
+    "annotate",
+    "apply",
+    "convert_graph",
+    "get",
+    "key_group",
+    "key_split",
+    "pack",
+    "register_layer",
+    "tokenize",
+    "unpack",
+    "validate_key",
+]

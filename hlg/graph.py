@@ -1,0 +1,480 @@
+"""HighLevelGraph: named layers and the dependencies between them.
+
+A :class:`HighLevelGraph` is a read-only mapping over every key of every layer,
+but it answers ``len``, ``in`` and ``cull`` through the layers, without
+materialising any layer that can answer for itself. :meth:`HighLevelGraph.to_dict`
+is the one explicit way to materialise everything.
+
+Collections take part through a small protocol: ``__hlg_graph__()`` returns
+their graph, and ``__hlg_layers__()`` the names of the layers holding their
+outputs. A HighLevelGraph is itself such a collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from hlg.errors import DuplicateKeyError, GraphError, MissingKeyError, MissingLayerError
+from hlg.keys import Key, is_key
+from hlg.layers.base import Layer, missing_dependency
+from hlg.layers.materialized import MaterializedLayer
+from hlg.task import GraphNode, _KeyUnion
+from hlg.toposort import toposort
+
+__all__ = ["HighLevelGraph", "HlgCollection", "ensure_graph", "flatten_keys"]
+
+
+@runtime_checkable
+class HlgCollection(Protocol):
+    """What hlg needs from a collection: its graph and its output layers."""
+
+    def __hlg_graph__(self) -> HighLevelGraph:
+        """Return the collection's graph."""
+
+    def __hlg_layers__(self) -> tuple[str, ...]:
+        """Return the names of the layers that hold the collection's outputs."""
+
+
+class HighLevelGraph(Mapping[Key, GraphNode]):
+    """A task graph made of layers.
+
+    Parameters
+    ----------
+    layers
+        Layer name to :class:`~hlg.Layer`, or to a dict of tasks (converted to a
+        :class:`~hlg.MaterializedLayer`; its values may refer to keys of any layer).
+    dependencies
+        Layer name to the names of the layers its tasks need. Layers left out
+        depend on nothing.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> g = HighLevelGraph(
+    ...     {"a": {("a", 0): 1, ("a", 1): 2}, "b": {"b": (add, ("a", 0), ("a", 1))}},
+    ...     {"b": {"a"}},
+    ... )
+    >>> len(g), g.topological_layers(), g["b"]
+    (3, ['a', 'b'], Task(add, TaskRef(('a', 0)), TaskRef(('a', 1))))
+    """
+
+    def __init__(
+        self,
+        layers: Mapping[str, Layer | Mapping[Any, Any]],
+        dependencies: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        raw = {name: v for name, v in layers.items() if not isinstance(v, Layer)}
+        known = _KeyUnion(*layers.values()) if raw else None
+        self._layers: dict[str, Layer] = {}
+        for name, value in layers.items():
+            if isinstance(value, Layer):
+                if value.name != name:
+                    raise GraphError(
+                        f"layer {value.name!r} is stored under the name {name!r}; "
+                        "a graph stores each layer under its own name"
+                    )
+                self._layers[name] = value
+            else:
+                self._layers[name] = MaterializedLayer(value, name=name, known_keys=known)
+        deps = dependencies or {}
+        self._dependencies: dict[str, frozenset[str]] = {
+            name: frozenset(deps.get(name, ())) for name in self._layers
+        }
+        for name in deps:
+            if name not in self._layers:
+                self._dependencies[name] = frozenset(deps[name])
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, graph: Mapping[Any, Any], name: str | None = None) -> HighLevelGraph:
+        """Wrap a dict graph (dask style or of nodes) as a one-layer graph.
+
+        Examples
+        --------
+        >>> HighLevelGraph.from_dict({"x": 1, "y": (abs, "x")}, name="g").layers
+        {'g': <MaterializedLayer 'g': 2 tasks>}
+        """
+        layer = MaterializedLayer(graph, name=name)
+        return cls({layer.name: layer})
+
+    @classmethod
+    def from_collections(
+        cls,
+        name: str,
+        layer: Layer | Mapping[Any, Any],
+        dependencies: Iterable[HlgCollection] = (),
+    ) -> HighLevelGraph:
+        """Build the graph of a new collection from one new layer and its inputs.
+
+        Parameters
+        ----------
+        name
+            The new layer's name.
+        layer
+            The new layer, or a dict of its tasks (whose values may refer to keys
+            of ``dependencies``).
+        dependencies
+            Collections (anything with ``__hlg_graph__`` and ``__hlg_layers__``,
+            such as another HighLevelGraph) whose outputs the layer needs.
+
+        Examples
+        --------
+        >>> from operator import add
+        >>> x = HighLevelGraph.from_dict({("x", 0): 1, ("x", 1): 2}, name="x")
+        >>> y = HighLevelGraph.from_collections("y", {("y", 0): (add, ("x", 0), ("x", 1))}, [x])
+        >>> y.dependencies
+        {'x': frozenset(), 'y': frozenset({'x'})}
+        """
+        deps = list(dependencies)
+        graphs = [d.__hlg_graph__() for d in deps]
+        if not isinstance(layer, Layer):
+            known = _KeyUnion(*(lyr for g in graphs for lyr in g._layers.values()))
+            layer = MaterializedLayer(layer, name=name, known_keys=known)
+        elif layer.name != name:
+            raise GraphError(f"layer {layer.name!r} was given under the name {name!r}")
+        merged = cls.merge(*graphs)
+        layers = {**merged._layers, name: layer}
+        dep_names = {n for d in deps for n in d.__hlg_layers__()}
+        return cls(layers, {**merged._dependencies, name: dep_names})
+
+    @classmethod
+    def merge(cls, *graphs: HighLevelGraph | Mapping[Any, Any]) -> HighLevelGraph:
+        """Combine graphs; a layer name present in several keeps the last one.
+
+        Examples
+        --------
+        >>> a = HighLevelGraph.from_dict({"a": 1}, name="a")
+        >>> b = HighLevelGraph.from_dict({"b": 2}, name="b")
+        >>> sorted(HighLevelGraph.merge(a, b))
+        ['a', 'b']
+        """
+        layers: dict[str, Layer] = {}
+        dependencies: dict[str, frozenset[str]] = {}
+        for graph in graphs:
+            g = ensure_graph(graph)
+            layers.update(g._layers)
+            dependencies.update(g._dependencies)
+        return cls(layers, dependencies)
+
+    # -- the collection protocol ---------------------------------------------------------
+
+    def __hlg_graph__(self) -> HighLevelGraph:
+        return self
+
+    def __hlg_layers__(self) -> tuple[str, ...]:
+        """Return the names of the layers no other layer depends on."""
+        needed = {d for deps in self._dependencies.values() for d in deps}
+        return tuple(name for name in self._layers if name not in needed)
+
+    # -- layers --------------------------------------------------------------------------
+
+    @property
+    def layers(self) -> dict[str, Layer]:
+        """Layer name to layer (a copy; the graph itself is immutable)."""
+        return dict(self._layers)
+
+    @property
+    def dependencies(self) -> dict[str, frozenset[str]]:
+        """Layer name to the names of the layers it depends on."""
+        return dict(self._dependencies)
+
+    @property
+    def dependents(self) -> dict[str, set[str]]:
+        """Layer name to the names of the layers that depend on it.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": "a"}}, {"b": {"a"}})
+        >>> g.dependents
+        {'a': {'b'}, 'b': set()}
+        """
+        out: dict[str, set[str]] = {name: set() for name in self._layers}
+        for name, deps in self._dependencies.items():
+            for dep in deps:
+                out.setdefault(dep, set()).add(name)
+        return out
+
+    def topological_layers(self) -> list[str]:
+        """Return layer names, each after the layers it depends on.
+
+        Raises
+        ------
+        MissingLayerError
+            A layer depends on a name that is not a layer of the graph.
+        CycleError
+            Layers depend on each other in a cycle; the message names them.
+        """
+        self._check_layer_names()
+        return toposort(
+            self._dependencies,
+            describe=lambda cycle: (
+                "layers depend on each other in a cycle: "
+                + " -> ".join(map(repr, cycle))
+                + "; remove one of these layer dependencies"
+            ),
+        )
+
+    def _check_layer_names(self) -> None:
+        for name, deps in self._dependencies.items():
+            if name not in self._layers:
+                raise MissingLayerError(
+                    f"the dependencies name layer {name!r}, which is not in the graph; "
+                    f"layers: {', '.join(map(repr, self._layers))}"
+                )
+            for dep in sorted(deps):
+                if dep not in self._layers:
+                    raise MissingLayerError(
+                        f"layer {name!r} depends on layer {dep!r}, which is not in the graph; "
+                        "add that layer or remove the dependency"
+                    )
+
+    # -- the mapping over keys -----------------------------------------------------------
+
+    def layer_of(self, key: object) -> Layer | None:
+        """Return the layer producing ``key``, or None.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph.from_dict({("x", 0): 1}, name="x")
+        >>> g.layer_of(("x", 0)).name, g.layer_of("nope")
+        ('x', None)
+        """
+        if type(key) is tuple and key:
+            guess = self._layers.get(key[0]) if type(key[0]) is str else None
+            if guess is not None and key in guess:
+                return guess
+        elif type(key) is str:
+            guess = self._layers.get(key)
+            if guess is not None and key in guess:
+                return guess
+        elif not is_key(key):
+            return None
+        for layer in self._layers.values():
+            if key in layer:
+                return layer
+        return None
+
+    def __getitem__(self, key: Key) -> GraphNode:
+        layer = self.layer_of(key)
+        if layer is None:
+            raise MissingKeyError(f"no layer of the graph produces key {key!r}")
+        return layer[key]
+
+    def __contains__(self, key: object) -> bool:
+        return self.layer_of(key) is not None
+
+    def __iter__(self) -> Iterator[Key]:
+        for layer in self._layers.values():
+            yield from layer
+
+    def __len__(self) -> int:
+        return sum(len(layer) for layer in self._layers.values())
+
+    def get_output_keys(self) -> set[Key]:
+        """Return every key of every layer, without materialising tasks.
+
+        Examples
+        --------
+        >>> sorted(HighLevelGraph.from_dict({"x": 1, "y": "x"}).get_output_keys())
+        ['x', 'y']
+        """
+        keys: set[Key] = set()
+        for layer in self._layers.values():
+            keys.update(layer)
+        return keys
+
+    def get_all_dependencies(self) -> dict[Key, frozenset[Key]]:
+        """Return every key's dependencies (materialises every layer)."""
+        return {k: node.dependencies for k, node in self.to_dict().items()}
+
+    def to_dict(self) -> dict[Key, GraphNode]:
+        """Materialise every layer into one flat dict of tasks.
+
+        Examples
+        --------
+        >>> HighLevelGraph.from_dict({"x": 1}).to_dict()
+        {'x': DataNode(1)}
+        """
+        out: dict[Key, GraphNode] = {}
+        for layer in self._layers.values():
+            out.update(layer.materialize())
+        return out
+
+    # -- cull and validate ---------------------------------------------------------------
+
+    def cull(self, keys: Key | Iterable[Any]) -> HighLevelGraph:
+        """Return the graph with only what ``keys`` need.
+
+        Each layer, from the last to the first, is asked for the keys it must
+        keep and returns a smaller layer and the keys it needs from other
+        layers. Layers left empty are dropped. No layer that culls
+        symbolically is materialised.
+
+        Parameters
+        ----------
+        keys
+            A key, or a (nested) list of keys.
+
+        Raises
+        ------
+        MissingKeyError
+            A requested key is in no layer.
+        MissingDependencyError
+            A kept task needs a key no layer produces.
+
+        Examples
+        --------
+        >>> from operator import add
+        >>> g = HighLevelGraph({"a": {"a": 1, "unused": 2}, "b": {"b": (add, "a", 1)}},
+        ...                    {"b": {"a"}})
+        >>> sorted(g.cull("b"))
+        ['a', 'b']
+        """
+        order = self.topological_layers()
+        pending = set(flatten_keys(keys))
+        for key in pending:
+            if self.layer_of(key) is None:
+                raise MissingKeyError(f"cannot cull to key {key!r}: no layer produces it")
+        kept: dict[str, Layer] = {}
+        for name in reversed(order):
+            layer = self._layers[name]
+            mine = {k for k in pending if k in layer}
+            if not mine:
+                continue
+            pending -= mine
+            culled, external = layer.cull(mine)
+            kept[name] = culled
+            pending |= external
+        if pending:
+            self._raise_unresolved(pending, kept)
+        names = [name for name in order if name in kept]
+        return HighLevelGraph(
+            {name: kept[name] for name in names},
+            {name: self._dependencies[name] & kept.keys() for name in names},
+        )
+
+    def _raise_unresolved(self, pending: set[Key], kept: Mapping[str, Layer]) -> None:
+        for layer in kept.values():
+            for key, node in layer.materialize().items():
+                for dep in node.dependencies:
+                    if dep not in pending:
+                        continue
+                    producer = self.layer_of(dep)
+                    if producer is None:
+                        raise missing_dependency(layer.name, key, dep)
+                    raise MissingLayerError(
+                        f"layer {layer.name!r}: task {key!r} needs {dep!r} of layer "
+                        f"{producer.name!r}, but {layer.name!r} does not depend on "
+                        f"{producer.name!r}; add it to the graph's dependencies"
+                    )
+        raise missing_dependency("?", "?", next(iter(pending)))
+
+    def validate(self) -> None:
+        """Check the whole graph; raise the first problem found.
+
+        Checks that layer dependencies name layers and form no cycle, that no
+        two layers produce the same key, that every task's dependencies are
+        produced by its own layer or by a layer it depends on (directly or
+        not), and that tasks form no cycle. Materialises every layer.
+
+        Raises
+        ------
+        MissingLayerError, CycleError, DuplicateKeyError, MissingDependencyError
+
+        Examples
+        --------
+        >>> HighLevelGraph.from_dict({"x": (abs, "y"), "y": (abs, "x")}, name="g").validate()
+        Traceback (most recent call last):
+        hlg.errors.CycleError: layer 'g': tasks depend on each other in a cycle: 'x' -> 'y' -> 'x'
+        """
+        order = self.topological_layers()
+        owner: dict[Key, str] = {}
+        for name in order:
+            for key in self._layers[name]:
+                other = owner.setdefault(key, name)
+                if other != name:
+                    raise DuplicateKeyError(
+                        f"key {key!r} is produced by both layer {other!r} and layer {name!r}; "
+                        "give the layers distinct key names"
+                    )
+        ancestors: dict[str, set[str]] = {}
+        for name in order:
+            ancestors[name] = {name}.union(*(ancestors[d] for d in self._dependencies[name]))
+        for name in order:
+            tasks = self._layers[name].materialize()
+            for key, node in tasks.items():
+                for dep in node.dependencies:
+                    producer = owner.get(dep)
+                    if producer is None:
+                        raise missing_dependency(name, key, dep)
+                    if producer not in ancestors[name]:
+                        raise MissingLayerError(
+                            f"layer {name!r}: task {key!r} needs {dep!r} of layer {producer!r}, "
+                            f"but {name!r} does not depend on {producer!r}; add it to the "
+                            "graph's dependencies"
+                        )
+            _check_task_cycles(name, tasks)
+
+    # -- display -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+
+
+def _check_task_cycles(name: str, tasks: Mapping[Key, GraphNode]) -> None:
+    # Within one layer: edges to other layers cannot close a cycle, because layers
+    # form a DAG and every edge follows a layer dependency (checked by validate).
+    internal = {k: [d for d in n.dependencies if d in tasks] for k, n in tasks.items()}
+    toposort(
+        internal,
+        describe=lambda cycle: (
+            f"layer {name!r}: tasks depend on each other in a cycle: "
+            + " -> ".join(map(repr, cycle))
+        ),
+    )
+
+
+def flatten_keys(keys: Any) -> Iterator[Key]:
+    """Yield the keys of a key or a nested list of keys.
+
+    Examples
+    --------
+    >>> list(flatten_keys([["x", ("y", 0)], "z"]))
+    ['x', ('y', 0), 'z']
+    """
+    stack = [keys]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            stack.extend(reversed(item))
+        else:
+            yield item
+
+
+def ensure_graph(obj: Any) -> HighLevelGraph:
+    """Return ``obj`` as a :class:`HighLevelGraph`.
+
+    Accepts a HighLevelGraph, a collection (``__hlg_graph__``), a :class:`~hlg.Layer`
+    or a dict graph.
+
+    Examples
+    --------
+    >>> ensure_graph({"x": 1})
+    <HighLevelGraph: 1 layers, 1 tasks>
+    """
+    if isinstance(obj, HighLevelGraph):
+        return obj
+    if isinstance(obj, Layer):
+        return HighLevelGraph({obj.name: obj})
+    if isinstance(obj, Mapping):
+        return HighLevelGraph.from_dict(obj)
+    graph_method = getattr(obj, "__hlg_graph__", None)
+    if graph_method is not None:
+        graph = graph_method()
+        if isinstance(graph, HighLevelGraph):
+            return graph
+    raise GraphError(
+        f"expected a graph (dict, HighLevelGraph, Layer or collection); got {type(obj).__name__}"
+    )

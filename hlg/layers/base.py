@@ -1,0 +1,221 @@
+"""The :class:`Layer` contract: a lazy mapping from output keys to tasks.
+
+A layer stands for many tasks without holding them. A subclass provides:
+
+- ``__iter__`` (its output keys, lazily) and ``__len__`` (without materialising);
+- :meth:`Layer.materialize`: its tasks, each a :class:`~hlg.task.GraphNode`
+  knowing its dependencies.
+
+and may override, for speed, the methods whose defaults materialise:
+
+- ``__contains__`` and ``__getitem__`` for single keys;
+- :meth:`Layer.cull`: a smaller layer plus the keys it needs from other layers;
+- :meth:`Layer.pack_state` / :meth:`Layer.unpack_state`: a small msgpack state
+  and the scheduler-side rebuild. A layer that does not override them is
+  packed as its materialised tasks, so every layer can be shipped.
+
+Layers are immutable and compare by identity: two layers are the same layer
+only if they are the same object.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hlg.errors import MissingDependencyError, MissingKeyError, PackError
+from hlg.keys import Key
+from hlg.layers.annotate import current_annotations, validate_annotations
+from hlg.task import GraphNode
+
+if TYPE_CHECKING:
+    from hlg.packing.codec import Decoder, Encoder
+
+__all__ = ["Layer"]
+
+MATERIALIZED_TAG = "hlg.materialized"
+
+
+class Layer(Mapping[Key, GraphNode]):
+    """A lazy mapping from output keys to tasks; the unit a graph is made of.
+
+    Parameters
+    ----------
+    name
+        The layer's name, unique within a graph. By convention the first item
+        of tuple keys.
+    annotations
+        Scheduling hints for every task of the layer; merged over those of any
+        enclosing :func:`hlg.annotate` block.
+
+    Attributes
+    ----------
+    tag : str or None
+        The registry tag under which the layer type packs (set by
+        :func:`hlg.register_layer`).
+    """
+
+    tag: ClassVar[str | None] = None
+
+    def __init__(self, name: str, annotations: Mapping[str, Any] | None = None) -> None:
+        if type(name) is not str or not name:
+            raise PackError(f"a layer's name must be a non-empty str; got {name!r}")
+        self.name = name
+        merged = current_annotations()
+        if annotations:
+            merged.update(validate_annotations(annotations, layer=name))
+        self.annotations: dict[str, Any] = merged
+
+    # -- the required part ---------------------------------------------------------------
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Key]:
+        """Iterate over the output keys without materialising tasks."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Return the number of output keys without materialising."""
+
+    @abstractmethod
+    def materialize(self) -> Mapping[Key, GraphNode]:
+        """Return every task of the layer, by key. Do not mutate the result."""
+
+    # -- defaults a subclass may make faster ---------------------------------------------
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return any(k == key for k in self)
+        except TypeError:
+            return False
+
+    def __getitem__(self, key: Key) -> GraphNode:
+        tasks = self.materialize()
+        try:
+            return tasks[key]
+        except (KeyError, TypeError):
+            raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
+
+    def get_dependencies(self, key: Key) -> frozenset[Key]:
+        """Return the keys the task at ``key`` needs."""
+        return self[key].dependencies
+
+    def cull(self, keys: Iterable[Key]) -> tuple[Layer, set[Key]]:
+        """Return a layer with only what ``keys`` need, and the keys needed from other layers.
+
+        The default materialises and returns a :class:`~hlg.MaterializedLayer`;
+        layers that can cull symbolically override it.
+
+        Parameters
+        ----------
+        keys
+            Output keys of this layer that must be kept.
+
+        Returns
+        -------
+        layer : Layer
+            Holds at least ``keys`` and what they need from inside this layer.
+        external : set
+            Keys of other layers that the kept tasks need.
+        """
+        from hlg.layers.materialized import MaterializedLayer
+
+        tasks = self.materialize()
+        kept, external = cull_tasks(self.name, tasks, keys)
+        return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+
+    # -- packing -------------------------------------------------------------------------
+
+    def pack_state(self, encoder: Encoder) -> Any:
+        """Return this layer's packed state: msgpack-native and small.
+
+        The default packs the materialised tasks. A layer with an O(1) state
+        overrides this and :meth:`unpack_state`, and registers a tag with
+        :func:`hlg.register_layer`. Use ``encoder.function(f)`` for callables and
+        ``encoder.value(v)`` for arbitrary argument values.
+        """
+        return encoder.tasks(self.materialize(), layer=self.name)
+
+    @classmethod
+    def unpack_state(
+        cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
+    ) -> Layer:
+        """Rebuild a layer on the scheduler from what :meth:`pack_state` returned.
+
+        Runs inside the scheduler: it must not unpickle, and functions arrive as
+        :class:`~hlg.task.SerializedFunction` (``decoder.function(i)``).
+        """
+        raise NotImplementedError(f"{cls.__name__} does not implement unpack_state")
+
+    def packed_tag(self) -> str:
+        """Return the registry tag this layer packs under."""
+        if type(self).pack_state is Layer.pack_state:
+            return MATERIALIZED_TAG
+        tag = type(self).tag
+        if tag is None:
+            raise PackError(
+                f"layer {self.name!r}: {type(self).__name__} overrides pack_state but has no "
+                "registry tag; decorate the class with @hlg.register_layer('your-package.name')"
+            )
+        return tag
+
+    # -- conveniences --------------------------------------------------------------------
+
+    def with_annotations(self, **annotations: Any) -> Layer:
+        """Return a copy of the layer with ``annotations`` added.
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> MaterializedLayer({"x": 1}, name="x").with_annotations(priority=5).annotations
+        {'priority': 5}
+        """
+        new = copy.copy(self)
+        new.annotations = {**self.annotations, **validate_annotations(annotations, layer=self.name)}
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
+
+
+def cull_tasks(
+    name: str, tasks: Mapping[Key, GraphNode], keys: Iterable[Key]
+) -> tuple[dict[Key, GraphNode], set[Key]]:
+    """Keep ``keys`` of ``tasks`` and, transitively, what they need within ``tasks``.
+
+    Returns the kept tasks and the keys they need from outside.
+    """
+    kept: dict[Key, GraphNode] = {}
+    external: set[Key] = set()
+    stack = list(keys)
+    while stack:
+        key = stack.pop()
+        if key in kept:
+            continue
+        try:
+            node = tasks[key]
+        except KeyError:
+            raise MissingKeyError(f"layer {name!r} has no key {key!r}") from None
+        kept[key] = node
+        for dep in node.dependencies:
+            if dep in tasks:
+                if dep not in kept:
+                    stack.append(dep)
+            else:
+                external.add(dep)
+    return kept, external
+
+
+def missing_dependency(layer: str, key: Key, dep: Key) -> MissingDependencyError:
+    """Build the error for a task whose dependency nobody produces."""
+    return MissingDependencyError(
+        f"layer {layer!r}: task {key!r} needs {dep!r}, which no layer produces; "
+        "add that layer or pass it as known data"
+    )

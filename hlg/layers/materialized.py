@@ -1,0 +1,121 @@
+"""MaterializedLayer: a layer that holds its tasks in a dict."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Container, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hlg.errors import MissingKeyError
+from hlg.keys import Key
+from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
+from hlg.packing.registry import register_layer
+from hlg.task import GraphNode, convert_graph
+
+if TYPE_CHECKING:
+    from hlg.packing.codec import Decoder, Encoder
+
+__all__ = ["MaterializedLayer"]
+
+
+@register_layer(MATERIALIZED_TAG)
+class MaterializedLayer(Layer):
+    """A layer holding its tasks explicitly.
+
+    Parameters
+    ----------
+    tasks
+        Keys to tasks: :class:`~hlg.Task`/:class:`~hlg.DataNode`/:class:`~hlg.Alias`
+        values, or dask-style values (tuples, keys, lists, literals), converted
+        once here.
+    name
+        The layer's name; a unique name is made up when omitted.
+    annotations
+        Scheduling hints for every task of the layer.
+    known_keys
+        Keys of other layers that dask-style values may refer to. Without it,
+        only keys of this layer are recognised as references.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> layer = MaterializedLayer({"x": 1, "y": (add, "x", 1)}, name="small")
+    >>> len(layer), sorted(layer), layer["y"].dependencies
+    (2, ['x', 'y'], frozenset({'x'}))
+    """
+
+    def __init__(
+        self,
+        tasks: Mapping[Any, Any],
+        name: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
+        *,
+        known_keys: Container[object] | None = None,
+    ) -> None:
+        super().__init__(name or f"materialized-{uuid.uuid4().hex[:12]}", annotations)
+        self._tasks: dict[Key, GraphNode] = convert_graph(tasks, known_keys)
+
+    @classmethod
+    def _from_nodes(
+        cls, tasks: dict[Key, GraphNode], name: str, annotations: dict[str, Any]
+    ) -> MaterializedLayer:
+        # Tasks that are already nodes: skip conversion and annotation checks.
+        layer = cls.__new__(cls)
+        layer.name = name
+        layer.annotations = dict(annotations)
+        layer._tasks = tasks
+        return layer
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._tasks
+        except TypeError:
+            return False
+
+    def __getitem__(self, key: Key) -> GraphNode:
+        try:
+            return self._tasks[key]
+        except (KeyError, TypeError):
+            raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
+
+    def materialize(self) -> Mapping[Key, GraphNode]:
+        """Return the tasks.
+
+        Examples
+        --------
+        >>> MaterializedLayer({"x": 1}, name="x").materialize()
+        {'x': DataNode(1)}
+        """
+        return self._tasks
+
+    def cull(self, keys: Iterable[Key]) -> tuple[MaterializedLayer, set[Key]]:
+        """Keep ``keys`` and what they need inside this layer.
+
+        Examples
+        --------
+        >>> from operator import add
+        >>> layer = MaterializedLayer({"a": 1, "b": (add, "a", "z"), "c": 3}, name="l",
+        ...                           known_keys={"z"})
+        >>> culled, external = layer.cull(["b"])
+        >>> sorted(culled), external
+        (['a', 'b'], {'z'})
+        """
+        kept, external = cull_tasks(self.name, self._tasks, keys)
+        return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+
+    def pack_state(self, encoder: Encoder) -> Any:
+        """Pack the tasks, each function once in the envelope's function table."""
+        return encoder.tasks(self._tasks, layer=self.name)
+
+    @classmethod
+    def unpack_state(
+        cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
+    ) -> MaterializedLayer:
+        """Rebuild the tasks on the scheduler, functions still serialised."""
+        return cls._from_nodes(decoder.tasks(state, layer=name), name, annotations)

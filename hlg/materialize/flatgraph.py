@@ -1,0 +1,113 @@
+"""FlatGraph: the scheduler's view of a graph, every task materialised."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from typing import Any
+
+from hlg.keys import Key
+from hlg.materialize.groups import TaskGroup, TaskPrefix, build_groups
+from hlg.task import GraphNode
+
+__all__ = ["FlatGraph", "LayerSummary"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LayerSummary:
+    """What a flat graph remembers of a layer it was built from."""
+
+    name: str
+    tag: str
+    ntasks: int
+    dependencies: tuple[str, ...]
+
+
+class FlatGraph:
+    """A flat task graph: what :func:`hlg.unpack` returns and schedulers run.
+
+    ``graph[key]``, ``key in graph`` and ``len(graph)`` look at the tasks.
+    ``dependents``, ``groups`` and ``prefixes`` are computed on first access.
+
+    Parameters
+    ----------
+    tasks
+        Every task, by key.
+    keys
+        The requested keys.
+    remote_keys
+        Keys of data held by the scheduler that tasks may depend on.
+    annotations
+        Annotation name to key to value, expanded per key.
+    layers
+        The layers the tasks came from, in topological order.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+    >>> flat.keys, sorted(flat.dependencies["b"]), flat.dependents["a"]
+    (['b'], ['a'], {'b'})
+    """
+
+    def __init__(
+        self,
+        tasks: dict[Key, GraphNode],
+        keys: list[Key],
+        remote_keys: frozenset[Key] = frozenset(),
+        annotations: dict[str, dict[Key, Any]] | None = None,
+        layers: tuple[LayerSummary, ...] = (),
+    ) -> None:
+        self.tasks = tasks
+        self.keys = keys
+        self.remote_keys = remote_keys
+        self.annotations: dict[str, dict[Key, Any]] = annotations or {}
+        self.layers = layers
+
+    def __getitem__(self, key: Key) -> GraphNode:
+        return self.tasks[key]
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self.tasks
+        except TypeError:
+            return False
+
+    @property
+    def dependencies(self) -> dict[Key, frozenset[Key]]:
+        """Each key's dependencies (a new dict on each access)."""
+        return {key: node.dependencies for key, node in self.tasks.items()}
+
+    @cached_property
+    def dependents(self) -> dict[Key, set[Key]]:
+        """Each key's dependents: the tasks that need its value."""
+        out: dict[Key, set[Key]] = {key: set() for key in self.tasks}
+        for key in self.remote_keys:
+            out.setdefault(key, set())
+        for key, node in self.tasks.items():
+            for dep in node.dependencies:
+                out[dep].add(key)
+        return out
+
+    @cached_property
+    def _grouped(self) -> tuple[dict[str, TaskGroup], dict[str, TaskPrefix]]:
+        return build_groups(self.tasks, self.remote_keys)
+
+    @property
+    def groups(self) -> dict[str, TaskGroup]:
+        """Task groups by name; see :mod:`hlg.materialize.groups`."""
+        return self._grouped[0]
+
+    @property
+    def prefixes(self) -> dict[str, TaskPrefix]:
+        """Task prefixes by name."""
+        return self._grouped[1]
+
+    def __repr__(self) -> str:
+        return (
+            f"<FlatGraph: {len(self.tasks):,} tasks, {len(self.keys):,} requested keys, "
+            f"{len(self.remote_keys):,} remote keys>"
+        )

@@ -1,0 +1,89 @@
+"""Writing the packed envelope, on the client.
+
+:func:`pack` culls the graph to the requested keys, asks each layer for its
+state in topological order (never materialising a layer that packs a small
+state), and writes the function table those states refer to, each distinct
+function once. ``docs/format.md`` specifies the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
+from hlg.keys import Key, validate_key
+from hlg.packing.codec import Encoder, packb
+from hlg.packing.envelope import FORMAT_NAME, FORMAT_VERSION
+
+__all__ = ["pack"]
+
+
+def pack(
+    graph: Any,
+    keys: Any = None,
+    *,
+    remote_keys: Iterable[Key] = (),
+    cull: bool = True,
+) -> bytes:
+    """Pack a graph into bytes for a scheduler, without materialising lazy layers.
+
+    Parameters
+    ----------
+    graph
+        A :class:`~hlg.HighLevelGraph`, a collection, a layer or a dict graph.
+    keys
+        The keys to compute: a key or a (nested) list of keys. None means the
+        outputs of the graph's last layers, decided by the unpacker.
+    remote_keys
+        Keys of data already held by the scheduler (scattered data) that tasks
+        may depend on. Keys of :class:`~hlg.Ref` arguments are added
+        automatically.
+    cull
+        Drop what ``keys`` do not need before packing.
+
+    Returns
+    -------
+    bytes
+        One msgpack document; see ``docs/format.md``.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> data = pack({"x": 1, "y": (add, "x", 10), "unused": 0}, "y")
+    >>> import hlg
+    >>> flat = hlg.unpack(data)
+    >>> sorted(flat.tasks), flat.keys
+    (['x', 'y'], ['y'])
+    """
+    g = ensure_graph(graph)
+    requested = None if keys is None else [validate_key(k) for k in flatten_keys(keys)]
+    remote = {validate_key(k) for k in remote_keys}
+    if requested is not None and cull:
+        local = [k for k in requested if k not in remote or k in g]
+        g = g.cull(local) if local else HighLevelGraph({})
+    encoder = Encoder()
+    layers = []
+    for name in g.topological_layers():
+        layer = g._layers[name]
+        tag = layer.packed_tag()
+        state = encoder.state(layer.pack_state(encoder), layer=name)
+        layers.append(
+            {
+                "tag": tag,
+                "name": name,
+                "dependencies": tuple(sorted(g._dependencies[name])),
+                "annotations": encoder.state(layer.annotations, layer=name),
+                "state": state,
+            }
+        )
+    remote |= encoder.remote_keys
+    envelope = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "functions": tuple(encoder.functions),
+        "layers": tuple(layers),
+        "keys": None if requested is None else tuple(requested),
+        "remote_keys": tuple(sorted(remote, key=repr)),
+    }
+    return packb(envelope)

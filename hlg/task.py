@@ -1,0 +1,665 @@
+"""The task specification: what one key of a graph computes.
+
+A graph maps keys to *nodes*:
+
+- :class:`Task` calls a function on arguments. A :class:`TaskRef` among the
+  arguments (also inside lists, tuples, dicts and sets) stands for the value of
+  another key: a dependency.
+- :class:`DataNode` holds a literal value.
+- :class:`Alias` gives another key's value under a second name.
+
+Every node knows its ``dependencies`` from construction, so schedulers never
+rescan arguments. Calling a node with a mapping of dependency values computes
+it: ``node(values)``.
+
+Internally a :class:`Task` keeps the common case fast: a reference that is a
+whole positional argument is stored as the bare key, and ``_refs`` lists those
+positions, so running the task is one substitution per reference. Tasks with
+references nested in containers, nested tasks or not-yet-decoded payloads set
+``_deep`` and resolve their arguments recursively instead.
+
+Graphs written dask-style, as dicts of tuples, are converted once by
+:func:`convert_graph`:
+
+>>> def inc(x):
+...     return x + 1
+>>> graph = convert_graph({"a": 1, "b": (inc, "a"), "c": "b", "d": ["a", (inc, "b")]})
+>>> graph["b"]
+Task(inc, TaskRef('a'))
+>>> graph["c"], sorted(graph["d"].dependencies)
+(Alias('b'), ['a', 'b'])
+>>> graph["d"]({"a": 1, "b": 2})
+[1, 3]
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from hlg.errors import InvalidKeyError, MissingDependencyError, TaskSpecError
+from hlg.keys import Key, is_key, validate_key
+
+__all__ = [
+    "Alias",
+    "DataNode",
+    "GraphNode",
+    "Opaque",
+    "SerializedFunction",
+    "Task",
+    "TaskRef",
+    "apply",
+    "convert_graph",
+    "convert_task",
+]
+
+# Values that can never hold a reference, checked by exact type for speed.
+_LEAVES: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
+_EMPTY: frozenset[Key] = frozenset()
+
+
+def apply(func: Callable[..., Any], args: Iterable[Any] = (), kwargs: Any = None) -> Any:
+    """Call ``func(*args, **kwargs)``; the dask-style way to pass keyword arguments.
+
+    In a dict graph, ``(apply, func, args, kwargs)`` becomes a :class:`Task`
+    calling ``func`` with those keyword arguments.
+
+    Examples
+    --------
+    >>> apply(pow, (2, 5))
+    32
+    >>> apply(int, ("ff",), {"base": 16})
+    255
+    """
+    return func(*args, **(kwargs or {}))
+
+
+class TaskRef:
+    """A reference to the value of another key, used inside a task's arguments.
+
+    Examples
+    --------
+    >>> TaskRef(("x", 0))
+    TaskRef(('x', 0))
+    >>> TaskRef("x") == TaskRef("x")
+    True
+    """
+
+    __slots__ = ("key",)
+    key: Key
+
+    def __init__(self, key: Key) -> None:
+        self.key = validate_key(key)
+
+    def __repr__(self) -> str:
+        return f"TaskRef({self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is TaskRef and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((TaskRef, self.key))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TaskRef, (self.key,))
+
+
+class GraphNode:
+    """Base class of the values of a graph: :class:`Task`, :class:`DataNode`, :class:`Alias`.
+
+    Attributes
+    ----------
+    dependencies : frozenset
+        The keys whose values this node needs.
+    """
+
+    __slots__ = ("dependencies",)
+    dependencies: frozenset[Key]
+
+    def __call__(self, values: Mapping[Key, Any]) -> Any:
+        """Compute this node's value given its dependencies' values."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return False
+        assert isinstance(other, GraphNode)  # for mypy: same type as self
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash((type(self), repr(self)))
+
+    def _identity(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+
+class DataNode(GraphNode):
+    """A literal value in a graph.
+
+    Examples
+    --------
+    >>> DataNode([1, 2])({})
+    [1, 2]
+    """
+
+    __slots__ = ("_deep", "value")
+    value: Any
+    # True when ``value`` holds payloads (Opaque) that are decoded when the node runs.
+    _deep: bool
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.dependencies = _EMPTY
+        self._deep = False
+
+    def __call__(self, values: Mapping[Key, Any]) -> Any:
+        """Return the value (decoding any payloads in it)."""
+        return _resolve(self.value, values) if self._deep else self.value
+
+    def __repr__(self) -> str:
+        return f"DataNode({self.value!r})"
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.value,)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_data, (self.value, self._deep))
+
+
+def _rebuild_data(value: Any, deep: bool) -> DataNode:
+    node = DataNode(value)
+    node._deep = deep
+    return node
+
+
+class Alias(GraphNode):
+    """Another key's value under a second name.
+
+    Examples
+    --------
+    >>> Alias("x")({"x": 3})
+    3
+    """
+
+    __slots__ = ("target",)
+    target: Key
+
+    def __init__(self, target: Key) -> None:
+        self.target = validate_key(target)
+        self.dependencies = frozenset((self.target,))
+
+    def __call__(self, values: Mapping[Key, Any]) -> Any:
+        """Return the target's value from ``values``."""
+        try:
+            return values[self.target]
+        except KeyError:
+            raise _missing(self.target) from None
+
+    def __repr__(self) -> str:
+        return f"Alias({self.target!r})"
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.target,)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Alias, (self.target,))
+
+
+class Task(GraphNode):
+    """A call of a function on arguments, some of which refer to other keys.
+
+    Parameters
+    ----------
+    func
+        The callable.
+    *args, **kwargs
+        Its arguments. A :class:`TaskRef` stands for the value of that key; it
+        may be nested in lists, tuples, dicts and sets. A nested :class:`Task`
+        is computed inline.
+
+    Examples
+    --------
+    >>> t = Task(divmod, TaskRef("x"), 3)
+    >>> t.dependencies
+    frozenset({'x'})
+    >>> t({"x": 7})
+    (2, 1)
+    >>> Task(sum, [TaskRef("a"), TaskRef("b")], start=10)({"a": 1, "b": 2})
+    13
+    """
+
+    __slots__ = ("_args", "_deep", "_refs", "func", "kwargs")
+    func: Callable[..., Any]
+    # Positional arguments; the positions in ``_refs`` hold bare keys, not TaskRefs.
+    _args: tuple[Any, ...]
+    # Positions of ``_args`` that are references. Empty whenever ``_deep`` is set.
+    _refs: tuple[int, ...]
+    kwargs: dict[str, Any] | None
+    # True when arguments need a recursive pass: nested refs, nested tasks, payloads.
+    _deep: bool
+
+    def __init__(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        if not callable(func):
+            raise TaskSpecError(
+                f"a task's function must be callable; got {type(func).__name__} {func!r}"
+            )
+        self.func = func
+        self.kwargs = kwargs or None
+        deps: set[Key] = set()
+        deep = any(_scan(v, deps) for v in kwargs.values()) if kwargs else False
+        if not deep:
+            refs: list[int] = []
+            for i, arg in enumerate(args):
+                if type(arg) is TaskRef:
+                    refs.append(i)
+                    deps.add(arg.key)
+                elif _scan(arg, deps):
+                    deep = True
+            if not deep:
+                self._args = tuple(a.key if type(a) is TaskRef else a for a in args)
+                self._refs = tuple(refs)
+        if deep:
+            for arg in args:
+                _scan(arg, deps)
+            self._args = args
+            self._refs = ()
+        self._deep = deep
+        self.dependencies = frozenset(deps)
+
+    @classmethod
+    def _from_parts(  # noqa: PLR0917 - the wire form, positionally, for speed
+        cls,
+        func: Any,
+        args: tuple[Any, ...],
+        refs: tuple[int, ...],
+        kwargs: dict[str, Any] | None,
+        deep: bool,
+        dependencies: frozenset[Key],
+    ) -> Task:
+        # The unpacker builds tasks from their wire form without rescanning.
+        task = object.__new__(cls)
+        task.func = func
+        task._args = args
+        task._refs = refs
+        task.kwargs = kwargs
+        task._deep = deep
+        task.dependencies = dependencies
+        return task
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The positional arguments, with references as :class:`TaskRef`."""
+        if not self._refs:
+            return self._args
+        args = list(self._args)
+        for i in self._refs:
+            args[i] = TaskRef(args[i])
+        return tuple(args)
+
+    def __call__(self, values: Mapping[Key, Any]) -> Any:
+        """Call the function with references replaced by their ``values``."""
+        args: Any = self._args
+        kwargs = self.kwargs
+        try:
+            if self._refs:
+                args = list(args)
+                for i in self._refs:
+                    args[i] = values[args[i]]
+            elif self._deep:
+                args = [_resolve(a, values) for a in args]
+                if kwargs:
+                    kwargs = {k: _resolve(v, values) for k, v in kwargs.items()}
+        except KeyError as err:
+            raise _missing(err.args[0]) from None
+        func = self.func
+        if type(func) is SerializedFunction:
+            func = func.load()
+        if kwargs:
+            return func(*args, **kwargs)
+        return func(*args)
+
+    @property
+    def func_name(self) -> str:
+        """The function's name, known without loading a serialized function."""
+        func = self.func
+        if type(func) is SerializedFunction:
+            return func.name
+        return _callable_name(func)
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args]
+        parts += [f"{k}={v!r}" for k, v in (self.kwargs or {}).items()]
+        return f"Task({', '.join([self.func_name, *parts])})"
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.func, self.args, self.kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            Task._from_parts,
+            (self.func, self._args, self._refs, self.kwargs, self._deep, self.dependencies),
+        )
+
+
+def _missing(key: object) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"the value of {key!r} was not given to the task that needs it; "
+        "compute it first or pass it among the known values"
+    )
+
+
+def _callable_name(func: Any) -> str:
+    inner = getattr(func, "func", None)  # functools.partial and friends
+    if inner is not None and callable(inner):
+        return _callable_name(inner)
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else type(func).__name__
+
+
+def _scan(obj: Any, deps: set[Key]) -> bool:
+    """Collect the references inside ``obj`` into ``deps``; return whether it needs resolving."""
+    t = type(obj)
+    if t in _LEAVES:
+        return False
+    if t is TaskRef:
+        deps.add(obj.key)
+        return True
+    if t is list or t is tuple or t is set or t is frozenset:
+        deep = False
+        for item in obj:
+            if _scan(item, deps):
+                deep = True
+        return deep
+    if t is dict:
+        deep = False
+        for value in obj.values():
+            if _scan(value, deps):
+                deep = True
+        return deep
+    if isinstance(obj, GraphNode):
+        deps.update(obj.dependencies)
+        return True
+    return t is Opaque or t is SerializedFunction
+
+
+def _resolve(obj: Any, values: Mapping[Key, Any]) -> Any:
+    """Replace references, nested nodes and payloads in ``obj`` by their values."""
+    t = type(obj)
+    if t in _LEAVES:
+        return obj
+    if t is TaskRef:
+        return values[obj.key]
+    if t is list:
+        return [_resolve(item, values) for item in obj]
+    if t is tuple:
+        return tuple(_resolve(item, values) for item in obj)
+    if t is dict:
+        return {k: _resolve(v, values) for k, v in obj.items()}
+    if t is set or t is frozenset:
+        return t(_resolve(item, values) for item in obj)
+    if t is Opaque or t is SerializedFunction:
+        return obj.load()
+    if isinstance(obj, GraphNode):
+        return obj(values)
+    return obj
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class SerializedFunction:
+    """A function as it travels: cloudpickle bytes, loaded on first call.
+
+    The unpacker never loads it; a worker loads each distinct function once and
+    keeps it, however many tasks call it.
+
+    Parameters
+    ----------
+    name
+        The function's name, for display without loading it.
+    data
+        Its cloudpickle bytes.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> f = SerializedFunction("len", pickle.dumps(len))
+    >>> f.load()("abc")
+    3
+    """
+
+    __slots__ = ("_func", "_lock", "data", "name")
+    # Worker-side cache shared by every SerializedFunction in this process, so that a
+    # function arriving once per task through a process pool is loaded only once.
+    _CACHE: ClassVar[dict[bytes, Callable[..., Any]]] = {}
+    _CACHE_LIMIT: ClassVar[int] = 4096
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.data = data
+        self._func: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Callable[..., Any]:
+        """Return the function, deserialising it on first use."""
+        func = self._func
+        if func is not None:
+            return func
+        with self._lock:
+            if self._func is None:
+                cached = self._CACHE.get(self.data)
+                if cached is None:
+                    cached = _load_callable(self.name, self.data)
+                    if len(self._CACHE) >= self._CACHE_LIMIT:
+                        self._CACHE.clear()
+                    self._CACHE[self.data] = cached
+                self._func = cached
+            return self._func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Load the function and call it."""
+        return self.load()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<SerializedFunction {self.name} ({len(self.data)} bytes)>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is SerializedFunction and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SerializedFunction, (self.name, self.data))
+
+
+def _load_callable(name: str, data: bytes) -> Callable[..., Any]:
+    from hlg.errors import TaskExecutionError
+
+    try:
+        func = pickle.loads(data)
+    except Exception as err:
+        raise TaskExecutionError(
+            f"function {name!r} could not be loaded on this worker: {err}; install the "
+            "modules it needs here, or define it in a module that is importable"
+        ) from err
+    if not callable(func):
+        raise TaskExecutionError(f"function table entry {name!r} is {type(func).__name__}")
+    return func  # type: ignore[no-any-return]
+
+
+class Opaque:
+    """A task argument serialised on the client, decoded only where the task runs.
+
+    Parameters
+    ----------
+    serializer
+        The registered serializer's name (see :func:`hlg.packing.register_serializer`).
+    payload
+        What that serializer's ``dumps`` produced.
+    """
+
+    __slots__ = ("payload", "serializer")
+
+    def __init__(self, serializer: str, payload: Any) -> None:
+        self.serializer = serializer
+        self.payload = payload
+
+    def load(self) -> Any:
+        """Decode the value with its serializer."""
+        from hlg.packing.serializers import loads  # deferred: workers only
+
+        return loads(self.serializer, self.payload)
+
+    def __repr__(self) -> str:
+        return f"<Opaque {self.serializer}>"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is Opaque
+            and other.serializer == self.serializer
+            and other.payload == self.payload
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.serializer, repr(self.payload)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Opaque, (self.serializer, self.payload))
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+class _KeyUnion:
+    """Membership in any of several key containers."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: Container[object]) -> None:
+        self.parts = parts
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in part for part in self.parts)
+
+
+def convert_graph(
+    graph: Mapping[Any, Any], known_keys: Container[object] | None = None
+) -> dict[Key, GraphNode]:
+    """Convert a dask-style dict graph into :class:`GraphNode` values.
+
+    Parameters
+    ----------
+    graph
+        Keys to values. A tuple whose first item is callable is a task; a value
+        equal to a key of the graph (or of ``known_keys``) refers to it, also
+        as a whole value (an alias); lists are searched for references and
+        tasks; ``(apply, func, args, kwargs)`` passes keyword arguments; all
+        other values are literals. Values that are already nodes are kept.
+    known_keys
+        Keys produced elsewhere (other layers) that values may refer to.
+
+    Returns
+    -------
+    dict
+        The same keys, mapped to :class:`Task`, :class:`DataNode` or :class:`Alias`.
+
+    Raises
+    ------
+    InvalidKeyError
+        A key of ``graph`` is not a valid key.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> g = convert_graph({"x": 1, "y": (add, "x", 10), "z": (apply, int, ["s"], {"base": 2}),
+    ...                    "s": "101"})
+    >>> g["y"]({"x": 1}), g["z"]({"s": "101"})
+    (11, 5)
+    """
+    keys: Container[object] = graph if known_keys is None else _KeyUnion(graph, known_keys)
+    out: dict[Key, GraphNode] = {}
+    for key, value in graph.items():
+        if not is_key(key):
+            validate_key(key)
+        try:
+            out[key] = convert_task(value, keys)
+        except (TaskSpecError, InvalidKeyError) as err:
+            raise type(err)(f"key {key!r}: {err}") from err
+        except RecursionError:
+            raise TaskSpecError(
+                f"key {key!r}: the value is nested too deeply to convert; split it into "
+                "several keys"
+            ) from None
+    return out
+
+
+def convert_task(value: Any, keys: Container[object]) -> GraphNode:
+    """Convert one dask-style graph value to a node; see :func:`convert_graph`.
+
+    Examples
+    --------
+    >>> convert_task((len, "x"), {"x"})
+    Task(len, TaskRef('x'))
+    >>> convert_task("x", {"x"}), convert_task("x", set())
+    (Alias('x'), DataNode('x'))
+    """
+    if isinstance(value, GraphNode):
+        return value
+    parsed = _parse(value, keys)
+    t = type(parsed)
+    if t is Task:
+        return parsed  # type: ignore[no-any-return]
+    if t is TaskRef:
+        return Alias(parsed.key)
+    if t is list:
+        deps: set[Key] = set()
+        if _scan(parsed, deps):
+            return Task(list, parsed)
+    return DataNode(value)
+
+
+def _is_ref(obj: Hashable, keys: Container[object]) -> bool:
+    try:
+        return obj in keys
+    except TypeError:  # a tuple holding unhashable items is never a key
+        return False
+
+
+def _parse(obj: Any, keys: Container[object]) -> Any:
+    t = type(obj)
+    if t is tuple:
+        if obj and callable(obj[0]):
+            return _parse_task(obj, keys)
+        return TaskRef(obj) if is_key(obj) and _is_ref(obj, keys) else obj
+    if t is str:
+        return TaskRef(obj) if obj in keys else obj
+    if t is list:
+        return [_parse(item, keys) for item in obj]
+    return obj
+
+
+def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
+    func = obj[0]
+    if func is apply and 2 <= len(obj) <= 4:
+        target = _parse(obj[1], keys)
+        args = _parse(obj[2], keys) if len(obj) > 2 else []
+        kwargs = _parse_kwargs(obj[3], keys) if len(obj) > 3 else {}
+        if (
+            callable(target)
+            and type(target) not in (Task, TaskRef)
+            and type(args) in (list, tuple)
+            and type(kwargs) is dict
+            and all(type(k) is str for k in kwargs)
+        ):
+            return Task(target, *args, **kwargs)
+        return Task(apply, target, args, kwargs)
+    return Task(func, *[_parse(arg, keys) for arg in obj[1:]])
+
+
+def _parse_kwargs(obj: Any, keys: Container[object]) -> Any:
+    if type(obj) is dict:
+        return {k: _parse(v, keys) for k, v in obj.items()}
+    return _parse(obj, keys)
