@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from hlg.errors import DuplicateKeyError, GraphError, MissingKeyError, MissingLayerError
+from hlg.errors import (
+    DuplicateKeyError,
+    GraphError,
+    HlgError,
+    MissingKeyError,
+    MissingLayerError,
+)
 from hlg.keys import Key, is_key
 from hlg.layers.base import Layer, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
@@ -333,7 +339,9 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         ['a', 'b']
         """
         order = self.topological_layers()
-        pending = set(flatten_keys(keys))
+        ancestors = self._ancestors(order)
+        # Keys still to be produced -> the layer that needs them (None: requested).
+        pending: dict[Key, str | None] = dict.fromkeys(flatten_keys(keys))
         for key in pending:
             if self.layer_of(key) is None:
                 raise MissingKeyError(f"cannot cull to key {key!r}: no layer produces it")
@@ -343,33 +351,44 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             mine = {k for k in pending if k in layer}
             if not mine:
                 continue
-            pending -= mine
+            for key in mine:
+                needer = pending.pop(key)
+                if needer is not None and name not in ancestors[needer]:
+                    raise self._undeclared(kept[needer], key, name)
             culled, external = layer.cull(mine)
             kept[name] = culled
-            pending |= external
+            for key in external:
+                pending.setdefault(key, name)
         if pending:
-            self._raise_unresolved(pending, kept)
+            key, needer = next(iter(pending.items()))
+            producer = self.layer_of(key)
+            if needer is not None and producer is not None:
+                raise self._undeclared(kept[needer], key, producer.name)
+            raise self._missing(kept[needer] if needer else None, key)
         names = [name for name in order if name in kept]
         return HighLevelGraph(
             {name: kept[name] for name in names},
             {name: self._dependencies[name] & kept.keys() for name in names},
         )
 
-    def _raise_unresolved(self, pending: set[Key], kept: Mapping[str, Layer]) -> None:
-        for layer in kept.values():
-            for key, node in layer.materialize().items():
-                for dep in node.dependencies:
-                    if dep not in pending:
-                        continue
-                    producer = self.layer_of(dep)
-                    if producer is None:
-                        raise missing_dependency(layer.name, key, dep)
-                    raise MissingLayerError(
-                        f"layer {layer.name!r}: task {key!r} needs {dep!r} of layer "
-                        f"{producer.name!r}, but {layer.name!r} does not depend on "
-                        f"{producer.name!r}; add it to the graph's dependencies"
-                    )
-        raise missing_dependency("?", "?", next(iter(pending)))
+    def _ancestors(self, order: list[str]) -> dict[str, set[str]]:
+        # Each layer with every layer it depends on, directly or not, and itself.
+        out: dict[str, set[str]] = {}
+        for name in order:
+            out[name] = {name}.union(*(out[d] for d in self._dependencies[name]))
+        return out
+
+    def _undeclared(self, needer: Layer, key: Key, producer: str) -> MissingLayerError:
+        task = _task_needing(needer, key)
+        return MissingLayerError(
+            f"layer {needer.name!r}: task {task!r} needs {key!r} of layer {producer!r}, but "
+            f"{needer.name!r} does not depend on {producer!r}; add it to the graph's dependencies"
+        )
+
+    def _missing(self, needer: Layer | None, key: Key) -> HlgError:
+        if needer is None:
+            return MissingKeyError(f"no layer of the graph produces key {key!r}")
+        return missing_dependency(needer.name, _task_needing(needer, key), key)
 
     def validate(self) -> None:
         """Check the whole graph; raise the first problem found.
@@ -421,6 +440,14 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
     def __repr__(self) -> str:
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+
+
+def _task_needing(layer: Layer, dep: Key) -> Key | str:
+    # Only for error messages: find a task of ``layer`` that needs ``dep``.
+    for key, node in layer.materialize().items():
+        if dep in node.dependencies:
+            return key
+    return "?"
 
 
 def _check_task_cycles(name: str, tasks: Mapping[Key, GraphNode]) -> None:

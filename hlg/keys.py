@@ -22,12 +22,23 @@ import hashlib
 import re
 import sys
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
+from itertools import chain
+from operator import itemgetter
 from typing import Any, TypeAlias, TypeGuard
 
 from hlg.errors import InvalidKeyError
 
-__all__ = ["Key", "is_key", "key_group", "key_split", "tokenize", "validate_key"]
+__all__ = [
+    "Key",
+    "all_keys",
+    "is_key",
+    "key_group",
+    "key_split",
+    "tokenize",
+    "validate_key",
+    "validate_keys",
+]
 
 Key: TypeAlias = str | tuple[str | int, ...]
 """The type of a key: ``"x"`` or ``("x-3f2a", 0, 4)``."""
@@ -46,7 +57,49 @@ def is_key(obj: object) -> TypeGuard[Key]:
         return True
     if t is not tuple or not obj or type(obj[0]) is not str:  # type: ignore[index]
         return False
-    return all(type(part) is int or type(part) is str for part in obj)  # type: ignore[attr-defined]
+    for part in obj:  # type: ignore[attr-defined]
+        t = type(part)
+        if t is not int and t is not str:
+            return False
+    return True
+
+
+def all_keys(keys: Collection[object]) -> bool:
+    """Return whether every item of ``keys`` is a valid key, iterating in C where it can.
+
+    Examples
+    --------
+    >>> all_keys(["x", ("y", 0, "a")]), all_keys([("y", 0.5)]), all_keys([()])
+    (True, False, False)
+    """
+    types = set(map(type, keys))
+    if types <= {str}:
+        return True
+    if not types <= {str, tuple}:
+        return False
+    tuples: Collection[Any] = keys if str not in types else [k for k in keys if type(k) is tuple]
+    if not tuples:
+        return True
+    if min(map(len, tuples)) == 0:
+        return False
+    if set(map(type, map(itemgetter(0), tuples))) != {str}:
+        return False
+    return set(map(type, chain.from_iterable(tuples))) <= {str, int}
+
+
+def validate_keys(keys: Collection[object], *, layer: str | None = None) -> None:
+    """Raise :class:`~hlg.InvalidKeyError` for the first invalid key of ``keys``.
+
+    Examples
+    --------
+    >>> validate_keys(["x", ("y", 1)])
+    >>> validate_keys(["x", 3], layer="l")
+    Traceback (most recent call last):
+    hlg.errors.InvalidKeyError: layer 'l': key 3 is a int; a key is a str or a tuple ...
+    """
+    if not all_keys(keys):
+        for key in keys:
+            validate_key(key, layer=layer)
 
 
 def validate_key(key: object, *, layer: str | None = None) -> Key:

@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from hlg._gc import gc_paused
 from hlg.errors import InvalidKeyError, MissingDependencyError, TaskSpecError
 from hlg.keys import Key, is_key, validate_key
 
@@ -57,6 +58,9 @@ __all__ = [
 
 # Values that can never hold a reference, checked by exact type for speed.
 _LEAVES: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
+# Scalars msgpack carries as they are; ints only within [INT_MIN, INT_END).
+PLAIN_SCALARS: frozenset[type] = frozenset({str, float, bool, type(None), bytes})
+INT_MIN, INT_END = -(1 << 63), 1 << 64
 _EMPTY: frozenset[Key] = frozenset()
 
 
@@ -581,18 +585,19 @@ def convert_graph(
     """
     keys: Container[object] = graph if known_keys is None else _KeyUnion(graph, known_keys)
     out: dict[Key, GraphNode] = {}
-    for key, value in graph.items():
-        if not is_key(key):
-            validate_key(key)
-        try:
-            out[key] = convert_task(value, keys)
-        except (TaskSpecError, InvalidKeyError) as err:
-            raise type(err)(f"key {key!r}: {err}") from err
-        except RecursionError:
-            raise TaskSpecError(
-                f"key {key!r}: the value is nested too deeply to convert; split it into "
-                "several keys"
-            ) from None
+    key: Any = None
+    try:
+        with gc_paused():
+            for key, value in graph.items():
+                if type(key) is not str and not is_key(key):
+                    validate_key(key)
+                out[key] = convert_task(value, keys)
+    except (TaskSpecError, InvalidKeyError) as err:
+        raise type(err)(f"key {key!r}: {err}") from err
+    except RecursionError:
+        raise TaskSpecError(
+            f"key {key!r}: the value is nested too deeply to convert; split it into several keys"
+        ) from None
     return out
 
 
@@ -641,8 +646,57 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
     return obj
 
 
+def split_plain_task(obj: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...] | None:
+    """Return the reference positions of a plain dask-style task, or None if it is not plain.
+
+    A task ``(func, *args)`` is plain when ``func`` is not :func:`apply` and every
+    argument is a ``str``, ``bytes``, ``float``, ``bool``, ``None``, a 64-bit
+    ``int``, or a tuple of those (a key, or a literal tuple), as in nearly every
+    task of a large graph. Its arguments ``obj[1:]`` are then both in
+    :class:`Task`'s internal form (references are bare keys at the returned
+    positions) and in msgpack's, so packing and converting need no other pass.
+
+    Examples
+    --------
+    >>> split_plain_task((max, "a", 1, ("b", 0)), {"a", ("b", 0)})
+    (0, 2)
+    >>> split_plain_task((max, [1, 2]), set()) is None
+    True
+    """
+    if obj[0] is apply:
+        return None
+    refs: list[int] = []
+    for i in range(1, len(obj)):
+        arg = obj[i]
+        t = type(arg)
+        if t is str:
+            if arg in keys:
+                refs.append(i - 1)
+        elif t is int:
+            if not INT_MIN <= arg < INT_END:
+                return None
+        elif t is tuple:
+            for part in arg:
+                u = type(part)
+                if u is int:
+                    if not INT_MIN <= part < INT_END:
+                        return None
+                elif u not in PLAIN_SCALARS:
+                    return None
+            if arg in keys:
+                refs.append(i - 1)
+        elif t not in PLAIN_SCALARS:
+            return None
+    return tuple(refs)
+
+
 def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
     func = obj[0]
+    refs = split_plain_task(obj, keys)
+    if refs is not None:
+        args = obj[1:]
+        deps = frozenset([args[i] for i in refs])
+        return Task._from_parts(func, args, refs, None, False, deps)
     if func is apply and 2 <= len(obj) <= 4:
         target = _parse(obj[1], keys)
         args = _parse(obj[2], keys) if len(obj) > 2 else []

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hlg.errors import MissingKeyError
-from hlg.keys import Key
+from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
 from hlg.packing.registry import register_layer
-from hlg.task import GraphNode, convert_graph
+from hlg.task import GraphNode, _KeyUnion, convert_graph
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -26,8 +27,9 @@ class MaterializedLayer(Layer):
     ----------
     tasks
         Keys to tasks: :class:`~hlg.Task`/:class:`~hlg.DataNode`/:class:`~hlg.Alias`
-        values, or dask-style values (tuples, keys, lists, literals), converted
-        once here.
+        values, or dask-style values (tuples, keys, lists, literals). Dask-style
+        values are converted once, when the tasks are first needed; packing
+        encodes them directly, without building task objects.
     name
         The layer's name; a unique name is made up when omitted.
     annotations
@@ -35,6 +37,11 @@ class MaterializedLayer(Layer):
     known_keys
         Keys of other layers that dask-style values may refer to. Without it,
         only keys of this layer are recognised as references.
+
+    Raises
+    ------
+    InvalidKeyError
+        A key is not a ``str`` or a tuple starting with a ``str``.
 
     Examples
     --------
@@ -53,7 +60,14 @@ class MaterializedLayer(Layer):
         known_keys: Container[object] | None = None,
     ) -> None:
         super().__init__(name or f"materialized-{uuid.uuid4().hex[:12]}", annotations)
-        self._tasks: dict[Key, GraphNode] = convert_graph(tasks, known_keys)
+        raw = dict(tasks)
+        validate_keys(raw, layer=self.name)
+        # The tasks as given, until converted; then None. Guarded by _lock.
+        self._raw: dict[Key, Any] | None = raw
+        self._known_keys = known_keys
+        # The converted tasks, once needed.
+        self._nodes: dict[Key, GraphNode] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def _from_nodes(
@@ -63,18 +77,37 @@ class MaterializedLayer(Layer):
         layer = cls.__new__(cls)
         layer.name = name
         layer.annotations = dict(annotations)
-        layer._tasks = tasks
+        layer._raw = None
+        layer._known_keys = None
+        layer._nodes = tasks
+        layer._lock = threading.Lock()
         return layer
 
+    @property
+    def _tasks(self) -> dict[Key, GraphNode]:
+        nodes = self._nodes
+        if nodes is None:
+            with self._lock:
+                if self._nodes is None:
+                    assert self._raw is not None  # invariant: one of the two is set
+                    self._nodes = convert_graph(self._raw, self._known_keys)
+                    self._raw = None
+                nodes = self._nodes
+        return nodes
+
+    def _keys(self) -> dict[Key, Any]:
+        raw = self._raw
+        return self._tasks if raw is None else raw
+
     def __iter__(self) -> Iterator[Key]:
-        return iter(self._tasks)
+        return iter(self._keys())
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._keys())
 
     def __contains__(self, key: object) -> bool:
         try:
-            return key in self._tasks
+            return key in self._keys()
         except TypeError:
             return False
 
@@ -111,6 +144,10 @@ class MaterializedLayer(Layer):
 
     def pack_state(self, encoder: Encoder) -> Any:
         """Pack the tasks, each function once in the envelope's function table."""
+        raw = self._raw
+        if raw is not None:
+            known = raw if self._known_keys is None else _KeyUnion(raw, self._known_keys)
+            return encoder.raw_tasks(raw, known, layer=self.name)
         return encoder.tasks(self._tasks, layer=self.name)
 
     @classmethod

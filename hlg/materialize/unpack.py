@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hlg._gc import gc_paused
 from hlg.errors import (
     DuplicateKeyError,
     HlgError,
@@ -84,6 +85,11 @@ def unpack(data: bytes | bytearray | memoryview, *, max_tasks: int | None = None
     >>> hlg.get(flat, ("y", 0))
     6
     """
+    with gc_paused():
+        return _unpack(data, max_tasks)
+
+
+def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> FlatGraph:
     envelope = read_envelope(data)
     order = _layer_order(envelope.layers)
     tasks: dict[Key, GraphNode] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from hlg._gc import gc_paused
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, validate_key
 from hlg.packing.codec import Encoder, packb
@@ -56,7 +57,11 @@ def pack(
     >>> sorted(flat.tasks), flat.keys
     (['x', 'y'], ['y'])
     """
-    g = ensure_graph(graph)
+    with gc_paused():
+        return _pack(ensure_graph(graph), keys, remote_keys, cull)
+
+
+def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) -> bytes:
     requested = None if keys is None else [validate_key(k) for k in flatten_keys(keys)]
     remote = {validate_key(k) for k in remote_keys}
     if requested is not None and cull:

@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "hlg.layers"
 # Built-in layers by tag: module and class, chosen by hlg itself.
 _BUILTIN: dict[str, tuple[str, str]] = {
     "hlg.materialized": ("hlg.layers.materialized", "MaterializedLayer"),
+    "hlg.testing.range": ("hlg.testing", "RangeLayer"),
 }
 
 L = TypeVar("L", bound="type[Layer]")

@@ -145,8 +145,10 @@ def _numpy_dumps(obj: Any) -> Any:
     if obj.dtype.hasobject or type(obj) is not np.ndarray:
         # Object arrays and subclasses (masked, matrix) keep their meaning only via pickle.
         raise _DeclinedError
-    data = np.ascontiguousarray(obj)
-    buffer = memoryview(data).cast("B")  # type: ignore[arg-type]
+    # Not ascontiguousarray: it turns 0-d arrays (scalars) into 1-d ones.
+    data = obj if obj.flags.c_contiguous else obj.copy(order="C")
+    # A flat byte view of the array's memory: packed as bin without a copy.
+    buffer = memoryview(data.reshape(-1)).cast("B") if data.size else b""  # type: ignore[arg-type]
     return (obj.dtype.str, data.shape, buffer, scalar)
 
 

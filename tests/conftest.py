@@ -1,0 +1,70 @@
+"""Shared fixtures: an example of every registered layer type, and a lazy test layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from operator import add
+from typing import Any
+
+import pytest
+
+import hlg
+from hlg.packing.registry import _BUILTIN
+from hlg.testing import RangeLayer
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+class CountingLayer(hlg.Layer):
+    """A layer that counts how often it is materialised: tasks (name, i) = inc(i)."""
+
+    def __init__(self, name: str, n: int) -> None:
+        super().__init__(name)
+        self.n = n
+        self.materializations = 0
+
+    def __iter__(self) -> Iterator[hlg.Key]:
+        return ((self.name, i) for i in range(self.n))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, key: object) -> bool:
+        return (
+            type(key) is tuple and len(key) == 2 and key[0] == self.name and key[1] in range(self.n)
+        )
+
+    def materialize(self) -> dict[hlg.Key, hlg.GraphNode]:
+        self.materializations += 1
+        return {(self.name, i): hlg.Task(inc, i) for i in range(self.n)}
+
+
+def materialized_example() -> hlg.Layer:
+    tasks: dict[Any, Any] = {("m", i): (inc, i) for i in range(5)}
+    tasks[("m", 5)] = (add, ("m", 0), ("m", 4))
+    tasks[("m", 6)] = (sum, [("m", 1), ("m", 2)])
+    tasks[("m", 7)] = ("m", 6)
+    tasks[("m", 8)] = {"literal": [1, 2]}
+    return hlg.MaterializedLayer(tasks, name="m", annotations={"priority": 3})
+
+
+def range_example() -> hlg.Layer:
+    return RangeLayer("r", inc, 0, 100, annotations={"retries": 1})
+
+
+#: An example instance of every built-in layer type, by registry tag.
+LAYER_EXAMPLES = {
+    "hlg.materialized": materialized_example,
+    "hlg.testing.range": range_example,
+}
+
+
+def test_every_builtin_tag_has_an_example() -> None:
+    assert set(_BUILTIN) == set(LAYER_EXAMPLES)
+
+
+@pytest.fixture(params=sorted(LAYER_EXAMPLES))
+def example_layer(request: pytest.FixtureRequest) -> hlg.Layer:
+    return LAYER_EXAMPLES[request.param]()

@@ -1,0 +1,159 @@
+import pickle
+from operator import add
+
+import pytest
+
+import hlg
+from hlg import Alias, DataNode, Task, TaskRef, apply, convert_graph
+from hlg.task import convert_task
+
+
+def inc(x):
+    return x + 1
+
+
+def scaled(a, scale=1):
+    return a * scale
+
+
+def test_task_knows_dependencies_from_construction():
+    t = Task(add, TaskRef("a"), [TaskRef("b"), {"k": TaskRef(("c", 0))}], z=TaskRef("d"))
+    assert t.dependencies == {"a", "b", ("c", 0), "d"}
+
+
+def test_task_runs_with_values_of_its_dependencies():
+    t = Task(add, TaskRef("a"), 2)
+    assert t({"a": 1}) == 3
+    assert t.args == (TaskRef("a"), 2)
+
+
+def test_task_resolves_references_nested_in_containers():
+    t = Task(
+        lambda a, b, c, d: (a, b, c, d),
+        [TaskRef("x")],
+        (TaskRef("x"), 1),
+        {"k": TaskRef("y")},
+        {TaskRef("y")},
+    )
+    assert t({"x": 1, "y": 2}) == ([1], (1, 1), {"k": 2}, {2})
+
+
+def test_nested_tasks_compute_inline():
+    t = Task(add, Task(inc, TaskRef("x")), 10)
+    assert t.dependencies == {"x"}
+    assert t({"x": 1}) == 12
+
+
+def test_task_with_missing_value_raises_hlg_error_naming_the_key():
+    with pytest.raises(hlg.MissingDependencyError, match="'a'"):
+        Task(inc, TaskRef("a"))({})
+    with pytest.raises(hlg.MissingDependencyError, match="'b'"):
+        Alias("b")({})
+
+
+def test_task_rejects_a_function_that_is_not_callable():
+    with pytest.raises(hlg.TaskSpecError, match="callable"):
+        Task(3, 4)
+
+
+def test_nodes_pickle_and_compare_by_content():
+    for node in (Task(add, TaskRef("a"), 1, k=2), DataNode([1, 2]), Alias("q"), TaskRef(("x", 1))):
+        assert pickle.loads(pickle.dumps(node)) == node
+    assert Task(add, 1, 2) != Task(add, 1, 3)
+    assert DataNode(1) != Alias("x")
+
+
+def test_convert_graph_handles_every_dask_tuple_form():
+    graph = {
+        "x": 1,
+        "y": (inc, "x"),
+        "z": (add, "x", "y"),
+        "nested": (add, (inc, "x"), 10),
+        "lst": (sum, ["x", "y", (inc, "z")]),
+        "alias": "z",
+        "alias-of-alias": "alias",
+        "key-list": ["x", "y"],
+        "kw": (apply, scaled, ["x"], {"scale": 5}),
+        "kw-args-tuple": (apply, int, ("ff",), {"base": 16}),
+        "kw-dynamic": (apply, scaled, ["x"], (dict, [["scale", "z"]])),
+        "literal-str": "not a key",
+        "literal-tuple": (1, 2),
+        "literal-dict": {"a": 1},
+        "literal-set": {1, 2},
+        "unhashable-tuple": ([1], "x"),
+        "tuple-key-ref": (inc, ("t", 0)),
+        ("t", 0): 41,
+    }
+    nodes = convert_graph(graph)
+    assert isinstance(nodes["x"], DataNode)
+    assert nodes["alias"] == Alias("z")
+    assert nodes["kw"].func is scaled and nodes["kw"].kwargs == {"scale": 5}
+    assert nodes["lst"].dependencies == {"x", "y", "z"}
+    assert isinstance(nodes["literal-str"], DataNode)
+    assert nodes["tuple-key-ref"].dependencies == {("t", 0)}
+    results = hlg.get(graph, list(graph))
+    assert dict(zip(graph, results, strict=True)) == {
+        "x": 1,
+        "y": 2,
+        "z": 3,
+        "nested": 12,
+        "lst": 7,
+        "alias": 3,
+        "alias-of-alias": 3,
+        "key-list": [1, 2],
+        "kw": 5,
+        "kw-args-tuple": 255,
+        "kw-dynamic": 3,
+        "literal-str": "not a key",
+        "literal-tuple": (1, 2),
+        "literal-dict": {"a": 1},
+        "literal-set": {1, 2},
+        "unhashable-tuple": ([1], "x"),
+        "tuple-key-ref": 42,
+        ("t", 0): 41,
+    }
+
+
+def test_convert_keeps_lists_and_tuples_apart():
+    nodes = convert_graph({"a": 1, "l": (list, ["a", "a"]), "t": (tuple, ["a"])})
+    assert hlg.get(nodes, ["l", "t"]) == ([1, 1], (1,))
+
+
+def test_convert_uses_known_keys_of_other_layers():
+    node = convert_task((inc, "outside"), {"outside"})
+    assert node.dependencies == {"outside"}
+    assert convert_task((inc, "outside"), set()).dependencies == frozenset()
+
+
+def test_convert_graph_names_the_key_of_a_bad_value():
+    with pytest.raises(hlg.InvalidKeyError):
+        convert_graph({1: 2})
+
+
+def test_convert_refuses_values_nested_too_deeply():
+    value: object = 0
+    for _ in range(20_000):
+        value = (inc, value)
+    with pytest.raises(hlg.TaskSpecError, match="nested too deeply"):
+        convert_graph({"deep": value})
+
+
+def test_deep_chain_converts_and_runs_without_recursion():
+    n = 20_000
+    graph = {("c", 0): 0}
+    graph.update({("c", i): (inc, ("c", i - 1)) for i in range(1, n)})
+    assert hlg.get(graph, ("c", n - 1)) == n - 1
+    chain = {"a0": 0}
+    chain.update({f"a{i}": f"a{i - 1}" for i in range(1, n)})
+    assert hlg.get(chain, f"a{n - 1}") == 0
+
+
+def test_serialized_function_loads_once_and_names_failures():
+    from hlg.task import SerializedFunction
+
+    f = SerializedFunction("inc", pickle.dumps(inc))
+    assert f(1) == 2
+    assert f.load() is f.load()
+    broken = SerializedFunction("gone", b"not a pickle")
+    with pytest.raises(hlg.TaskExecutionError, match="'gone'"):
+        broken.load()
