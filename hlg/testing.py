@@ -18,12 +18,14 @@ graphs of any size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer
+from hlg.packing.codec import _is_data, _pickle
 from hlg.packing.registry import register_layer
 from hlg.task import Alias, DataNode, GraphNode, Opaque, SerializedFunction, Task, TaskRef
 
@@ -157,7 +159,7 @@ def _ends(keys: list[Key]) -> list[Key]:
 
 
 def assert_same_node(actual: GraphNode, expected: GraphNode, where: str = "node") -> None:
-    """Assert two nodes compute the same thing, comparing serialised functions by content.
+    """Assert two nodes compute the same thing, comparing functions by their serialised bytes.
 
     Examples
     --------
@@ -173,6 +175,7 @@ def assert_same_node(actual: GraphNode, expected: GraphNode, where: str = "node"
 
 
 def _normal(obj: Any) -> Any:
+    """Return a comparable form of a node or value, the same before and after packing."""
     t = type(obj)
     if t is Task:
         return ("task", _normal(obj.func), _normal(obj.args), _normal(obj.kwargs or {}))
@@ -183,14 +186,21 @@ def _normal(obj: Any) -> Any:
     if t is TaskRef:
         return ("ref", obj.key)
     if t is SerializedFunction:
-        return _normal(obj.load())
+        return ("function", obj.data)
     if t is Opaque:
         return _normal(obj.load())
     if t in (list, tuple):
         return (t.__name__, *[_normal(x) for x in obj])
     if t is dict:
         return ("dict", tuple(sorted((repr(k), _normal(v)) for k, v in obj.items())))
+    if callable(obj) and not _is_data(obj):
+        return ("function", _function_bytes(obj))
     return ("value", tokenize(obj))
+
+
+@functools.lru_cache(maxsize=256)
+def _function_bytes(func: Any) -> bytes:
+    return _pickle(func)
 
 
 # --------------------------------------------------------------------------- RangeLayer
