@@ -27,7 +27,7 @@ def load(filename: str) -> list[float]:
     Examples
     --------
     >>> load("myfile.a.data")[:3]
-    [3.0, -1.0, 5.0]
+    [2.0, 4.0, 6.0]
     """
     seed = sum(map(ord, filename))
     return [float((seed * i) % 11) if i % 4 else -1.0 for i in range(1, 25)]
