@@ -24,8 +24,13 @@ from hlg.errors import (
     TooManyTasksError,
     UnknownLayerError,
     UnpackError,
+    UsageError,
+    WorkerDiedError,
 )
+from hlg.execute.callbacks import Callback, Profiler, ProgressBar
+from hlg.execute.client import Client
 from hlg.execute.local import get
+from hlg.execute.order import order
 from hlg.graph import HighLevelGraph, HlgCollection
 from hlg.keys import Key, key_group, key_split, tokenize, validate_key
 from hlg.layers.annotate import annotate
@@ -36,12 +41,14 @@ from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
 from hlg.packing.pack import pack
 from hlg.packing.registry import register_layer
-from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef, apply, convert_graph
+from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply, convert_graph
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Alias",
+    "Callback",
+    "Client",
     "CycleError",
     "DataNode",
     "DuplicateKeyError",
@@ -61,6 +68,9 @@ __all__ = [
     "MissingKeyError",
     "MissingLayerError",
     "PackError",
+    "Profiler",
+    "ProgressBar",
+    "Ref",
     "Task",
     "TaskExecutionError",
     "TaskGroup",
@@ -71,12 +81,15 @@ __all__ = [
     "TooManyTasksError",
     "UnknownLayerError",
     "UnpackError",
+    "UsageError",
+    "WorkerDiedError",
     "annotate",
     "apply",
     "convert_graph",
     "get",
     "key_group",
     "key_split",
+    "order",
     "pack",
     "register_layer",
     "tokenize",

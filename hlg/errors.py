@@ -18,7 +18,9 @@ describes it best, so ``except KeyError`` and ``except hlg.HlgError`` both work:
     ├── UnpackError(HlgError, ValueError)          the scheduler cannot read bytes
     │   ├── FormatVersionError                     written by a newer hlg
     │   └── LayerStateError                        a layer's packed state is malformed
-    └── TaskExecutionError(HlgError, RuntimeError) a task could not be run at all
+    ├── UsageError(HlgError, ValueError)           an argument hlg does not accept
+    ├── TaskExecutionError(HlgError, RuntimeError) a task could not be run at all
+    └── WorkerDiedError(HlgError, RuntimeError)    a worker process died mid-task
 
 Messages name the layer and the key, say what was expected and what was found,
 and say what to do.
@@ -93,3 +95,11 @@ class LayerStateError(UnpackError):
 
 class TaskExecutionError(HlgError, RuntimeError):
     """A task could not be run (its function or arguments could not be loaded)."""
+
+
+class UsageError(HlgError, ValueError):
+    """An argument has a value hlg does not accept (an unknown scheduler name, say)."""
+
+
+class WorkerDiedError(HlgError, RuntimeError):
+    """A worker process died while running a task."""

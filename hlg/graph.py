@@ -338,6 +338,17 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> sorted(g.cull("b"))
         ['a', 'b']
         """
+        culled, unresolved = self._cull(keys)
+        if unresolved:
+            self._raise_unresolved(culled, unresolved)
+        return culled
+
+    def _cull(self, keys: Key | Iterable[Any]) -> tuple[HighLevelGraph, dict[Key, str | None]]:
+        """Cull, returning the keys no layer produces with the layer needing each.
+
+        Those keys may be data held remotely; :meth:`cull` refuses them, and
+        :func:`hlg.pack` accepts those it is told are remote.
+        """
         order = self.topological_layers()
         ancestors = self._ancestors(order)
         # Keys still to be produced -> the layer that needs them (None: requested).
@@ -359,17 +370,23 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             kept[name] = culled
             for key in external:
                 pending.setdefault(key, name)
-        if pending:
-            key, needer = next(iter(pending.items()))
+        for key, needer in pending.items():
             producer = self.layer_of(key)
             if needer is not None and producer is not None:
                 raise self._undeclared(kept[needer], key, producer.name)
-            raise self._missing(kept[needer] if needer else None, key)
         names = [name for name in order if name in kept]
-        return HighLevelGraph(
+        culled = HighLevelGraph(
             {name: kept[name] for name in names},
             {name: self._dependencies[name] & kept.keys() for name in names},
         )
+        return culled, pending
+
+    def _raise_unresolved(
+        self, culled: HighLevelGraph, unresolved: Mapping[Key, str | None]
+    ) -> None:
+        """Raise the error for keys that no layer produces."""
+        key, needer = next(iter(unresolved.items()))
+        raise self._missing(culled._layers[needer] if needer else None, key)
 
     def _ancestors(self, order: list[str]) -> dict[str, set[str]]:
         # Each layer with every layer it depends on, directly or not, and itself.

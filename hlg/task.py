@@ -48,6 +48,7 @@ __all__ = [
     "DataNode",
     "GraphNode",
     "Opaque",
+    "Ref",
     "SerializedFunction",
     "Task",
     "TaskRef",
@@ -108,6 +109,45 @@ class TaskRef:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (TaskRef, (self.key,))
+
+
+class Ref:
+    """A reference to data held by a :class:`~hlg.Client` (see ``Client.scatter``).
+
+    Use it as a task argument: the task receives the data. Packing a graph that
+    holds refs ships their keys, never their data.
+
+    Examples
+    --------
+    >>> ref = Ref("int-5f3a")
+    >>> Task(abs, ref).dependencies
+    frozenset({'int-5f3a'})
+    >>> Task(abs, ref)({"int-5f3a": -3})
+    3
+    """
+
+    __slots__ = ("key",)
+    key: Key
+
+    def __init__(self, key: Key) -> None:
+        self.key = validate_key(key)
+
+    @property
+    def __hlg_remote_key__(self) -> Key:
+        """The key under which the data is held remotely."""
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"<Ref {self.key!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Ref and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash((Ref, self.key))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ref, (self.key,))
 
 
 class GraphNode:
@@ -367,7 +407,7 @@ def _scan(obj: Any, deps: set[Key]) -> bool:
     t = type(obj)
     if t in _LEAVES:
         return False
-    if t is TaskRef:
+    if t is TaskRef or t is Ref:
         deps.add(obj.key)
         return True
     if t is list or t is tuple or t is set or t is frozenset:
@@ -393,7 +433,7 @@ def _resolve(obj: Any, values: Mapping[Key, Any]) -> Any:
     t = type(obj)
     if t in _LEAVES:
         return obj
-    if t is TaskRef:
+    if t is TaskRef or t is Ref:
         return values[obj.key]
     if t is list:
         return [_resolve(item, values) for item in obj]

@@ -27,7 +27,16 @@ from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer
 from hlg.packing.codec import _is_data, _pickle
 from hlg.packing.registry import register_layer
-from hlg.task import Alias, DataNode, GraphNode, Opaque, SerializedFunction, Task, TaskRef
+from hlg.task import (
+    Alias,
+    DataNode,
+    GraphNode,
+    Opaque,
+    Ref,
+    SerializedFunction,
+    Task,
+    TaskRef,
+)
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -183,7 +192,7 @@ def _normal(obj: Any) -> Any:
         return ("data", _normal(obj.value))
     if t is Alias:
         return ("alias", obj.target)
-    if t is TaskRef:
+    if t is TaskRef or t is Ref:
         return ("ref", obj.key)
     if t is SerializedFunction:
         return ("function", obj.data)

@@ -1,5 +1,18 @@
-"""Running graphs: the local scheduler."""
+"""Running graphs: ordering, the local scheduler, callbacks and the Client."""
 
+from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskRecord
+from hlg.execute.client import Client
 from hlg.execute.local import get
+from hlg.execute.order import order
+from hlg.execute.state import SchedulerState
 
-__all__ = ["get"]
+__all__ = [
+    "Callback",
+    "Client",
+    "Profiler",
+    "ProgressBar",
+    "SchedulerState",
+    "TaskRecord",
+    "get",
+    "order",
+]

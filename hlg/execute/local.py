@@ -1,50 +1,103 @@
-"""The local scheduler: run a graph in this process and return the requested values.
+"""The local scheduler: run a graph on this machine and return the requested values.
 
-State, for one run:
+One run:
 
-- ``tasks``: key → node, only what the requested keys need;
-- ``values``: key → result, for finished tasks whose result is still needed;
-- ``waiting_on``: key → number of its dependents not yet finished. When it
-  drops to zero the result is released, unless the key was requested.
+1. take the graph in any form and keep only the tasks the requested keys need;
+2. order them (:mod:`hlg.execute.order`) and build a
+   :class:`~hlg.execute.state.SchedulerState`;
+3. run ready tasks, smallest priority first, on one of three drivers:
 
-Tasks run in topological order, so each task's dependencies are in ``values``
-when it starts; nothing recurses, so chains of any length run.
+   - ``sync``: one loop in the calling thread;
+   - ``threads``: worker threads that share the state under one lock, each
+     taking the next ready task, running it outside the lock, and recording
+     the result (there is no central dispatcher to hand tasks over to);
+   - ``processes``: a pool of worker processes fed by the calling thread;
+     tasks, inputs and results cross as cloudpickle bytes.
+
+Intermediate results are released as soon as their last dependent finishes.
+A task's exception stops the run: no new task starts, running ones finish,
+and the exception is raised again with its original type and traceback and a
+note naming the key. Ctrl-C does the same with KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from heapq import heappop
 from typing import Any
 
-from hlg.errors import GraphError, MissingKeyError
+from hlg.errors import (
+    CycleError,
+    GraphError,
+    MissingDependencyError,
+    MissingKeyError,
+    UsageError,
+    WorkerDiedError,
+)
+from hlg.execute.callbacks import Callback, active_callbacks
+from hlg.execute.procpool import ProcessPool
+from hlg.execute.state import SchedulerState
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, is_key
-from hlg.layers.base import missing_dependency
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
-from hlg.task import GraphNode, convert_graph
-from hlg.toposort import toposort
+from hlg.task import GraphNode, SerializedFunction, Task, _callable_name, convert_graph
+from hlg.toposort import find_cycle
 
-__all__ = ["get", "needed_tasks"]
+__all__ = ["SCHEDULERS", "as_tasks", "get", "needed_tasks", "run"]
+
+#: Accepted scheduler names and the driver each selects.
+SCHEDULERS = {
+    "sync": "sync",
+    "synchronous": "sync",
+    "single-threaded": "sync",
+    "threads": "threads",
+    "threading": "threads",
+    "processes": "processes",
+    "multiprocessing": "processes",
+}
 
 
-def get(graph: Any, keys: Any = None) -> Any:
+def get(
+    graph: Any,
+    keys: Any = None,
+    *,
+    scheduler: str = "threads",
+    num_workers: int | None = None,
+    callbacks: Iterable[Callback] = (),
+    rerun_exceptions_locally: bool = False,
+) -> Any:
     """Compute ``keys`` of ``graph`` and return their values.
 
     Parameters
     ----------
     graph
         A dict graph (dask style or of nodes), a :class:`~hlg.HighLevelGraph`, a
-        collection, a :class:`~hlg.FlatGraph`, or packed bytes.
+        layer, a collection, a :class:`~hlg.FlatGraph`, or packed bytes.
     keys
-        A key (its value is returned), a list of keys (a tuple of values is
-        returned) or nested lists (nested tuples). Optional for a FlatGraph or
-        packed bytes, which carry their requested keys.
+        A key (its value is returned), a list of keys (a tuple of values) or
+        nested lists (nested tuples). Optional for a FlatGraph or packed bytes,
+        which carry their requested keys.
+    scheduler
+        ``"sync"``, ``"threads"`` or ``"processes"``.
+    num_workers
+        Threads or processes to use; the number of CPUs by default.
+    callbacks
+        :class:`~hlg.Callback` objects for this run, besides those active
+        through ``with`` blocks.
+    rerun_exceptions_locally
+        When a task raises, run it again in the calling thread, so that a
+        debugger (``pdb.pm()``) sees it.
 
     Raises
     ------
     MissingKeyError
         A requested key is not in the graph.
+    WorkerDiedError
+        A worker process died; the message names the task it was running.
     Exception
         Whatever a task raised, with a note naming the task's key.
 
@@ -54,44 +107,124 @@ def get(graph: Any, keys: Any = None) -> Any:
     >>> dsk = {"x": 1, "y": 2, "z": (add, "x", "y"), "w": (sum, ["x", "y", "z"])}
     >>> get(dsk, "w")
     6
-    >>> get(dsk, [["x"], "z"])
+    >>> get(dsk, [["x"], "z"], scheduler="sync")
     ((1,), 3)
     """
-    tasks, keys = _as_tasks(graph, keys)
-    wanted = list(flatten_keys(keys))
-    needed = needed_tasks(tasks, wanted)
-    values = _run(needed, set(wanted))
-    return _nest(keys, values)
-
-
-def _as_tasks(graph: Any, keys: Any) -> tuple[Mapping[Key, GraphNode], Any]:
-    if isinstance(graph, bytes | bytearray | memoryview):
-        graph = unpack(graph)
-    if isinstance(graph, FlatGraph):
-        if graph.remote_keys:
-            raise GraphError(
-                f"the graph depends on {len(graph.remote_keys)} remotely held keys, such as "
-                f"{next(iter(graph.remote_keys))!r}; run it with the hlg.Client that holds them"
-            )
-        return graph.tasks, graph.keys if keys is None else keys
+    tasks = as_tasks(graph, keys)
     if keys is None:
-        raise GraphError("pass the keys to compute; only packed and flat graphs carry their own")
+        keys = tasks.keys if isinstance(tasks, FlatGraph) else None
+        if keys is None:
+            raise UsageError(
+                "pass the keys to compute; only packed and flat graphs carry their own"
+            )
+    nodes = tasks.tasks if isinstance(tasks, FlatGraph) else tasks
+    return run(
+        nodes,
+        keys,
+        scheduler=scheduler,
+        num_workers=num_workers,
+        callbacks=callbacks,
+        rerun_exceptions_locally=rerun_exceptions_locally,
+    )
+
+
+def as_tasks(graph: Any, keys: Any = None, data: Mapping[Key, Any] | None = None) -> Any:
+    """Return ``graph`` as a mapping of nodes (or a FlatGraph), culled to ``keys`` if given.
+
+    Keys in ``data`` are values held already (scattered data), which tasks of
+    a high-level graph may depend on.
+
+    Examples
+    --------
+    >>> sorted(as_tasks({"a": 1, "b": (abs, "a")}))
+    ['a', 'b']
+    """
+    if isinstance(graph, bytes | bytearray | memoryview):
+        return unpack(graph)
+    if isinstance(graph, FlatGraph):
+        return graph
     if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph):
-        return convert_graph(graph), keys
+        return convert_graph(graph)
     hlg_graph = ensure_graph(graph)
+    if keys is None:
+        return hlg_graph.to_dict()
     present = [k for k in flatten_keys(keys) if is_key(k) and k in hlg_graph]
-    return hlg_graph.cull(present).to_dict(), keys
+    culled, unresolved = hlg_graph._cull(present)
+    missing = {k: v for k, v in unresolved.items() if data is None or k not in data}
+    if missing:
+        hlg_graph._raise_unresolved(culled, missing)
+    return culled.to_dict()
 
 
-def needed_tasks(tasks: Mapping[Key, GraphNode], keys: list[Key]) -> dict[Key, GraphNode]:
-    """Return the tasks that computing ``keys`` needs.
+def run(
+    tasks: Mapping[Key, GraphNode],
+    keys: Any,
+    *,
+    scheduler: str = "threads",
+    num_workers: int | None = None,
+    callbacks: Iterable[Callback] = (),
+    rerun_exceptions_locally: bool = False,
+    data: Mapping[Key, Any] | None = None,
+    pool: ProcessPool | None = None,
+    broadcast: frozenset[Key] = frozenset(),
+) -> Any:
+    """Run nodes; the engine behind :func:`get` and :class:`~hlg.Client`.
+
+    ``data`` holds values of keys that are not tasks (scattered data); with
+    ``pool``, keys in ``broadcast`` are already held by every worker process.
+    """
+    driver = SCHEDULERS.get(scheduler)
+    if driver is None:
+        raise UsageError(
+            f"unknown scheduler {scheduler!r}; choose 'sync', 'threads' or 'processes'"
+        )
+    workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        raise UsageError(f"num_workers must be at least 1; got {num_workers}")
+    data = data or {}
+    wanted = list(flatten_keys(keys))
+    needed = needed_tasks(tasks, wanted, data)
+    hooks = _Hooks([*active_callbacks(), *callbacks])
+    hooks.call("start", needed)
+    state = SchedulerState.build(needed, wanted, data)
+    for key in wanted:
+        if key not in needed:
+            state.cache[key] = data[key]
+    hooks.call("start_state", state)
+    errored = True
+    try:
+        if driver == "sync":
+            _run_sync(state, hooks, rerun_exceptions_locally)
+        elif driver == "threads":
+            _run_threads(state, hooks, workers, rerun_exceptions_locally)
+        else:
+            _run_processes(
+                state,
+                hooks,
+                num_workers=workers,
+                rerun=rerun_exceptions_locally,
+                pool=pool,
+                broadcast=broadcast,
+            )
+        if state.finished < state.ntasks:
+            _raise_stalled(state)
+        errored = False
+    finally:
+        hooks.call("finish", state, errored)
+    return _nest(keys, state.cache)
+
+
+def needed_tasks(
+    tasks: Mapping[Key, GraphNode], keys: Sequence[Key], data: Mapping[Key, Any] | None = None
+) -> dict[Key, GraphNode]:
+    """Return the tasks that computing ``keys`` needs, given values already in ``data``.
 
     Raises
     ------
     MissingKeyError
-        A requested key is not in ``tasks``.
+        A requested key is neither a task nor in ``data``.
     MissingDependencyError
-        A needed task depends on a key that is not in ``tasks``.
+        A needed task depends on a key that is neither a task nor in ``data``.
 
     Examples
     --------
@@ -100,11 +233,14 @@ def needed_tasks(tasks: Mapping[Key, GraphNode], keys: list[Key]) -> dict[Key, G
     ...                     ["b"]))
     ['a', 'b']
     """
+    data = data or {}
     needed: dict[Key, GraphNode] = {}
+    stack = []
     for key in keys:
-        if not (is_key(key) and key in tasks):
+        if is_key(key) and key in tasks:
+            stack.append(key)
+        elif not (is_key(key) and key in data):
             raise MissingKeyError(f"key {key!r} is not in the graph")
-    stack = list(keys)
     while stack:
         key = stack.pop()
         if key in needed:
@@ -113,36 +249,262 @@ def needed_tasks(tasks: Mapping[Key, GraphNode], keys: list[Key]) -> dict[Key, G
         needed[key] = node
         for dep in node.dependencies:
             if dep not in needed:
-                if dep not in tasks:
-                    raise missing_dependency("graph", key, dep)
-                stack.append(dep)
+                if dep in tasks:
+                    stack.append(dep)
+                elif dep not in data:
+                    raise MissingDependencyError(
+                        f"task {key!r} needs {dep!r}, which is neither in the graph nor held as "
+                        "data; add the task, or scatter the data with an hlg.Client and "
+                        "compute there"
+                    )
     return needed
 
 
-def _run(tasks: dict[Key, GraphNode], requested: set[Key]) -> dict[Key, Any]:
-    order = toposort(
-        {k: n.dependencies for k, n in tasks.items()},
-        describe=lambda cycle: (
-            "tasks depend on each other in a cycle: " + " -> ".join(map(repr, cycle))
-        ),
-    )
-    waiting_on: dict[Key, int] = dict.fromkeys(tasks, 0)
-    for node in tasks.values():
-        for dep in node.dependencies:
-            waiting_on[dep] += 1
-    values: dict[Key, Any] = {}
-    for key in order:
-        node = tasks[key]
+class _Hooks:
+    """The overridden hooks of the active callbacks, ready to call."""
+
+    def __init__(self, callbacks: Sequence[Callback]) -> None:
+        def overridden(name: str) -> list[Callable[..., None]]:
+            base = getattr(Callback, name)
+            return [getattr(cb, name) for cb in callbacks if getattr(type(cb), name) is not base]
+
+        self.pretask = overridden("pretask")
+        self.posttask = overridden("posttask")
+        self._other = {name: overridden(name) for name in ("start", "start_state", "finish")}
+
+    def call(self, name: str, *args: Any) -> None:
+        for hook in self._other[name]:
+            hook(*args)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _run_sync(state: SchedulerState, hooks: _Hooks, rerun: bool) -> None:
+    ready, nodes, keys, cache = state.ready, state.nodes, state.keys, state.cache
+    pretask, posttask = hooks.pretask, hooks.posttask
+    clock = time.perf_counter
+    while ready:
+        i = heappop(ready)
+        key = keys[i]
+        state.start(i)
+        for hook in pretask:
+            hook(key, state)
+        start = clock()
         try:
-            values[key] = node(values)
-        except Exception as err:
-            err.add_note(f"hlg: raised while computing key {key!r}")
+            result = nodes[i](cache)
+        except BaseException as err:
+            state.fail(i)
+            _reraise(state, i, err, rerun=False)
+        state.finish(i, result, clock() - start)
+        for post in posttask:
+            post(key, result, state, 0)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+class _ThreadRun:
+    """What worker threads share besides the state, guarded by ``condition``."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition(threading.Lock())
+        # Set to stop taking new tasks: after an error or on Ctrl-C.
+        self.stop = False
+        # The first failure: (task number, exception).
+        self.error: tuple[int, BaseException] | None = None
+
+
+def _run_threads(state: SchedulerState, hooks: _Hooks, num_workers: int, rerun: bool) -> None:
+    shared = _ThreadRun()
+    threads = [
+        threading.Thread(
+            target=_thread_worker,
+            args=(state, hooks, shared, n),
+            name=f"hlg-worker-{n}",
+            daemon=True,
+        )
+        for n in range(min(num_workers, max(state.ntasks, 1)))
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)  # a timeout keeps the wait interruptible by Ctrl-C
+    except KeyboardInterrupt:
+        with shared.condition:
+            shared.stop = True
+            shared.condition.notify_all()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join()
+        raise
+    if shared.error is not None:
+        i, err = shared.error
+        _reraise(state, i, err, rerun)
+
+
+def _thread_worker(
+    state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worker_id: int
+) -> None:
+    condition = shared.condition
+    ready, nodes, keys, cache = state.ready, state.nodes, state.keys, state.cache
+    clock = time.perf_counter
+    while True:
+        with condition:
+            while not ready and not shared.stop and state.running:
+                condition.wait()
+            if shared.stop or not ready:
+                condition.notify_all()
+                return
+            i = heappop(ready)
+            key = keys[i]
+            state.start(i)
+            for hook in hooks.pretask:
+                hook(key, state)
+        start = clock()
+        try:
+            result = nodes[i](cache)  # reads only keys no other thread will delete now
+        except BaseException as err:
+            with condition:
+                state.fail(i)
+                if shared.error is None:
+                    shared.error = (i, err)
+                shared.stop = True
+                condition.notify_all()
+            return
+        duration = clock() - start
+        with condition:
+            woken = state.finish(i, result, duration)
+            for post in hooks.posttask:
+                post(key, result, state, worker_id)
+            if woken > 1 or not state.running:
+                condition.notify_all()
+            elif woken:
+                condition.notify()
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _run_processes(
+    state: SchedulerState,
+    hooks: _Hooks,
+    *,
+    num_workers: int,
+    rerun: bool,
+    pool: ProcessPool | None,
+    broadcast: frozenset[Key],
+) -> None:
+    own = pool is None
+    workers = pool if pool is not None else ProcessPool(min(num_workers, max(state.ntasks, 1)))
+    shipped = _FunctionShipper()
+    idle = list(range(workers.size))[::-1]
+    on_worker: dict[int, tuple[int, float]] = {}
+    error: tuple[int, BaseException] | None = None
+    ready, keys = state.ready, state.keys
+    try:
+        try:
+            while True:
+                while idle and ready and error is None:
+                    i = heappop(ready)
+                    w = idle.pop()
+                    state.start(i)
+                    for hook in hooks.pretask:
+                        hook(keys[i], state)
+                    node = state.nodes[i]
+                    values = {d: state.cache[d] for d in node.dependencies if d not in broadcast}
+                    workers.send(w, ("task", i, shipped.node(node), values))
+                    on_worker[w] = (i, time.perf_counter())
+                if not on_worker:
+                    break
+                for w, reply in workers.wait(list(on_worker)):
+                    i, started = on_worker.pop(w)
+                    if reply is None:
+                        state.fail(i)
+                        raise WorkerDiedError(
+                            f"worker process {w} died (exit code {workers.exitcode(w)}) while "
+                            f"running task {keys[i]!r}; the task may crash its process (a "
+                            "segfault, os._exit, running out of memory)"
+                        )
+                    idle.append(w)
+                    if reply[1]:
+                        state.finish(i, reply[2], time.perf_counter() - started)
+                        for post in hooks.posttask:
+                            post(keys[i], reply[2], state, w)
+                    else:
+                        state.fail(i)
+                        err = reply[2]
+                        err.add_note(f"hlg: traceback in the worker process:\n{reply[3]}")
+                        if error is None:
+                            error = (i, err)
+        except KeyboardInterrupt:
+            while on_worker:  # let running tasks finish, then stop
+                for w, _ in workers.wait(list(on_worker)):
+                    on_worker.pop(w, None)
             raise
-        for dep in node.dependencies:
-            waiting_on[dep] -= 1
-            if waiting_on[dep] == 0 and dep not in requested:
-                del values[dep]
-    return values
+    except BaseException:
+        if not own:
+            workers.close()  # a pool that lost a worker or was interrupted is not reused
+        raise
+    finally:
+        if own:
+            workers.close()
+    if error is not None:
+        _reraise(state, error[0], error[1], rerun)
+
+
+class _FunctionShipper:
+    """Replaces each task's function by its serialised form once per distinct function."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, SerializedFunction] = {}
+        # Keeps the functions alive so that their ids stay unique.
+        self._alive: list[Any] = []
+
+    def node(self, node: GraphNode) -> GraphNode:
+        if type(node) is not Task or type(node.func) is SerializedFunction:
+            return node
+        func = node.func
+        shipped = self._by_id.get(id(func))
+        if shipped is None:
+            import cloudpickle
+
+            shipped = SerializedFunction(_callable_name(func), cloudpickle.dumps(func, protocol=5))
+            self._by_id[id(func)] = shipped
+            self._alive.append(func)
+        return Task._from_parts(
+            shipped, node._args, node._refs, node.kwargs, node._deep, node.dependencies
+        )
+
+
+# --------------------------------------------------------------------------- endings
+
+
+def _reraise(state: SchedulerState, i: int, err: BaseException, rerun: bool) -> None:
+    key = state.keys[i]
+    if rerun and isinstance(err, Exception):
+        try:
+            state.nodes[i](state.cache)  # its inputs are still held: it never finished
+        except Exception as again:
+            again.add_note(f"hlg: raised while computing key {key!r} (rerun locally)")
+            raise
+    err.add_note(f"hlg: raised while computing key {key!r}")
+    raise err.with_traceback(err.__traceback__)
+
+
+def _raise_stalled(state: SchedulerState) -> None:
+    left = {
+        state.keys[i]: state.nodes[i].dependencies for i in range(state.ntasks) if state.waiting[i]
+    }
+    for start in left:
+        cycle = find_cycle(left, start)
+        if cycle:
+            raise CycleError(
+                "tasks depend on each other in a cycle: " + " -> ".join(map(repr, cycle))
+            )
+    raise GraphError(f"{len(left)} tasks could not run; their dependencies never finished")
 
 
 def _nest(keys: Any, values: Mapping[Key, Any]) -> Any:

@@ -64,9 +64,10 @@ def pack(
 def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) -> bytes:
     requested = None if keys is None else [validate_key(k) for k in flatten_keys(keys)]
     remote = {validate_key(k) for k in remote_keys}
+    unresolved: dict[Key, str | None] = {}
     if requested is not None and cull:
         local = [k for k in requested if k not in remote or k in g]
-        g = g.cull(local) if local else HighLevelGraph({})
+        g, unresolved = g._cull(local) if local else (HighLevelGraph({}), {})
     encoder = Encoder()
     layers = []
     for name in g.topological_layers():
@@ -83,6 +84,9 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
             }
         )
     remote |= encoder.remote_keys
+    missing = {k: v for k, v in unresolved.items() if k not in remote}
+    if missing:
+        g._raise_unresolved(g, missing)
     envelope = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

@@ -1,74 +1,154 @@
-from operator import add
+import _thread
+import threading
+import weakref
 
 import pytest
 
 import hlg
+from hlg import Callback
+
+from .helpers import add, boom, die, inc, slow, total
+
+SCHEDULERS = ["sync", "threads", "processes"]
 
 
-def inc(x):
-    return x + 1
+@pytest.fixture(params=SCHEDULERS)
+def scheduler(request):
+    return request.param
 
 
-def boom(x):
-    raise ValueError(f"bad value {x}")
-
-
-def test_get_key_conventions():
+def test_get_key_conventions(scheduler):
     dsk = {"x": 1, "y": 2, "z": (add, "x", "y")}
-    assert hlg.get(dsk, "z") == 3
-    assert hlg.get(dsk, ["x", "z"]) == (1, 3)
-    assert hlg.get(dsk, [["x"], "y"]) == ((1,), 2)
-    assert hlg.get(dsk, [["x", ["y"]], []]) == ((1, (2,)), ())
+    assert hlg.get(dsk, "z", scheduler=scheduler, num_workers=2) == 3
+    assert hlg.get(dsk, ["x", "z"], scheduler=scheduler, num_workers=2) == (1, 3)
+    assert hlg.get(dsk, [["x"], "y"], scheduler=scheduler, num_workers=2) == ((1,), 2)
+    assert hlg.get(dsk, [["x", ["y"]], []], scheduler="sync") == ((1, (2,)), ())
 
 
-def test_get_unknown_key_raises_key_error_naming_it():
+def test_get_accepts_every_graph_form(scheduler):
+    dsk = {"x": 1, "y": (inc, "x")}
+    graph = hlg.HighLevelGraph.from_dict(dsk)
+    layer = next(iter(graph.layers.values()))
+    flat = hlg.unpack(hlg.pack(graph, "y"))
+    for form in (dsk, graph, layer, flat, hlg.pack(graph, "y")):
+        assert hlg.get(form, "y", scheduler=scheduler, num_workers=2) == 2
+    assert hlg.get(flat, scheduler=scheduler, num_workers=2) == (2,)
+
+
+def test_dask_conventions_hold_for_dict_graphs(scheduler):
+    dsk = {
+        "a": 1,
+        "alias": "a",
+        "list-with-tasks": [(inc, "a"), "alias", 5],
+        "nested": (add, (inc, "a"), (inc, (inc, "a"))),
+        "unhashable": {"k": [1, 2]},
+        "kw": (hlg.apply, add, ["a"], {"y": 10}),
+    }
+    out = hlg.get(dsk, list(dsk), scheduler=scheduler, num_workers=2)
+    assert out == (1, 1, [2, 1, 5], 5, {"k": [1, 2]}, 11)
+
+
+def test_unknown_key_raises_key_error_naming_it(scheduler):
     with pytest.raises(KeyError, match="'missing'") as info:
-        hlg.get({"x": 1}, "missing")
+        hlg.get({"x": 1}, "missing", scheduler=scheduler)
     assert isinstance(info.value, hlg.MissingKeyError)
 
 
-def test_get_runs_only_what_the_requested_keys_need():
-    ran = []
-
-    def record(name):
-        ran.append(name)
-        return name
-
-    dsk = {"a": (record, "A"), "b": (record, "B"), "c": (add, "a", "a")}
-    assert hlg.get(dsk, "c") == "AA"
-    assert ran == ["A"]
+def test_only_what_the_keys_need_runs(scheduler):
+    dsk = {"a": (inc, 1), "b": (boom, 1), "c": (add, "a", "a")}
+    assert hlg.get(dsk, "c", scheduler=scheduler, num_workers=2) == 4
 
 
-def test_get_reraises_task_errors_with_a_note_naming_the_key():
+def test_task_errors_keep_their_type_and_name_the_key(scheduler):
     with pytest.raises(ValueError, match="bad value 1") as info:
-        hlg.get({"x": 1, "y": (boom, "x")}, "y")
+        hlg.get({"x": 1, "y": (boom, "x")}, "y", scheduler=scheduler, num_workers=2)
     assert any("'y'" in note for note in info.value.__notes__)
-    assert info.traceback[-1].name == "boom"
+    if scheduler == "processes":
+        assert any("Traceback" in note and "boom" in note for note in info.value.__notes__)
+    else:
+        assert info.traceback[-1].name == "boom"
 
 
-def test_get_accepts_every_graph_form():
-    dsk = {"x": 1, "y": (inc, "x")}
-    graph = hlg.HighLevelGraph.from_dict(dsk)
-    flat = hlg.unpack(hlg.pack(graph, "y"))
-    for form in (dsk, graph, graph.layers[next(iter(graph.layers))], flat, hlg.pack(graph, "y")):
-        assert hlg.get(form, "y") == 2
-    assert hlg.get(flat) == (2,)
-    assert hlg.get(hlg.pack(graph, ["y"])) == (2,)
+def test_an_error_stops_new_tasks_from_starting():
+    started = []
+
+    class Record(Callback):
+        def pretask(self, key, state):
+            started.append(key)
+
+    dsk = {("ok", i): (inc, i) for i in range(50)}
+    dsk["bad"] = (boom, 0)
+    dsk["all"] = (total, [*[("ok", i) for i in range(50)], "bad"])
+    with pytest.raises(ValueError, match="bad value 0"):
+        hlg.get(dsk, "all", scheduler="sync", callbacks=[Record()])
+    assert "all" not in started
 
 
-def test_get_without_keys_needs_a_packed_or_flat_graph():
-    with pytest.raises(hlg.GraphError, match="pass the keys"):
-        hlg.get({"x": 1})
+def test_rerun_exceptions_locally_raises_in_the_calling_thread():
+    seen = []
+
+    def where(x):
+        seen.append(threading.current_thread().name)
+        raise KeyError(x)
+
+    with pytest.raises(KeyError) as info:
+        hlg.get({"y": (where, 1)}, "y", scheduler="threads", rerun_exceptions_locally=True)
+    assert seen[-1] == threading.current_thread().name
+    assert seen[0].startswith("hlg-worker")
+    assert any("rerun locally" in note for note in info.value.__notes__)
 
 
-def test_get_of_a_cycle_raises_cycle_error():
-    with pytest.raises(hlg.CycleError, match="'a'"):
-        hlg.get({"a": (inc, "b"), "b": (inc, "a")}, "a")
+def test_a_dead_worker_process_is_an_hlg_error_naming_the_key():
+    with pytest.raises(hlg.WorkerDiedError, match="'dies'"):
+        hlg.get({"dies": (die, 1)}, "dies", scheduler="processes", num_workers=1)
 
 
-def test_get_releases_intermediate_results():
-    import weakref
+def test_keyboard_interrupt_stops_new_tasks_waits_and_reraises():
+    started = []
+    finished = []
 
+    class Record(Callback):
+        def pretask(self, key, state):
+            started.append(key)
+
+        def posttask(self, key, result, state, worker_id):
+            finished.append(key)
+
+    def interrupt(x):
+        _thread.interrupt_main()
+        return slow(x, 0.2)
+
+    dsk = {"first": (interrupt, 1)}
+    dsk.update({("later", i): (slow, "first", 0.01) for i in range(20)})
+    with pytest.raises(KeyboardInterrupt):
+        hlg.get(
+            dsk,
+            [("later", i) for i in range(20)],
+            scheduler="threads",
+            num_workers=1,
+            callbacks=[Record()],
+        )
+    assert started == ["first"]
+    assert finished == ["first"]  # the running task was allowed to finish
+
+
+def test_intermediate_results_are_released(scheduler):
+    peak = [0]
+
+    class Watch(Callback):
+        def posttask(self, key, result, state, worker_id):
+            peak[0] = max(peak[0], len(state.cache))
+
+    n = 200
+    dsk = {("c", 0): 0}
+    dsk.update({("c", i): (inc, ("c", i - 1)) for i in range(1, n)})
+    assert (
+        hlg.get(dsk, ("c", n - 1), scheduler=scheduler, num_workers=2, callbacks=[Watch()]) == n - 1
+    )
+    assert peak[0] <= 2
+
+
+def test_results_die_once_released():
     class Big:
         pass
 
@@ -80,7 +160,6 @@ def test_get_releases_intermediate_results():
         return obj
 
     def check(prev):
-        # Every result but the one just passed in has been released.
         assert sum(r() is not None for r in refs) <= 2
         return prev
 
@@ -88,11 +167,86 @@ def test_get_releases_intermediate_results():
     for i in range(1, 50):
         dsk[("m", i)] = (check, ("s", i - 1))
         dsk[("s", i)] = (make, ("m", i))
-    hlg.get(dsk, ("s", 49))
+    hlg.get(dsk, ("s", 49), scheduler="sync")
 
 
-def test_get_runs_a_100000_task_chain():
+def test_only_requested_results_are_held_at_the_end():
+    seen = {}
+
+    class Last(Callback):
+        def finish(self, state, errored):
+            seen["cache"] = set(state.cache)
+
+    dsk = {"a": 1, "b": (inc, "a"), "c": (inc, "b"), "d": (add, "b", "c")}
+    hlg.get(dsk, ["d", "b"], scheduler="sync", callbacks=[Last()])
+    assert seen["cache"] == {"b", "d"}
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_a_100000_task_chain_runs(scheduler):
     n = 100_000
     dsk = {("c", 0): 0}
     dsk.update({("c", i): (inc, ("c", i - 1)) for i in range(1, n)})
-    assert hlg.get(dsk, ("c", n - 1)) == n - 1
+    assert hlg.get(dsk, ("c", n - 1), scheduler=scheduler, num_workers=2) == n - 1
+
+
+def test_sync_runs_are_deterministic():
+    traces = []
+    for _ in range(3):
+        trace = []
+
+        class Trace(Callback):
+            def pretask(self, key, state, trace=trace):
+                trace.append(key)
+
+        dsk = {("x", i): (inc, i) for i in range(30)}
+        dsk.update({("y", i): (add, ("x", i), ("x", (i * 7) % 30)) for i in range(30)})
+        dsk["z"] = (total, [("y", i) for i in range(30)])
+        hlg.get(dsk, "z", scheduler="sync", callbacks=[Trace()])
+        traces.append(trace)
+    assert traces[0] == traces[1] == traces[2]
+
+
+def test_cycles_are_reported():
+    with pytest.raises(hlg.CycleError, match="'a'"):
+        hlg.get({"a": (inc, "b"), "b": (inc, "a"), "c": 1}, "a", scheduler="sync")
+
+
+def test_unknown_scheduler_and_bad_worker_counts_are_refused():
+    with pytest.raises(hlg.UsageError, match="unknown scheduler 'gpu'"):
+        hlg.get({"a": 1}, "a", scheduler="gpu")
+    with pytest.raises(hlg.UsageError, match="num_workers"):
+        hlg.get({"a": 1}, "a", num_workers=0)
+
+
+def test_get_without_keys_needs_a_packed_or_flat_graph():
+    with pytest.raises(hlg.UsageError, match="pass the keys"):
+        hlg.get({"x": 1})
+
+
+def test_processes_load_each_function_once_per_worker():
+    from .helpers import pid
+
+    dsk = {("p", i): (pid, i) for i in range(20)}
+    pids = hlg.get(dsk, list(dsk), scheduler="processes", num_workers=2)
+    assert len(set(pids)) <= 2
+    import os
+
+    assert os.getpid() not in pids
+
+
+def test_live_task_groups_count_states_and_results(scheduler):
+    seen = {}
+
+    class Groups(Callback):
+        def finish(self, state, errored):
+            seen.update(state.groups)
+
+    dsk = {("x-1a2b3c4d", i): (inc, i) for i in range(4)}
+    dsk["total-9f8e7d6c"] = (total, [("x-1a2b3c4d", i) for i in range(4)])
+    hlg.get(dsk, "total-9f8e7d6c", scheduler=scheduler, num_workers=2, callbacks=[Groups()])
+    x = seen["x-1a2b3c4d"]
+    assert x.states[hlg.TaskState.RELEASED] == 4 and x.ntasks == 4
+    assert x.types == {"int"} and x.nbytes_total > 0 and x.duration >= 0
+    assert seen["total"].states[hlg.TaskState.MEMORY] == 1
+    assert seen["total"].dependencies == {"x-1a2b3c4d"}

@@ -1,0 +1,299 @@
+"""Callbacks: hooks into the local scheduler, a progress bar and a profiler.
+
+Subclass :class:`Callback` and override the hooks you need; the scheduler
+calls only the overridden ones. Hooks run on the scheduler's side of the run,
+one at a time (under the scheduler's lock with the ``threads`` scheduler), so
+they see a consistent :class:`~hlg.execute.state.SchedulerState` and need no
+locking of their own. Keep them cheap: they run once per task.
+
+Use a callback for one call (``hlg.get(..., callbacks=[cb])``) or for every
+run inside a block (``with cb: ...``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Mapping
+from html import escape
+from typing import IO, TYPE_CHECKING, Any
+
+from hlg.errors import UsageError
+from hlg.keys import Key, key_group
+from hlg.task import GraphNode
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hlg.execute.state import SchedulerState
+
+__all__ = ["Callback", "ProgressBar", "Profiler", "TaskRecord", "active_callbacks"]
+
+_ACTIVE: list[Callback] = []
+_ACTIVE_LOCK = threading.Lock()
+
+
+class Callback:
+    """Hooks called by the local scheduler; every method is an optional no-op.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> class Count(Callback):
+    ...     def __init__(self):
+    ...         self.ran = []
+    ...     def posttask(self, key, result, state, worker_id):
+    ...         self.ran.append(key)
+    >>> counter = Count()
+    >>> with counter:
+    ...     hlg.get({"a": 1, "b": (abs, "a")}, "b", scheduler="sync")
+    1
+    >>> counter.ran
+    ['a', 'b']
+    """
+
+    def start(self, graph: Mapping[Key, GraphNode]) -> None:
+        """Before ordering: ``graph`` holds every task that will run."""
+
+    def start_state(self, state: SchedulerState) -> None:
+        """After the run's state is built, before any task starts."""
+
+    def pretask(self, key: Key, state: SchedulerState) -> None:
+        """Just before the task ``key`` starts."""
+
+    def posttask(self, key: Key, result: Any, state: SchedulerState, worker_id: int) -> None:
+        """Just after the task ``key`` finished on worker ``worker_id`` with ``result``."""
+
+    def finish(self, state: SchedulerState, errored: bool) -> None:
+        """After the run, whether it succeeded or not."""
+
+    def __enter__(self) -> Callback:
+        with _ACTIVE_LOCK:
+            _ACTIVE.append(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with _ACTIVE_LOCK:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+
+
+def active_callbacks() -> list[Callback]:
+    """Return the callbacks active through ``with`` blocks, oldest first."""
+    with _ACTIVE_LOCK:
+        return list(_ACTIVE)
+
+
+class ProgressBar(Callback):
+    """A terminal progress bar for runs, drawn by tqdm (``pip install hlg[progress]``).
+
+    Quiet when the output is not a terminal, unless ``force`` is set.
+
+    Parameters
+    ----------
+    minimum
+        Seconds to wait before drawing, so short runs stay quiet.
+    out
+        Where to draw; standard error by default.
+    force
+        Draw even when ``out`` is not a terminal.
+    description
+        The label in front of the bar.
+
+    Examples
+    --------
+    >>> import hlg, io
+    >>> out = io.StringIO()
+    >>> hlg.get({"a": 1}, "a", scheduler="sync", callbacks=[ProgressBar(out=out, force=True)])
+    1
+    >>> "1/1" in out.getvalue()
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        minimum: float = 0.0,
+        out: IO[str] | None = None,
+        force: bool = False,
+        description: str = "hlg",
+    ) -> None:
+        self.minimum = minimum
+        self.out = out
+        self.force = force
+        self.description = description
+        self._bar: Any = None
+
+    def start_state(self, state: SchedulerState) -> None:
+        """Open the bar, if drawing."""
+        out = self.out if self.out is not None else sys.stderr
+        if not self.force and not (hasattr(out, "isatty") and out.isatty()):
+            self._bar = None
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError as err:
+            raise UsageError(
+                "hlg.ProgressBar draws with tqdm; install it with pip install 'hlg[progress]'"
+            ) from err
+        self._bar = tqdm(
+            total=state.ntasks,
+            file=out,
+            delay=self.minimum,
+            desc=self.description,
+            unit="task",
+            mininterval=0.1,
+            dynamic_ncols=True,
+        )
+
+    def posttask(self, key: Key, result: Any, state: SchedulerState, worker_id: int) -> None:
+        """Advance the bar."""
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def finish(self, state: SchedulerState, errored: bool) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """When and where one task ran."""
+
+    key: Key
+    group: str
+    start: float
+    end: float
+    worker_id: int
+
+
+class Profiler(Callback):
+    """Records when and on which worker every task ran.
+
+    Attributes
+    ----------
+    records : list of TaskRecord
+        One per finished task, in the order they finished.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> with Profiler() as prof:
+    ...     hlg.get({("x", i): (abs, -i) for i in range(3)}, [("x", 2)], scheduler="sync")
+    (2,)
+    >>> [r.key for r in prof.records]
+    [('x', 2)]
+    >>> print(prof.table())  # doctest: +ELLIPSIS
+    group  tasks  total s  mean ms  max ms
+    -----  -----  -------  -------  ------
+    x          1    ...
+    """
+
+    def __init__(self) -> None:
+        self.records: list[TaskRecord] = []
+        # Start times of tasks running now, by key.
+        self._starts: dict[Key, float] = {}
+
+    def __enter__(self) -> Profiler:
+        super().__enter__()
+        return self
+
+    def start(self, graph: Mapping[Key, GraphNode]) -> None:
+        """Forget earlier runs."""
+        self.records = []
+        self._starts = {}
+
+    def pretask(self, key: Key, state: SchedulerState) -> None:
+        """Note the start time."""
+        self._starts[key] = time.perf_counter()
+
+    def posttask(self, key: Key, result: Any, state: SchedulerState, worker_id: int) -> None:
+        """Record the task."""
+        end = time.perf_counter()
+        start = self._starts.pop(key, end)
+        self.records.append(TaskRecord(key, key_group(key), start, end, worker_id))
+
+    def table(self) -> str:
+        """Return per-group totals as a text table, slowest group first."""
+        totals: dict[str, list[float]] = {}
+        for r in self.records:
+            totals.setdefault(r.group, []).append(r.end - r.start)
+        rows = [["group", "tasks", "total s", "mean ms", "max ms"]]
+        for group, durations in sorted(totals.items(), key=lambda kv: -sum(kv[1])):
+            total = sum(durations)
+            rows.append(
+                [
+                    group,
+                    f"{len(durations):,}",
+                    f"{total:.3f}",
+                    f"{1e3 * total / len(durations):.3f}",
+                    f"{1e3 * max(durations):.3f}",
+                ]
+            )
+        return _format_table(rows)
+
+    def to_svg(self, width: int = 900, lane_height: int = 18) -> str:
+        """Return a timeline of the run as an SVG document: one lane per worker.
+
+        Each task is a bar coloured by its task group; hovering shows its key and
+        duration.
+        """
+        if not self.records:
+            return '<svg xmlns="http://www.w3.org/2000/svg" width="0" height="0"/>'
+        t0 = min(r.start for r in self.records)
+        span = max(r.end for r in self.records) - t0 or 1e-9
+        workers = sorted({r.worker_id for r in self.records})
+        lane = {w: n for n, w in enumerate(workers)}
+        left = 70
+        scale = (width - left - 10) / span
+        height = lane_height * len(workers) + 30
+        parts = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            'font-family="sans-serif" font-size="11">'
+        ]
+        for w, n in lane.items():
+            y = 5 + n * lane_height
+            parts.append(f'<text x="4" y="{y + lane_height - 6}">worker {w}</text>')
+        for r in self.records:
+            x = left + (r.start - t0) * scale
+            bar = max((r.end - r.start) * scale, 0.5)
+            y = 5 + lane[r.worker_id] * lane_height
+            title = escape(f"{r.key!r}: {1e3 * (r.end - r.start):.3f} ms")
+            parts.append(
+                f'<rect x="{x:.2f}" y="{y}" width="{bar:.2f}" height="{lane_height - 3}" '
+                f'fill="{_colour(r.group)}"><title>{title}</title></rect>'
+            )
+        axis_y = height - 8
+        parts.append(f'<text x="{left}" y="{axis_y}">0 s</text>')
+        parts.append(f'<text x="{width - 60}" y="{axis_y}">{span:.3f} s</text>')
+        parts.append("</svg>")
+        return "\n".join(parts)
+
+
+def _colour(group: str) -> str:
+    hue = zlib.crc32(group.encode()) % 360
+    return f"hsl({hue}, 60%, 55%)"
+
+
+def _format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+from operator import add
+
+import hlg
+from hlg.execute.order import order_tasks
+
+from .helpers import inc, total
+
+
+def peak_held(graph, priority):
+    """Simulate running tasks in priority order; return the most results held at once."""
+    tasks = hlg.task.convert_graph(graph)
+    dependents = {k: set() for k in tasks}
+    for k, node in tasks.items():
+        for d in node.dependencies:
+            dependents[d].add(k)
+    remaining = {k: len(v) for k, v in dependents.items()}
+    held, peak = set(), 0
+    for key in sorted(tasks, key=priority.__getitem__):
+        held.add(key)
+        peak = max(peak, len(held))
+        for d in tasks[key].dependencies:
+            remaining[d] -= 1
+            if remaining[d] == 0:
+                held.discard(d)
+    return peak
+
+
+def tree(n):
+    dsk = {("t", 0, i): (inc, i) for i in range(n)}
+    level, width = 0, n
+    while width > 1:
+        for i in range((width + 1) // 2):
+            a, b = ("t", level, 2 * i), ("t", level, 2 * i + 1)
+            dsk[("t", level + 1, i)] = (add, a, b) if 2 * i + 1 < width else (inc, a)
+        level, width = level + 1, (width + 1) // 2
+    return dsk
+
+
+def test_order_is_a_topological_numbering_of_every_task():
+    dsk = tree(100)
+    priority = hlg.order(dsk)
+    assert sorted(priority.values()) == list(range(len(dsk)))
+    nodes = hlg.task.convert_graph(dsk)
+    for key, node in nodes.items():
+        assert all(priority[d] < priority[key] for d in node.dependencies)
+
+
+def test_order_finishes_a_reduction_before_loading_more_leaves():
+    assert peak_held(tree(1024), hlg.order(tree(1024))) <= 12  # about log2(1024) + 1
+
+
+def test_order_accepts_every_graph_form():
+    dsk = {"a": 1, "b": (inc, "a")}
+    expected = {"a": 0, "b": 1}
+    graph = hlg.HighLevelGraph.from_dict(dsk)
+    for form in (dsk, graph, hlg.pack(graph), hlg.unpack(hlg.pack(graph))):
+        assert hlg.order(form) == expected
+
+
+def test_order_walks_big_subtrees_before_literals():
+    dsk = {
+        "lit": 1,
+        "x0": (inc, 0),
+        "x1": (inc, "x0"),
+        "x2": (inc, "x1"),
+        "out": (add, "lit", "x2"),
+    }
+    priority = hlg.order(dsk)
+    assert priority["lit"] == 3 and priority["out"] == 4
+
+
+def test_order_is_the_same_under_every_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hlg; from tests.execute.helpers import inc, total; "
+        "d = {('x', i): (inc, i) for i in range(20)}; "
+        "d.update({'s%d' % j: (total, [('x', i) for i in range(j, 20, 3)]) for j in range(3)}); "
+        "print(sorted(hlg.order(d).items(), key=lambda kv: kv[1]))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1
+
+
+def test_order_tolerates_cycles_so_the_scheduler_can_report_them():
+    tasks = hlg.task.convert_graph({"a": (inc, "b"), "b": (inc, "a"), "c": 1})
+    assert sorted(order_tasks(tasks).values()) == [0, 1, 2]
+    assert total([1]) == 1
