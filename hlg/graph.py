@@ -375,11 +375,11 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             if needer is not None and producer is not None:
                 raise self._undeclared(kept[needer], key, producer.name)
         names = [name for name in order if name in kept]
-        culled = HighLevelGraph(
+        result = HighLevelGraph(
             {name: kept[name] for name in names},
             {name: self._dependencies[name] & kept.keys() for name in names},
         )
-        return culled, pending
+        return result, pending
 
     def _raise_unresolved(
         self, culled: HighLevelGraph, unresolved: Mapping[Key, str | None]
