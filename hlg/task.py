@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 from hlg._gc import gc_paused
 from hlg.errors import InvalidKeyError, MissingDependencyError, TaskSpecError
-from hlg.keys import Key, is_key, validate_key
+from hlg.keys import Key, validate_key, validate_keys
 
 __all__ = [
     "Alias",
@@ -624,13 +624,26 @@ def convert_graph(
     (11, 5)
     """
     keys: Container[object] = graph if known_keys is None else _KeyUnion(graph, known_keys)
+    validate_keys(graph)
     out: dict[Key, GraphNode] = {}
     key: Any = None
+    new = object.__new__
     try:
         with gc_paused():
             for key, value in graph.items():
-                if type(key) is not str and not is_key(key):
-                    validate_key(key)
+                # The plain-task path of convert_task, inlined: most values take it.
+                if type(value) is tuple and value and callable(value[0]):
+                    refs = split_plain_task(value, keys)
+                    if refs is not None:
+                        task = new(Task)
+                        task.func = value[0]
+                        task._args = args = value[1:]
+                        task._refs = refs
+                        task.kwargs = None
+                        task._deep = False
+                        task.dependencies = frozenset([args[i] for i in refs]) if refs else _EMPTY
+                        out[key] = task
+                        continue
                 out[key] = convert_task(value, keys)
     except (TaskSpecError, InvalidKeyError) as err:
         raise type(err)(f"key {key!r}: {err}") from err
@@ -673,14 +686,21 @@ def _is_ref(obj: Hashable, keys: Container[object]) -> bool:
         return False
 
 
+def _ref(key: Key) -> TaskRef:
+    # A TaskRef to a key already known valid (a key of the graph being converted).
+    ref = object.__new__(TaskRef)
+    ref.key = key
+    return ref
+
+
 def _parse(obj: Any, keys: Container[object]) -> Any:
     t = type(obj)
     if t is tuple:
         if obj and callable(obj[0]):
             return _parse_task(obj, keys)
-        return TaskRef(obj) if is_key(obj) and _is_ref(obj, keys) else obj
+        return _ref(obj) if _is_ref(obj, keys) else obj
     if t is str:
-        return TaskRef(obj) if obj in keys else obj
+        return _ref(obj) if obj in keys else obj
     if t is list:
         return [_parse(item, keys) for item in obj]
     return obj
@@ -737,6 +757,10 @@ def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
         args = obj[1:]
         deps = frozenset([args[i] for i in refs])
         return Task._from_parts(func, args, refs, None, False, deps)
+    if func is not apply:
+        task = _parse_list_task(obj, keys)
+        if task is not None:
+            return task
     if func is apply and 2 <= len(obj) <= 4:
         target = _parse(obj[1], keys)
         args = _parse(obj[2], keys) if len(obj) > 2 else []
@@ -751,6 +775,48 @@ def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
             return Task(target, *args, **kwargs)
         return Task(apply, target, args, kwargs)
     return Task(func, *[_parse(arg, keys) for arg in obj[1:]])
+
+
+def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | None:
+    """Build ``(func, *args)`` whose arguments may also be lists of keys and leaves.
+
+    The second most common task shape, ``(sum, [("x", 0), ("x", 1), ...])``,
+    built in one pass. Returns None for anything else.
+    """
+    deps: set[Key] = set()
+    args: list[Any] = []
+    for i in range(1, len(obj)):
+        arg = obj[i]
+        if type(arg) is list:
+            items: list[Any] = []
+            for item in arg:
+                parsed = _parse_flat(item, keys, deps)
+                if parsed is _NOT_FLAT:
+                    return None
+                items.append(parsed)
+            args.append(items)
+        else:
+            parsed = _parse_flat(arg, keys, deps)
+            if parsed is _NOT_FLAT:
+                return None
+            args.append(parsed)
+    return Task._from_parts(obj[0], tuple(args), (), None, True, frozenset(deps))
+
+
+_NOT_FLAT = object()
+
+
+def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
+    # A key (as a TaskRef), a literal leaf or non-task tuple, or _NOT_FLAT.
+    t = type(obj)
+    if t is str or t is tuple:
+        if t is tuple and obj and callable(obj[0]):
+            return _NOT_FLAT
+        if _is_ref(obj, keys):
+            deps.add(obj)
+            return _ref(obj)
+        return obj
+    return obj if t in _LEAVES else _NOT_FLAT
 
 
 def _parse_kwargs(obj: Any, keys: Container[object]) -> Any:

@@ -56,7 +56,7 @@ class Callback:
     """
 
     def start(self, graph: Mapping[Key, GraphNode]) -> None:
-        """Before ordering: ``graph`` holds every task that will run."""
+        """Before ordering: ``graph`` maps keys to tasks; those the requested keys need run."""
 
     def start_state(self, state: SchedulerState) -> None:
         """After the run's state is built, before any task starts."""

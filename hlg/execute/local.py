@@ -32,7 +32,6 @@ from typing import Any
 from hlg.errors import (
     CycleError,
     GraphError,
-    MissingDependencyError,
     MissingKeyError,
     UsageError,
     WorkerDiedError,
@@ -47,7 +46,7 @@ from hlg.materialize.unpack import unpack
 from hlg.task import GraphNode, SerializedFunction, Task, _callable_name, convert_graph
 from hlg.toposort import find_cycle
 
-__all__ = ["SCHEDULERS", "as_tasks", "get", "needed_tasks", "run"]
+__all__ = ["SCHEDULERS", "as_tasks", "get", "run"]
 
 #: Accepted scheduler names and the driver each selects.
 SCHEDULERS = {
@@ -183,12 +182,14 @@ def run(
         raise UsageError(f"num_workers must be at least 1; got {num_workers}")
     data = data or {}
     wanted = list(flatten_keys(keys))
-    needed = needed_tasks(tasks, wanted, data)
-    hooks = _Hooks([*active_callbacks(), *callbacks])
-    hooks.call("start", needed)
-    state = SchedulerState.build(needed, wanted, data)
     for key in wanted:
-        if key not in needed:
+        if not (is_key(key) and (key in tasks or key in data)):
+            raise MissingKeyError(f"key {key!r} is not in the graph")
+    hooks = _Hooks([*active_callbacks(), *callbacks])
+    hooks.call("start", tasks)
+    state = SchedulerState.build(tasks, wanted, data)
+    for key in wanted:
+        if key not in state.index:
             state.cache[key] = data[key]
     hooks.call("start_state", state)
     errored = True
@@ -212,52 +213,6 @@ def run(
     finally:
         hooks.call("finish", state, errored)
     return _nest(keys, state.cache)
-
-
-def needed_tasks(
-    tasks: Mapping[Key, GraphNode], keys: Sequence[Key], data: Mapping[Key, Any] | None = None
-) -> dict[Key, GraphNode]:
-    """Return the tasks that computing ``keys`` needs, given values already in ``data``.
-
-    Raises
-    ------
-    MissingKeyError
-        A requested key is neither a task nor in ``data``.
-    MissingDependencyError
-        A needed task depends on a key that is neither a task nor in ``data``.
-
-    Examples
-    --------
-    >>> from hlg import Task, TaskRef
-    >>> sorted(needed_tasks({"a": Task(abs, 1), "b": Task(abs, TaskRef("a")), "c": Task(abs, 2)},
-    ...                     ["b"]))
-    ['a', 'b']
-    """
-    data = data or {}
-    needed: dict[Key, GraphNode] = {}
-    stack = []
-    for key in keys:
-        if is_key(key) and key in tasks:
-            stack.append(key)
-        elif not (is_key(key) and key in data):
-            raise MissingKeyError(f"key {key!r} is not in the graph")
-    while stack:
-        key = stack.pop()
-        if key in needed:
-            continue
-        node = tasks[key]
-        needed[key] = node
-        for dep in node.dependencies:
-            if dep not in needed:
-                if dep in tasks:
-                    stack.append(dep)
-                elif dep not in data:
-                    raise MissingDependencyError(
-                        f"task {key!r} needs {dep!r}, which is neither in the graph nor held as "
-                        "data; add the task, or scatter the data with an hlg.Client and "
-                        "compute there"
-                    )
-    return needed
 
 
 class _Hooks:
@@ -376,13 +331,15 @@ def _thread_worker(
             return
         duration = clock() - start
         with condition:
-            woken = state.finish(i, result, duration)
+            state.finish(i, result, duration)
             for post in hooks.posttask:
                 post(key, result, state, worker_id)
-            if woken > 1 or not state.running:
+            # This worker takes the next ready task itself: wake others only for the
+            # rest, or all of them when nothing is left so that they can exit.
+            if not ready and not state.running:
                 condition.notify_all()
-            elif woken:
-                condition.notify()
+            elif len(ready) > 1:
+                condition.notify(len(ready) - 1)
 
 
 # --------------------------------------------------------------------------- processes

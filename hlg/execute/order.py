@@ -32,9 +32,10 @@ recursion.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+from hlg.errors import MissingDependencyError
 from hlg.keys import Key
 from hlg.task import GraphNode
 
@@ -70,8 +71,30 @@ def order(graph: Any) -> dict[Key, int]:
     return order_tasks(tasks.tasks if isinstance(tasks, FlatGraph) else tasks)
 
 
-def order_tasks(tasks: Mapping[Key, GraphNode]) -> dict[Key, int]:
-    """Order a mapping of nodes; dependencies outside ``tasks`` are ignored.
+def order_tasks(
+    tasks: Mapping[Key, GraphNode],
+    roots: Iterable[Key] | None = None,
+    known: Container[Key] | None = None,
+) -> dict[Key, int]:
+    """Order the tasks of a mapping of nodes.
+
+    Parameters
+    ----------
+    tasks
+        The nodes, by key.
+    roots
+        Order only what these keys need, walking from them in this order. By
+        default every task is ordered, walking from the tasks nothing depends on.
+    known
+        With ``roots``: keys that are not tasks but whose values are held
+        (scattered data). Without ``roots``, dependencies outside ``tasks`` are
+        ignored.
+
+    Raises
+    ------
+    MissingDependencyError
+        With ``roots``: a needed task depends on a key that is neither a task
+        nor ``known``.
 
     Examples
     --------
@@ -79,12 +102,16 @@ def order_tasks(tasks: Mapping[Key, GraphNode]) -> dict[Key, int]:
     >>> tasks = {"x": Task(abs, 1), "y": Task(abs, TaskRef("x")), "z": Task(abs, 2)}
     >>> order_tasks(tasks)
     {'x': 0, 'y': 1, 'z': 2}
+    >>> order_tasks(tasks, roots=["y"])
+    {'x': 0, 'y': 1}
     """
     position = {key: i for i, key in enumerate(tasks)}
-    has_dependents: set[Key] = set()
-    for node in tasks.values():
-        has_dependents.update(node.dependencies)
-    roots = [key for key in tasks if key not in has_dependents]
+    complete = roots is None
+    if roots is None:
+        has_dependents: set[Key] = set()
+        for node in tasks.values():
+            has_dependents.update(node.dependencies)
+        roots = [key for key in tasks if key not in has_dependents]
     priority: dict[Key, int] = {}
     entered: set[Key] = set()
 
@@ -93,6 +120,8 @@ def order_tasks(tasks: Mapping[Key, GraphNode]) -> dict[Key, int]:
         return (-len(tasks[key].dependencies), position[key])
 
     for root in roots:
+        if root in priority or root not in position:
+            continue
         stack = [root]
         while stack:
             key = stack[-1]
@@ -103,16 +132,31 @@ def order_tasks(tasks: Mapping[Key, GraphNode]) -> dict[Key, int]:
                 priority[key] = len(priority)
             else:
                 entered.add(key)
-                children = [
-                    d for d in tasks[key].dependencies if d not in priority and d in position
-                ]
+                children = []
+                for d in tasks[key].dependencies:
+                    if d in position:
+                        if d not in priority:
+                            children.append(d)
+                    elif not complete and (known is None or d not in known):
+                        raise _missing(key, d)
+                if not children:
+                    stack.pop()  # a leaf, or all dependencies done: number it now
+                    priority[key] = len(priority)
+                    continue
                 if len(children) > 1:
                     children.sort(key=rank, reverse=True)
                 stack.extend(children)
-    if len(priority) < len(tasks):
+    if complete and len(priority) < len(tasks):
         # Tasks on a cycle are nobody's root: number them last, in graph order, so
         # the scheduler can find and report the cycle.
         for key in tasks:
             if key not in priority:
                 priority[key] = len(priority)
     return priority
+
+
+def _missing(key: Key, dep: Key) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"task {key!r} needs {dep!r}, which is neither in the graph nor held as data; add "
+        "the task, or scatter the data with an hlg.Client and compute there"
+    )

@@ -25,8 +25,8 @@ from heapq import heappush
 from typing import Any
 
 from hlg.execute.order import order_tasks
-from hlg.keys import Key, key_group
-from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState, build_groups
+from hlg.keys import Key, key_split
+from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.task import GraphNode
 
 __all__ = ["SchedulerState"]
@@ -82,26 +82,46 @@ class SchedulerState:
         requested: Iterable[Key],
         data: Mapping[Key, Any] | None = None,
     ) -> SchedulerState:
-        """Set up a run of ``tasks``; ``data`` holds values of keys that are not tasks."""
-        priority = order_tasks(tasks)
+        """Set up a run of what ``requested`` needs from ``tasks``.
+
+        ``data`` holds the values of keys that are not tasks (scattered data).
+
+        Raises
+        ------
+        MissingDependencyError
+            A needed task depends on a key that is neither a task nor in ``data``.
+        """
+        wanted = list(requested)
+        priority = order_tasks(tasks, roots=wanted, known=data or {})
         n = len(priority)
         keys: list[Any] = [None] * n
         for key, i in priority.items():
             keys[i] = key
         nodes = [tasks[key] for key in keys]
-        dependencies = [[priority[d] for d in node.dependencies if d in priority] for node in nodes]
+        groups, group_of = _groups_of(keys)
+        dependencies: list[list[int]] = []
         dependents: list[list[int]] = [[] for _ in range(n)]
-        for i, deps in enumerate(dependencies):
-            for d in deps:
-                dependents[d].append(i)
-        waiting = [len(deps) for deps in dependencies]
-        groups, prefixes = build_groups(tasks)
         cache: dict[Key, Any] = {}
-        if data:
-            for node in nodes:
+        for i, node in enumerate(nodes):
+            try:
+                deps = [priority[d] for d in node.dependencies]
+            except KeyError:  # some dependencies are data, not tasks
+                deps = [priority[d] for d in node.dependencies if d in priority]
                 for dep in node.dependencies:
                     if dep not in priority:
-                        cache[dep] = data[dep]
+                        cache[dep] = data[dep]  # type: ignore[index]
+            dependencies.append(deps)
+            if deps:
+                group = group_of[i]
+                for d in deps:
+                    dependents[d].append(i)
+                    other = group_of[d]
+                    if other is not group:
+                        group.dependencies.add(other.name)
+        waiting = [len(deps) for deps in dependencies]
+        prefixes: dict[str, TaskPrefix] = {}
+        for group in groups.values():
+            prefixes.setdefault(group.prefix, TaskPrefix(group.prefix)).groups.append(group)
         return cls(
             keys=keys,
             nodes=nodes,
@@ -110,13 +130,13 @@ class SchedulerState:
             dependents=dependents,
             waiting=waiting,
             waiting_data=[len(d) for d in dependents],
-            ready=[i for i in range(n) if waiting[i] == 0],  # ascending: already a heap
+            ready=[i for i in range(n) if not waiting[i]],  # ascending: already a heap
             running=set(),
             cache=cache,
-            requested=frozenset(requested),
+            requested=frozenset(wanted),
             groups=groups,
             prefixes=prefixes,
-            group_of=[groups[key_group(key)] for key in keys],
+            group_of=group_of,
         )
 
     @property
@@ -127,7 +147,9 @@ class SchedulerState:
     def start(self, i: int) -> None:
         """Mark task ``i`` (just taken off ``ready``) as running."""
         self.running.add(i)
-        self.group_of[i].transition(_WAITING, _PROCESSING)
+        states = self.group_of[i].states
+        states[_WAITING] -= 1
+        states[_PROCESSING] += 1
 
     def finish(self, i: int, result: Any, duration: float) -> int:
         """Record the result of task ``i``; return how many tasks became ready."""
@@ -136,26 +158,36 @@ class SchedulerState:
         cache[key] = result
         self.running.discard(i)
         self.finished += 1
+        # Inline TaskGroup.transition and record_result: this runs once per task.
         group = self.group_of[i]
-        group.transition(_PROCESSING, _MEMORY)
-        group.record_result(duration, _sizeof(result), type(result).__name__)
+        states = group.states
+        states[_PROCESSING] -= 1
+        group.duration += duration
+        rtype = type(result)
+        group.nbytes_total += _sizeof(result)
+        group.types.add(rtype.__name__)
         woken = 0
         waiting = self.waiting
         for d in self.dependents[i]:
             waiting[d] -= 1
-            if waiting[d] == 0:
+            if not waiting[d]:
                 heappush(self.ready, d)
                 woken += 1
         waiting_data = self.waiting_data
         requested = self.requested
+        keys = self.keys
         for d in self.dependencies[i]:
             waiting_data[d] -= 1
-            if waiting_data[d] == 0 and self.keys[d] not in requested:
-                del cache[self.keys[d]]
-                self.group_of[d].transition(_MEMORY, _RELEASED)
-        if not self.dependents[i] and key not in requested:
+            if not waiting_data[d] and keys[d] not in requested:
+                del cache[keys[d]]
+                dstates = self.group_of[d].states
+                dstates[_MEMORY] -= 1
+                dstates[_RELEASED] += 1
+        if self.dependents[i] or key in requested:
+            states[_MEMORY] += 1
+        else:
             del cache[key]  # a task whose result nobody asked for nor needs
-            group.transition(_MEMORY, _RELEASED)
+            states[_RELEASED] += 1
         return woken
 
     def fail(self, i: int) -> None:
@@ -167,6 +199,23 @@ class SchedulerState:
         """Return the values task ``i`` needs, by key."""
         cache = self.cache
         return {d: cache[d] for d in self.nodes[i].dependencies}
+
+
+def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
+    """Return the task groups of ``keys`` (all waiting) and each key's group."""
+    groups: dict[str, TaskGroup] = {}
+    group_of: list[TaskGroup] = []
+    for key in keys:
+        name = key[0] if type(key) is tuple else key_split(key)  # key_group, inlined
+        group = groups.get(name)  # type: ignore[arg-type]
+        if group is None:
+            group = groups[name] = TaskGroup(name, key_split(name))  # type: ignore[index, arg-type]
+        group_of.append(group)
+    for group in groups.values():
+        group.states[_WAITING] = 0
+    for group in group_of:
+        group.states[_WAITING] += 1
+    return groups, group_of
 
 
 def _sizeof(obj: Any) -> int:
