@@ -27,7 +27,7 @@ from hlg.errors import (
     UsageError,
     WorkerDiedError,
 )
-from hlg.execute.callbacks import Callback, Profiler, ProgressBar
+from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskGroups
 from hlg.execute.client import Client
 from hlg.execute.local import get
 from hlg.execute.order import order
@@ -74,6 +74,7 @@ __all__ = [
     "Task",
     "TaskExecutionError",
     "TaskGroup",
+    "TaskGroups",
     "TaskPrefix",
     "TaskRef",
     "TaskSpecError",

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from hlg.execute.callbacks import ProgressBar, TaskGroups
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph
 from hlg.layers.materialized import MaterializedLayer
@@ -130,9 +131,17 @@ def main() -> int:
         print(f"\nPacked for a scheduler: {size}.")
         flat = unpack(data)
         print(f"Unpacked on the scheduler side: {flat!r}")
-        path = get(flat, "store")
-        summary = get(graph, "analyze")
-        print(f"\nanalyze -> {summary}")
+        with TaskGroups() as groups:
+            path, summary = get(
+                flat.tasks,
+                ["store", "analyze"],
+                scheduler="threads",
+                num_workers=2,
+                callbacks=[ProgressBar()],
+            )
+        print(f"\nRan on 2 threads. analyze -> {summary}")
         print(f"store   -> wrote {Path(path).name}:")
         print("  " + Path(path).read_text().strip().replace("\n", "\n  "))
+        print("\nTask groups after the run:\n")
+        print(groups.table())
     return 0

@@ -26,6 +26,8 @@ def test_demo_prints_the_pipeline_and_its_result():
     )
     assert "load     MaterializedLayer      3" in out.stdout
     assert "analyze -> {'count': 54" in out.stdout
+    assert "Task groups after the run" in out.stdout
+    assert "clean        3" in out.stdout
 
 
 def test_cli_inspects_packed_files(tmp_path):

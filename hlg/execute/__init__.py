@@ -1,6 +1,6 @@
 """Running graphs: ordering, the local scheduler, callbacks and the Client."""
 
-from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskRecord
+from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskGroups, TaskRecord
 from hlg.execute.client import Client
 from hlg.execute.local import get
 from hlg.execute.order import order
@@ -12,6 +12,7 @@ __all__ = [
     "Profiler",
     "ProgressBar",
     "SchedulerState",
+    "TaskGroups",
     "TaskRecord",
     "get",
     "order",

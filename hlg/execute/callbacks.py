@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hlg.errors import UsageError
 from hlg.keys import Key, key_group
+from hlg.materialize.groups import TaskGroup, TaskPrefix, format_groups
 from hlg.task import GraphNode
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from hlg.execute.state import SchedulerState
 
-__all__ = ["Callback", "ProgressBar", "Profiler", "TaskRecord", "active_callbacks"]
+__all__ = ["Callback", "ProgressBar", "Profiler", "TaskGroups", "TaskRecord", "active_callbacks"]
 
 _ACTIVE: list[Callback] = []
 _ACTIVE_LOCK = threading.Lock()
@@ -164,6 +165,45 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class TaskGroups(Callback):
+    """Keeps the live task groups of the latest run, for progress and diagnostics.
+
+    Attributes
+    ----------
+    groups : dict of str to TaskGroup
+        The groups, updated while the run goes on and complete after it.
+    prefixes : dict of str to TaskPrefix
+        The same, by prefix.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> with TaskGroups() as tg:
+    ...     hlg.get({("x-1a2b3c4d", i): (abs, -i) for i in range(3)}, ("x-1a2b3c4d", 2),
+    ...             scheduler="sync")
+    2
+    >>> tg.groups["x-1a2b3c4d"].states["memory"], tg.groups["x-1a2b3c4d"].types
+    (1, {'int'})
+    """
+
+    def __init__(self) -> None:
+        self.groups: dict[str, TaskGroup] = {}
+        self.prefixes: dict[str, TaskPrefix] = {}
+
+    def __enter__(self) -> TaskGroups:
+        super().__enter__()
+        return self
+
+    def start_state(self, state: SchedulerState) -> None:
+        """Take the run's groups."""
+        self.groups = state.groups
+        self.prefixes = state.prefixes
+
+    def table(self) -> str:
+        """Return the groups as a text table."""
+        return format_groups(self.groups)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Scheduler side: packed bytes to a flat task graph. Imports no numpy, pandas or cloudpickle."""
 
 from hlg.materialize.flatgraph import FlatGraph, LayerSummary
-from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState, build_groups
+from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState, build_groups, format_groups
 from hlg.materialize.unpack import unpack
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "TaskPrefix",
     "TaskState",
     "build_groups",
+    "format_groups",
     "unpack",
 ]

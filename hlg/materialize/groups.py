@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from hlg.keys import Key, key_group, key_split
 from hlg.task import GraphNode
 
-__all__ = ["TaskGroup", "TaskPrefix", "TaskState", "build_groups"]
+__all__ = ["TaskGroup", "TaskPrefix", "TaskState", "build_groups", "format_groups"]
 
 
 class TaskState(enum.StrEnum):
@@ -177,3 +177,49 @@ def build_groups(
     for group in groups.values():
         prefixes.setdefault(group.prefix, TaskPrefix(group.prefix)).groups.append(group)
     return groups, prefixes
+
+
+def format_groups(groups: Mapping[str, TaskGroup]) -> str:
+    """Return a text table of task groups: tasks by state, time, bytes and result types.
+
+    Examples
+    --------
+    >>> from hlg import Task
+    >>> groups, _ = build_groups({("load-1a2b3c4d", 0): Task(abs, 1)})
+    >>> print(format_groups(groups))
+    group          tasks  waiting  processing  memory  released  erred  seconds  bytes  types
+    -------------  -----  -------  ----------  ------  --------  -----  -------  -----  -----
+    load-1a2b3c4d      1        1           0       0         0      0    0.000      0
+    """
+    header = ["group", "tasks", *[s.value for s in TaskState], "seconds", "bytes", "types"]
+    rows = [header]
+    for group in groups.values():
+        rows.append(
+            [
+                group.name,
+                f"{group.ntasks:,}",
+                *[f"{group.states[s]:,}" for s in TaskState],
+                f"{group.duration:.3f}",
+                _bytes(group.nbytes_total),
+                ", ".join(sorted(group.types)),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("", "k", "M", "G"):
+        if n < 1000:
+            return f"{n}{unit}" if not unit else f"{n:.1f}{unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n:.1f}T"

@@ -34,3 +34,23 @@ def slow(x: Any, seconds: float = 0.05) -> Any:
 
 def pid(_: Any = None) -> int:
     return os.getpid()
+
+
+#: How many times this process has unpickled a CountedFunction.
+LOADS = 0
+
+
+def _load_counted() -> CountedFunction:
+    global LOADS  # noqa: PLW0603 - a per-process counter is what the test observes
+    LOADS += 1
+    return CountedFunction()
+
+
+class CountedFunction:
+    """A callable that counts, per process, how often it is deserialised."""
+
+    def __call__(self, x: Any) -> tuple[int, int]:
+        return (os.getpid(), LOADS)
+
+    def __reduce__(self) -> Any:
+        return (_load_counted, ())
