@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from hlg._table import format_table
 from hlg.execute.callbacks import ProgressBar, TaskGroups
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph
@@ -107,17 +108,7 @@ def format_layers(graph: HighLevelGraph) -> str:
         layer = graph.layers[name]
         deps = ", ".join(sorted(graph.dependencies[name]))
         rows.append([name, type(layer).__name__, f"{len(layer):,}", deps])
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i == 2 else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return format_table(rows, left=(0, 1, 3))
 
 
 def main() -> int:

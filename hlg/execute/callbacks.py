@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import IO, TYPE_CHECKING, Any
 
+from hlg._table import format_table
 from hlg.errors import UsageError
 from hlg.keys import Key, key_group
 from hlg.materialize.groups import TaskGroup, TaskPrefix, format_groups
@@ -280,7 +281,7 @@ class Profiler(Callback):
                     f"{1e3 * max(durations):.3f}",
                 ]
             )
-        return _format_table(rows)
+        return format_table(rows)
 
     def to_svg(self, width: int = 900, lane_height: int = 18) -> str:
         """Return a timeline of the run as an SVG document: one lane per worker.
@@ -323,17 +324,3 @@ class Profiler(Callback):
 def _colour(group: str) -> str:
     hue = zlib.crc32(group.encode()) % 360
     return f"hsl({hue}, 60%, 55%)"
-
-
-def _format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)

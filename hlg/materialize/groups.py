@@ -18,6 +18,7 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
 
+from hlg._table import format_table
 from hlg.keys import Key, key_group, key_split
 from hlg.task import GraphNode
 
@@ -192,29 +193,19 @@ def format_groups(groups: Mapping[str, TaskGroup]) -> str:
     load-1a2b3c4d      1        1           0       0         0      0    0.000      0
     """
     header = ["group", "tasks", *[s.value for s in TaskState], "seconds", "bytes", "types"]
-    rows = [header]
-    for group in groups.values():
-        rows.append(
-            [
-                group.name,
-                f"{group.ntasks:,}",
-                *[f"{group.states[s]:,}" for s in TaskState],
-                f"{group.duration:.3f}",
-                _bytes(group.nbytes_total),
-                ", ".join(sorted(group.types)),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    rows = [header, *(_group_row(g) for g in groups.values())]
+    return format_table(rows, left=(0, len(header) - 1))
+
+
+def _group_row(group: TaskGroup) -> list[str]:
+    return [
+        group.name,
+        f"{group.ntasks:,}",
+        *[f"{group.states[s]:,}" for s in TaskState],
+        f"{group.duration:.3f}",
+        _bytes(group.nbytes_total),
+        ", ".join(sorted(group.types)),
+    ]
 
 
 def _bytes(n: int) -> str:
