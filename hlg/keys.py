@@ -80,9 +80,10 @@ def all_keys(keys: Collection[object]) -> bool:
     tuples: Collection[Any] = keys if str not in types else [k for k in keys if type(k) is tuple]
     if not tuples:
         return True
-    if min(map(len, tuples)) == 0:
-        return False
-    if set(map(type, map(itemgetter(0), tuples))) != {str}:
+    try:
+        if set(map(type, map(itemgetter(0), tuples))) != {str}:
+            return False
+    except IndexError:  # an empty tuple
         return False
     return set(map(type, chain.from_iterable(tuples))) <= {str, int}
 

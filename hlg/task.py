@@ -632,12 +632,13 @@ def convert_graph(
         with gc_paused():
             for key, value in graph.items():
                 # The plain-task path of convert_task, inlined: most values take it.
-                if type(value) is tuple and value and callable(value[0]):
-                    refs = split_plain_task(value, keys)
+                if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
+                    args = value[1:]
+                    refs = plain_refs(args, keys)
                     if refs is not None:
                         task = new(Task)
                         task.func = value[0]
-                        task._args = args = value[1:]
+                        task._args = args
                         task._refs = refs
                         task.kwargs = None
                         task._deep = False
@@ -706,36 +707,32 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
     return obj
 
 
-def split_plain_task(obj: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...] | None:
-    """Return the reference positions of a plain dask-style task, or None if it is not plain.
+def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...] | None:
+    """Return the positions of ``args`` that are keys, or None if ``args`` are not plain.
 
-    A task ``(func, *args)`` is plain when ``func`` is not :func:`apply` and every
-    argument is a ``str``, ``bytes``, ``float``, ``bool``, ``None``, a 64-bit
-    ``int``, or a tuple of those (a key, or a literal tuple), as in nearly every
-    task of a large graph. Its arguments ``obj[1:]`` are then both in
-    :class:`Task`'s internal form (references are bare keys at the returned
-    positions) and in msgpack's, so packing and converting need no other pass.
+    Arguments are plain when each is a ``str``, ``bytes``, ``float``, ``bool``,
+    ``None``, a 64-bit ``int``, or a tuple of those (a key, or a literal
+    tuple), as in nearly every task of a large graph. Plain arguments are both
+    in :class:`Task`'s internal form (references are bare keys at the returned
+    positions) and in msgpack's, so converting and packing need no other pass.
 
     Examples
     --------
-    >>> split_plain_task((max, "a", 1, ("b", 0)), {"a", ("b", 0)})
+    >>> plain_refs(("a", 1, ("b", 0)), {"a", ("b", 0)})
     (0, 2)
-    >>> split_plain_task((max, [1, 2]), set()) is None
+    >>> plain_refs(([1, 2],), set()) is None
     True
     """
-    if obj[0] is apply:
-        return None
     refs: list[int] = []
-    for i in range(1, len(obj)):
-        arg = obj[i]
+    for i, arg in enumerate(args):
         t = type(arg)
-        if t is str:
-            if arg in keys:
-                refs.append(i - 1)
-        elif t is int:
-            if not INT_MIN <= arg < INT_END:
+        if t is tuple:
+            try:
+                if arg in keys:  # a key: its parts were checked when it was made a key
+                    refs.append(i)
+                    continue
+            except TypeError:  # holds unhashable values: a literal, and not plain
                 return None
-        elif t is tuple:
             for part in arg:
                 u = type(part)
                 if u is int:
@@ -743,8 +740,12 @@ def split_plain_task(obj: tuple[Any, ...], keys: Container[object]) -> tuple[int
                         return None
                 elif u not in PLAIN_SCALARS:
                     return None
+        elif t is str:
             if arg in keys:
-                refs.append(i - 1)
+                refs.append(i)
+        elif t is int:
+            if not INT_MIN <= arg < INT_END:
+                return None
         elif t not in PLAIN_SCALARS:
             return None
     return tuple(refs)
@@ -752,12 +753,12 @@ def split_plain_task(obj: tuple[Any, ...], keys: Container[object]) -> tuple[int
 
 def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
     func = obj[0]
-    refs = split_plain_task(obj, keys)
-    if refs is not None:
-        args = obj[1:]
-        deps = frozenset([args[i] for i in refs])
-        return Task._from_parts(func, args, refs, None, False, deps)
     if func is not apply:
+        args = obj[1:]
+        refs = plain_refs(args, keys)
+        if refs is not None:
+            deps = frozenset([args[i] for i in refs])
+            return Task._from_parts(func, args, refs, None, False, deps)
         task = _parse_list_task(obj, keys)
         if task is not None:
             return task

@@ -37,6 +37,9 @@ class MaterializedLayer(Layer):
     known_keys
         Keys of other layers that dask-style values may refer to. Without it,
         only keys of this layer are recognised as references.
+    copy
+        Copy ``tasks`` (the default). With ``copy=False`` the layer keeps the
+        dict it is given, which must then not be changed.
 
     Raises
     ------
@@ -58,9 +61,10 @@ class MaterializedLayer(Layer):
         annotations: Mapping[str, Any] | None = None,
         *,
         known_keys: Container[object] | None = None,
+        copy: bool = True,
     ) -> None:
         super().__init__(name or f"materialized-{uuid.uuid4().hex[:12]}", annotations)
-        raw = dict(tasks)
+        raw = tasks if not copy and type(tasks) is dict else dict(tasks)
         validate_keys(raw, layer=self.name)
         # The tasks as given, until converted; then None. Guarded by _lock.
         self._raw: dict[Key, Any] | None = raw

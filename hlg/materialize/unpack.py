@@ -102,7 +102,15 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
     default_keys: list[Key] = []
     for record in order:
         layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
-        _merge(record.name, layer_tasks, tasks, forward)
+        unseen = envelope.decoder.take_unseen(layer_tasks)
+        if unseen is None:
+            _merge(record.name, layer_tasks, tasks, forward)
+        elif not tasks and type(layer_tasks) is dict:
+            # The first layer, built by the decoder for this call: adopt its dict.
+            forward.extend((record.name, key, dep) for key, dep in unseen)
+            tasks = layer_tasks
+        else:
+            _merge_checked(record.name, layer_tasks, unseen, tasks, forward)
         for name, value in record.annotations.items():
             annotations.setdefault(name, {}).update(dict.fromkeys(layer_tasks, value))
         summaries.append(
@@ -181,6 +189,26 @@ def _merge(
             if dep not in tasks:
                 forward.append((name, key, dep))  # noqa: PERF401 - rare; no generator per task
         tasks[key] = node
+
+
+def _merge_checked(
+    name: str,
+    layer_tasks: Any,
+    unseen: list[tuple[Key, Key]],
+    tasks: dict[Key, GraphNode],
+    forward: list[tuple[str, Key, Key]],
+) -> None:
+    # The decoder saw every other dependency of this layer before its dependent, so
+    # only ``unseen`` needs a look, and the tasks merge in one C-level update.
+    if tasks and not tasks.keys().isdisjoint(layer_tasks):
+        key = next(k for k in layer_tasks if k in tasks)
+        raise DuplicateKeyError(
+            f"layer {name!r} produces key {key!r}, which an earlier layer produced too"
+        )
+    for key, dep in unseen:
+        if dep not in tasks:
+            forward.append((name, key, dep))
+    tasks.update(layer_tasks)
 
 
 def _check_forward(

@@ -61,8 +61,9 @@ from hlg.task import (
     TaskRef,
     _callable_name,
     _scan,
+    apply,
     convert_task,
-    split_plain_task,
+    plain_refs,
 )
 
 __all__ = ["Decoder", "Encoder", "PreEncoded"]
@@ -252,22 +253,26 @@ class Encoder:
     ) -> PreEncoded:
         """Encode dask-style tasks straight into wire form, converting only unusual values.
 
-        A plain task ``(func, *args)`` (see :func:`hlg.task.split_plain_task`) goes
+        A plain task ``(func, *args)`` (see :func:`hlg.task.plain_refs`) goes
         to the columns as it is; other values are converted to nodes first.
         """
         columns = _Columns()
-        by_id = self._by_id
         function = self.function
         funcs, args, refs = columns.funcs, columns.args, columns.refs
+        # Consecutive tasks nearly always share a function: remember the last one.
+        last_func: Any = None
+        last_index = -1
         with gc_paused():
             for key, value in tasks.items():
-                if type(value) is tuple and value and callable(value[0]):
-                    positions = split_plain_task(value, known_keys)
+                if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
+                    a = value[1:]
+                    positions = plain_refs(a, known_keys)
                     if positions is not None:
                         func = value[0]
-                        index = by_id.get(id(func))
-                        funcs.append(function(func) if index is None else index)
-                        args.append(value[1:])
+                        if func is not last_func:
+                            last_func, last_index = func, function(func)
+                        funcs.append(last_index)
+                        args.append(a)
                         refs.append(positions)
                         continue
                 self._add_node(columns, key, convert_task(value, known_keys), layer)
@@ -364,6 +369,23 @@ class Decoder:
 
     def __init__(self, functions: list[SerializedFunction]) -> None:
         self.functions = functions
+        # For each task dict built by tasks(): the (key, dependency) pairs whose
+        # dependency was not decoded before its dependent. The dict itself is kept,
+        # so that it is matched by identity. See take_unseen().
+        self._unseen: list[tuple[dict[Key, GraphNode], list[tuple[Key, Key]]]] = []
+
+    def take_unseen(self, tasks: Mapping[Key, GraphNode]) -> list[tuple[Key, Key]] | None:
+        """Return (and forget) the dependencies of ``tasks`` not decoded before their dependent.
+
+        Only for a dict that :meth:`tasks` built; None for any other mapping. Every
+        other dependency of such a dict is a key decoded earlier in the same dict,
+        so an unpacker needs to check only these.
+        """
+        for n, (built, unseen) in enumerate(self._unseen):
+            if built is tasks:
+                del self._unseen[n]
+                return unseen
+        return None
 
     def function(self, index: Any) -> SerializedFunction:
         """Return function table entry ``index``."""
@@ -423,22 +445,13 @@ class Decoder:
             ) from None
 
     def _tasks(self, state: Any) -> dict[Key, GraphNode]:
-        if type(state) is not dict:
-            raise LayerStateError(f"the state is {type(state).__name__}, not a map")
-        columns = []
-        for name in ("keys", "funcs", "args", "refs"):
-            column = state.get(name)
-            if type(column) is not tuple:
-                raise LayerStateError(f"the state's {name!r} column is missing or not an array")
-            columns.append(column)
-        keys, funcs, args, refs = columns
-        if not len(keys) == len(funcs) == len(args) == len(refs):
-            raise LayerStateError("the state's columns differ in length")
+        keys, funcs, args, refs = _columns(state)
         functions = self.functions
         new = object.__new__
         out: dict[Key, GraphNode] = {}
+        unseen: list[tuple[Key, Key]] = []
         node: Any
-        for key, f, a, r in zip(keys, funcs, args, refs, strict=True):
+        for key, f, a, r in zip(keys, funcs, args, refs):  # noqa: B905 - lengths checked above
             if f >= 0:
                 # The common case inline: a task whose references are whole arguments.
                 if type(a) is not tuple:
@@ -453,17 +466,23 @@ class Decoder:
                 if n == 0:
                     node.dependencies = _EMPTY
                 elif n == 1:
-                    node.dependencies = frozenset((a[r[0]],))
-                elif n == 2:
-                    node.dependencies = frozenset((a[r[0]], a[r[1]]))
+                    d = a[r[0]]
+                    node.dependencies = frozenset((d,))
+                    if d not in out:
+                        unseen.append((key, d))
                 else:
-                    node.dependencies = frozenset(map(a.__getitem__, r))
+                    deps = node.dependencies = frozenset(map(a.__getitem__, r))
+                    for d in deps:
+                        if d not in out:
+                            unseen.append((key, d))  # noqa: PERF401 - rare; no generator per task
             elif f == -1:
                 node = DataNode(a)
             elif f == -2:
                 if not is_key(a):
                     raise LayerStateError(f"alias {key!r} targets {a!r}, which is not a key")
                 node = Alias(a)
+                if a not in out:
+                    unseen.append((key, a))
             else:
                 raise LayerStateError(f"task {key!r}: function index {f!r} is out of range")
             out[key] = node
@@ -472,11 +491,16 @@ class Decoder:
         if not all_keys(keys):
             bad = next(k for k in keys if not is_key(k))
             raise LayerStateError(f"{bad!r} is not a valid key")
-        self._fix_sparse(state, keys, out)
+        self._fix_sparse(state, keys, out, unseen)
+        self._unseen.append((out, unseen))
         return out
 
     def _fix_sparse(
-        self, state: dict[Any, Any], keys: tuple[Any, ...], out: dict[Key, Any]
+        self,
+        state: dict[Any, Any],
+        keys: tuple[Any, ...],
+        out: dict[Key, Any],
+        unseen: list[tuple[Key, Key]],
     ) -> None:
         # Keyword arguments and deep nodes are rare: patch them in after the fast loop.
         kwargs = state.get("kwargs") or {}
@@ -491,14 +515,32 @@ class Decoder:
             ):
                 raise LayerStateError(f"task {keys[i]!r}: its keyword arguments are malformed")
             task.kwargs = kw
-        for i in state.get("deep") or ():
+        deep = state.get("deep") or ()
+        position = {key: i for i, key in enumerate(keys)} if deep else {}
+        for i in deep:
             node = out[keys[i]]
             if type(node) is Task:
-                out[keys[i]] = _deep_task(node.func, node._args, node.kwargs)
+                node = out[keys[i]] = _deep_task(node.func, node._args, node.kwargs)
+                unseen.extend((keys[i], d) for d in node.dependencies if position.get(d, i) >= i)
             elif type(node) is DataNode:
                 node._deep = True
             else:
                 raise LayerStateError(f"alias {keys[i]!r} cannot be marked deep")
+
+
+def _columns(state: Any) -> list[tuple[Any, ...]]:
+    """Return the keys, funcs, args and refs columns of a tasks state, checked."""
+    if type(state) is not dict:
+        raise LayerStateError(f"the state is {type(state).__name__}, not a map")
+    columns = []
+    for name in ("keys", "funcs", "args", "refs"):
+        column = state.get(name)
+        if type(column) is not tuple:
+            raise LayerStateError(f"the state's {name!r} column is missing or not an array")
+        columns.append(column)
+    if len({len(c) for c in columns}) != 1:
+        raise LayerStateError("the state's columns differ in length")
+    return columns
 
 
 def _deep_task(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Task:
@@ -511,19 +553,4 @@ def _deep_task(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) 
 
 def _plain(args: tuple[Any, ...]) -> bool:
     """Return whether msgpack carries ``args`` as they are: scalars and tuples of them."""
-    for a in args:
-        t = type(a)
-        if t is int:
-            if not INT_MIN <= a < INT_END:
-                return False
-        elif t is tuple:
-            for b in a:
-                u = type(b)
-                if u is int:
-                    if not INT_MIN <= b < INT_END:
-                        return False
-                elif u not in PLAIN_SCALARS:
-                    return False
-        elif t not in PLAIN_SCALARS:
-            return False
-    return True
+    return plain_refs(args, ()) is not None

@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from hlg._gc import gc_paused
+from hlg.errors import PackError
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, validate_key
+from hlg.layers.materialized import MaterializedLayer
 from hlg.packing.codec import Encoder, packb
 from hlg.packing.envelope import FORMAT_NAME, FORMAT_VERSION
 
@@ -58,6 +60,10 @@ def pack(
     (['x', 'y'], ['y'])
     """
     with gc_paused():
+        if type(graph) is dict:
+            # Packed within this call: the layer may use the dict as it is.
+            layer = MaterializedLayer(graph, copy=False)
+            return _pack(HighLevelGraph({layer.name: layer}), keys, remote_keys, cull)
         return _pack(ensure_graph(graph), keys, remote_keys, cull)
 
 
@@ -87,7 +93,7 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
     missing = {k: v for k, v in unresolved.items() if k not in remote}
     if missing:
         g._raise_unresolved(g, missing)
-    envelope = {
+    envelope: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "functions": tuple(encoder.functions),
@@ -95,4 +101,10 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
         "keys": None if requested is None else tuple(requested),
         "remote_keys": tuple(sorted(remote, key=repr)),
     }
-    return packb(envelope)
+    try:
+        return packb(envelope)
+    except OverflowError as err:
+        raise PackError(
+            f"a key holds an integer that does not fit in 64 bits ({err}); keys travel as "
+            "msgpack, whose integers are 64-bit: use a smaller int or a str in the key"
+        ) from err
