@@ -35,10 +35,12 @@ from hlg.graph import HighLevelGraph, HlgCollection
 from hlg.keys import Key, key_group, key_split, tokenize, validate_key
 from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
+from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
+from hlg.optimize import optimize
 from hlg.packing.pack import pack
 from hlg.packing.registry import register_layer
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply, convert_graph
@@ -47,6 +49,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alias",
+    "Blockwise",
+    "BlockwiseDep",
     "Callback",
     "Client",
     "CycleError",
@@ -86,10 +90,12 @@ __all__ = [
     "WorkerDiedError",
     "annotate",
     "apply",
+    "blockwise",
     "convert_graph",
     "get",
     "key_group",
     "key_split",
+    "optimize",
     "order",
     "pack",
     "register_layer",

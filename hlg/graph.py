@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from hlg._gc import gc_paused
 from hlg.errors import (
     DuplicateKeyError,
     GraphError,
@@ -304,8 +305,9 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         {'x': DataNode(1)}
         """
         out: dict[Key, GraphNode] = {}
-        for layer in self._layers.values():
-            out.update(layer.materialize())
+        with gc_paused():
+            for layer in self._layers.values():
+                out.update(layer.materialize())
         return out
 
     # -- cull and validate ---------------------------------------------------------------
@@ -359,7 +361,8 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         kept: dict[str, Layer] = {}
         for name in reversed(order):
             layer = self._layers[name]
-            mine = {k for k in pending if k in layer}
+            contains = layer.__contains__
+            mine = set(filter(contains, pending))
             if not mine:
                 continue
             for key in mine:

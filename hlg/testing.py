@@ -187,7 +187,9 @@ def _normal(obj: Any) -> Any:
     """Return a comparable form of a node or value, the same before and after packing."""
     t = type(obj)
     if t is Task:
-        return ("task", _normal(obj.func), _normal(obj.args), _normal(obj.kwargs or {}))
+        func = obj.func
+        code = func.data if type(func) is SerializedFunction else _function_bytes(func)
+        return ("task", code, _normal(obj.args), _normal(obj.kwargs or {}))
     if t is DataNode:
         return ("data", _normal(obj.value))
     if t is Alias:

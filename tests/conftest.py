@@ -50,6 +50,22 @@ def materialized_example() -> hlg.Layer:
     return hlg.MaterializedLayer(tasks, name="m", annotations={"priority": 3})
 
 
+def blockwise_example() -> hlg.Layer:
+    from hlg.layers.blockwise import BlockSlices
+
+    return hlg.blockwise(
+        add,
+        "bw",
+        "ij",
+        "x",
+        "ij",
+        BlockSlices(((1, 1), (2, 2, 2))),
+        "ij",
+        numblocks={"x": (2, 3)},
+        annotations={"priority": 2},
+    )
+
+
 def range_example() -> hlg.Layer:
     return RangeLayer("r", inc, 0, 100, annotations={"retries": 1})
 
@@ -58,6 +74,7 @@ def range_example() -> hlg.Layer:
 LAYER_EXAMPLES = {
     "hlg.materialized": materialized_example,
     "hlg.testing.range": range_example,
+    "hlg.blockwise": blockwise_example,
 }
 
 

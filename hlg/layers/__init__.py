@@ -2,6 +2,31 @@
 
 from hlg.layers.annotate import annotate, current_annotations
 from hlg.layers.base import Layer
+from hlg.layers.blockwise import (
+    BlockIndex,
+    BlockPattern,
+    BlockSeeds,
+    BlockSlices,
+    Blockwise,
+    BlockwiseDep,
+    blockwise,
+    concatenate_blocks,
+    register_blockwise_dep,
+)
 from hlg.layers.materialized import MaterializedLayer
 
-__all__ = ["Layer", "MaterializedLayer", "annotate", "current_annotations"]
+__all__ = [
+    "BlockIndex",
+    "BlockPattern",
+    "BlockSeeds",
+    "BlockSlices",
+    "Blockwise",
+    "BlockwiseDep",
+    "Layer",
+    "MaterializedLayer",
+    "annotate",
+    "blockwise",
+    "concatenate_blocks",
+    "current_annotations",
+    "register_blockwise_dep",
+]

@@ -30,6 +30,7 @@ ENTRY_POINT_GROUP = "hlg.layers"
 _BUILTIN: dict[str, tuple[str, str]] = {
     "hlg.materialized": ("hlg.layers.materialized", "MaterializedLayer"),
     "hlg.testing.range": ("hlg.testing", "RangeLayer"),
+    "hlg.blockwise": ("hlg.layers.blockwise", "Blockwise"),
 }
 
 L = TypeVar("L", bound="type[Layer]")

@@ -1,0 +1,423 @@
+"""A small chunked numpy array, built only from hlg layers.
+
+An ``Array`` is a grid of numpy blocks: block ``(i, j)`` is the key
+``(name, i, j)`` of its graph. Elementwise arithmetic, ``map_blocks``,
+``transpose`` and ``matmul`` are Blockwise layers; ``sum``/``mean`` are a
+blockwise partial sum followed by a tree reduction, a custom layer
+(``PartialReduce``) that also packs to a few integers.
+
+Run: python examples/chunked_array.py
+
+(Not "array.py": as a script, that name would shadow the standard library's array module.)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+import hlg
+from hlg.layers.blockwise import BlockSeeds, BlockSlices, blockwise
+
+Chunks = tuple[tuple[int, ...], ...]
+
+
+def normalize_chunks(shape: Sequence[int], chunks: int | Sequence[int]) -> Chunks:
+    """Block sizes per dimension for ``shape``, from one size or one per dimension."""
+    sizes = [chunks] * len(shape) if isinstance(chunks, int) else list(chunks)
+    out = []
+    for n, size in zip(shape, sizes, strict=True):
+        full, rest = divmod(n, size)
+        out.append((size,) * full + ((rest,) if rest else ()))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- block functions
+
+
+def _take(array: np.ndarray, slices: tuple[slice, ...]) -> np.ndarray:
+    return array[slices]
+
+
+def _ones(slices: tuple[slice, ...], dtype: str) -> np.ndarray:
+    return np.ones(tuple(s.stop - s.start for s in slices), dtype=dtype)
+
+
+def _random(slices: tuple[slice, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random(tuple(s.stop - s.start for s in slices))
+
+
+def _matmul_blocks(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
+    return sum((a @ b for a, b in zip(left, right, strict=True)), start=np.zeros(()))
+
+
+def _partial_sum(block: np.ndarray, axis: int) -> np.ndarray:
+    return np.sum(block, axis=axis, keepdims=True)
+
+
+def _combine_sum(blocks: list[np.ndarray], axis: int) -> np.ndarray:
+    return np.sum(np.concatenate(blocks, axis=axis), axis=axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------- a custom layer
+
+
+@hlg.register_layer("examples.partial-reduce")
+class PartialReduce(hlg.Layer):
+    """One level of a tree reduction along one axis.
+
+    Output block ``b`` combines input blocks ``b[axis] * split_every`` up to
+    ``(b[axis] + 1) * split_every`` (exclusive) along ``axis``, others equal.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., Any],
+        source: str,
+        numblocks: Sequence[int],
+        axis: int,
+        split_every: int,
+        keep: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.func, self.source, self.axis, self.split_every = func, source, axis, split_every
+        self.in_numblocks = tuple(numblocks)
+        out = list(numblocks)
+        out[axis] = math.ceil(numblocks[axis] / split_every)
+        self.out_numblocks = tuple(out)
+        self.keep = None if keep is None else tuple(sorted(set(keep)))
+
+    def _blocks(self) -> Iterable[tuple[int, ...]]:
+        if self.keep is not None:
+            return self.keep
+        from itertools import product
+
+        return product(*(range(n) for n in self.out_numblocks))
+
+    def __iter__(self) -> Iterator[hlg.Key]:
+        return ((self.name, *b) for b in self._blocks())
+
+    def __len__(self) -> int:
+        return len(self.keep) if self.keep is not None else math.prod(self.out_numblocks)
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not tuple or len(key) != len(self.out_numblocks) + 1 or key[0] != self.name:
+            return False
+        block = key[1:]
+        if self.keep is not None:
+            return block in self.keep
+        return all(
+            type(i) is int and 0 <= i < n for i, n in zip(block, self.out_numblocks, strict=True)
+        )
+
+    def _inputs(self, block: tuple[int, ...]) -> list[hlg.Key]:
+        start = block[self.axis] * self.split_every
+        stop = min(start + self.split_every, self.in_numblocks[self.axis])
+        return [
+            (self.source, *block[: self.axis], i, *block[self.axis + 1 :])
+            for i in range(start, stop)
+        ]
+
+    def _task(self, block: tuple[int, ...]) -> hlg.Task:
+        return hlg.Task(self.func, [hlg.TaskRef(k) for k in self._inputs(block)], self.axis)
+
+    def __getitem__(self, key: hlg.Key) -> hlg.GraphNode:
+        if key not in self:
+            raise hlg.MissingKeyError(f"layer {self.name!r} has no key {key!r}")
+        return self._task(key[1:])
+
+    def materialize(self) -> dict[hlg.Key, hlg.GraphNode]:
+        return {(self.name, *b): self._task(b) for b in self._blocks()}
+
+    def cull(self, keys: Iterable[hlg.Key]) -> tuple[PartialReduce, set[hlg.Key]]:
+        keep = [k[1:] for k in keys if k in self]
+        culled = PartialReduce(
+            self.name, self.func, self.source, self.in_numblocks, self.axis, self.split_every, keep
+        )
+        return culled, {k for b in keep for k in self._inputs(b)}
+
+    def pack_state(self, encoder: Any) -> Any:
+        state = {
+            "func": encoder.function(self.func),
+            "source": self.source,
+            "numblocks": self.in_numblocks,
+            "axis": self.axis,
+            "split_every": self.split_every,
+        }
+        if self.keep is not None:
+            state["keep"] = self.keep
+        return state
+
+    @classmethod
+    def unpack_state(
+        cls, state: Any, decoder: Any, *, name: str, annotations: dict[str, Any]
+    ) -> PartialReduce:
+        return cls(
+            name,
+            decoder.function(state["func"]),
+            state["source"],
+            state["numblocks"],
+            state["axis"],
+            state["split_every"],
+            state.get("keep"),
+        )
+
+
+# --------------------------------------------------------------------------- the collection
+
+
+class Array:
+    """A chunked n-dimensional array of numpy blocks, computed lazily."""
+
+    def __init__(self, graph: hlg.HighLevelGraph, name: str, chunks: Chunks, dtype: Any) -> None:
+        self.graph, self.name, self.chunks, self.dtype = graph, name, chunks, np.dtype(dtype)
+
+    # the collection protocol
+    def __hlg_graph__(self) -> hlg.HighLevelGraph:
+        return self.graph
+
+    def __hlg_layers__(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(sum(c) for c in self.chunks)
+
+    @property
+    def numblocks(self) -> tuple[int, ...]:
+        return tuple(len(c) for c in self.chunks)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.chunks)
+
+    def _index(self) -> str:
+        return "ijklmn"[: self.ndim]
+
+    def __repr__(self) -> str:
+        return (
+            f"Array<{self.name}, shape={self.shape}, blocks={self.numblocks}, "
+            f"tasks={len(self.graph):,}>"
+        )
+
+    # computing
+    def keys(self) -> list[Any]:
+        """Block keys, as nested lists in grid order."""
+
+        def nest(prefix: tuple[int, ...]) -> list[Any]:
+            depth = len(prefix)
+            if depth == self.ndim - 1:
+                return [(self.name, *prefix, i) for i in range(self.numblocks[depth])]
+            return [nest((*prefix, i)) for i in range(self.numblocks[depth])]
+
+        return nest(()) if self.ndim else [(self.name,)]
+
+    def compute(self, region: Sequence[slice] | None = None, **get_kwargs: Any) -> np.ndarray:
+        """Compute the array, or only the blocks overlapping ``region`` and then that region."""
+        if region is None:
+            keys = self.keys()
+            graph = hlg.optimize(self, keys)
+            return np.block(_as_lists(hlg.get(graph, keys, **get_kwargs)))
+        ranges, offsets = [], []
+        for sl, dim in zip(region, self.chunks, strict=True):
+            start, stop, _ = sl.indices(sum(dim))
+            bounds = [0, *np.cumsum(dim)]
+            first = int(np.searchsorted(bounds, start, side="right") - 1)
+            last = int(np.searchsorted(bounds, stop, side="left"))
+            ranges.append(range(first, last))
+            offsets.append(slice(start - bounds[first], stop - bounds[first]))
+        from itertools import product
+
+        keys = [(self.name, *b) for b in product(*ranges)]
+        values = hlg.get(hlg.optimize(self, keys), keys, **get_kwargs)
+        grid = np.empty([len(r) for r in ranges], dtype=object)
+        for block, value in zip(product(*(range(len(r)) for r in ranges)), values, strict=True):
+            grid[block] = value
+        return np.block(grid.tolist())[tuple(offsets)]
+
+    # building
+    def _new(
+        self, name: str, layer: hlg.Layer, inputs: Sequence[Array], chunks: Chunks, dtype: Any
+    ) -> Array:
+        graph = hlg.HighLevelGraph.from_collections(name, layer, inputs)
+        return Array(graph, name, chunks, dtype)
+
+    def map_blocks(
+        self, func: Callable[..., Any], *others: Any, dtype: Any = None, **kwargs: Any
+    ) -> Array:
+        """Apply ``func`` block by block to this array and ``others`` (arrays or scalars)."""
+        ind = self._index()
+        arrays = [self, *[o for o in others if isinstance(o, Array)]]
+        for other in arrays[1:]:
+            if other.chunks != self.chunks:
+                raise ValueError(f"chunks differ: {self.chunks} and {other.chunks}")
+        pairs: list[Any] = [self.name, ind]
+        for other in others:
+            pairs += [other.name, ind] if isinstance(other, Array) else [other, None]
+        token = hlg.tokenize(func, self.name, *[getattr(o, "name", o) for o in others], kwargs)
+        name = f"{getattr(func, '__name__', 'map')}-{token}"
+        layer = blockwise(
+            func, name, ind, *pairs, numblocks={a.name: a.numblocks for a in arrays}, **kwargs
+        )
+        return self._new(name, layer, arrays, self.chunks, dtype or self.dtype)
+
+    def _elementwise(
+        self, op: Callable[[Any, Any], Any], other: Any, reverse: bool = False
+    ) -> Array:
+        if reverse:
+            return self.map_blocks(_reversed(op), other)
+        return self.map_blocks(op, other)
+
+    def __add__(self, other: Any) -> Array:
+        return self._elementwise(operator.add, other)
+
+    def __radd__(self, other: Any) -> Array:
+        return self._elementwise(operator.add, other, reverse=True)
+
+    def __sub__(self, other: Any) -> Array:
+        return self._elementwise(operator.sub, other)
+
+    def __rsub__(self, other: Any) -> Array:
+        return self._elementwise(operator.sub, other, reverse=True)
+
+    def __mul__(self, other: Any) -> Array:
+        return self._elementwise(operator.mul, other)
+
+    def __rmul__(self, other: Any) -> Array:
+        return self._elementwise(operator.mul, other, reverse=True)
+
+    def __truediv__(self, other: Any) -> Array:
+        return self._elementwise(operator.truediv, other)
+
+    def __neg__(self) -> Array:
+        return self.map_blocks(operator.neg)
+
+    @property
+    def T(self) -> Array:  # noqa: N802 - numpy's name
+        return self.transpose()
+
+    def transpose(self) -> Array:
+        """Reverse the axes: block ``(j, i)`` of the result is block ``(i, j)`` transposed."""
+        ind = self._index()
+        name = f"transpose-{hlg.tokenize(self.name)}"
+        layer = blockwise(
+            np.transpose, name, ind[::-1], self.name, ind, numblocks={self.name: self.numblocks}
+        )
+        return self._new(name, layer, [self], self.chunks[::-1], self.dtype)
+
+    def __matmul__(self, other: Array) -> Array:
+        """Matrix product through contraction over the shared index ``j``."""
+        if self.chunks[1] != other.chunks[0]:
+            raise ValueError("inner block sizes differ")
+        name = f"matmul-{hlg.tokenize(self.name, other.name)}"
+        layer = blockwise(
+            _matmul_blocks,
+            name,
+            "ik",
+            self.name,
+            "ij",
+            other.name,
+            "jk",
+            numblocks={self.name: self.numblocks, other.name: other.numblocks},
+        )
+        return self._new(name, layer, [self, other], (self.chunks[0], other.chunks[1]), self.dtype)
+
+    def sum(self, axis: int | None = None, split_every: int = 4) -> Array:
+        """Sum over ``axis`` (all axes if None) with a tree reduction; dimensions are kept."""
+        if axis is None:
+            out = self
+            for a in range(self.ndim):
+                out = out.sum(axis=a, split_every=split_every)
+            return out
+        partial = self.map_blocks(_partial_sum, axis=axis)
+        chunks = list(partial.chunks)
+        chunks[axis] = (1,) * len(chunks[axis])
+        current = Array(partial.graph, partial.name, tuple(chunks), self.dtype)
+        while current.numblocks[axis] > 1:
+            name = f"sum-{hlg.tokenize(current.name, axis, split_every)}"
+            layer = PartialReduce(
+                name, _combine_sum, current.name, current.numblocks, axis, split_every
+            )
+            chunks = list(current.chunks)
+            chunks[axis] = (1,) * layer.out_numblocks[axis]
+            current = current._new(name, layer, [current], tuple(chunks), self.dtype)
+        return current
+
+    def mean(self, axis: int | None = None) -> Array:
+        """Mean over ``axis`` (all axes if None)."""
+        count = self.shape[axis] if axis is not None else math.prod(self.shape)
+        return self.sum(axis) / count
+
+
+def _reversed(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return _Flipped(op)
+
+
+class _Flipped:
+    def __init__(self, op: Callable[[Any, Any], Any]) -> None:
+        self.op = op
+        self.__name__ = f"r{op.__name__}"
+
+    def __call__(self, a: Any, b: Any) -> Any:
+        return self.op(b, a)
+
+
+def _as_lists(nested: Any) -> Any:
+    return [_as_lists(x) for x in nested] if isinstance(nested, tuple) else nested
+
+
+# --------------------------------------------------------------------------- constructors
+
+
+def from_numpy(array: np.ndarray, chunks: int | Sequence[int]) -> Array:
+    """Split a numpy array into blocks; the array travels once, each task takes its slice."""
+    chunks_ = normalize_chunks(array.shape, chunks)
+    ind = "ijklmn"[: array.ndim]
+    name = f"array-{hlg.tokenize(array)}"
+    layer = blockwise(_take, name, ind, array, None, BlockSlices(chunks_), ind, numblocks={})
+    return Array(hlg.HighLevelGraph({name: layer}), name, chunks_, array.dtype)
+
+
+def ones(shape: Sequence[int], chunks: int | Sequence[int], dtype: str = "float64") -> Array:
+    """An array of ones, each block made where it is needed."""
+    chunks_ = normalize_chunks(shape, chunks)
+    ind = "ijklmn"[: len(shape)]
+    name = f"ones-{hlg.tokenize(tuple(shape), chunks_, dtype)}"
+    layer = blockwise(_ones, name, ind, BlockSlices(chunks_), ind, dtype, None, numblocks={})
+    return Array(hlg.HighLevelGraph({name: layer}), name, chunks_, dtype)
+
+
+def random(shape: Sequence[int], chunks: int | Sequence[int], seed: int = 0) -> Array:
+    """Uniform random numbers in [0, 1), reproducible per block from ``seed``."""
+    chunks_ = normalize_chunks(shape, chunks)
+    ind = "ijklmn"[: len(shape)]
+    name = f"random-{hlg.tokenize(tuple(shape), chunks_, seed)}"
+    seeds = BlockSeeds(seed, tuple(len(c) for c in chunks_))
+    layer = blockwise(_random, name, ind, BlockSlices(chunks_), ind, seeds, ind, numblocks={})
+    return Array(hlg.HighLevelGraph({name: layer}), name, chunks_, "float64")
+
+
+if __name__ == "__main__":
+    x = from_numpy(np.arange(24.0).reshape(4, 6), chunks=(2, 3))
+    y = (x + 1) * 2 - x.T.T
+    print(
+        y,
+        "->",
+        y.compute(scheduler="sync").sum(),
+        "==",
+        ((np.arange(24.0) + 1) * 2 - np.arange(24.0)).sum(),
+    )
+    r = random((300, 200), chunks=(50, 50), seed=1)
+    print("mean of random:", round(float(r.mean().compute()[0, 0]), 3))
+    m = ones((40, 30), chunks=10) @ ones((30, 20), chunks=10)
+    print("matmul:", m.compute()[0, 0], "== 30.0")
+    from hlg.testing import check_layer
+
+    total = r.sum()
+    report = check_layer(total.graph.layers[total.name])
+    print(f"PartialReduce passes check_layer: {report.ntasks} tasks, {report.packed_bytes} bytes")

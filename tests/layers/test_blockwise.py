@@ -1,0 +1,170 @@
+import time
+from operator import add, mul
+
+import numpy as np
+import pytest
+
+import hlg
+from hlg import TaskRef
+from hlg.layers.blockwise import (
+    BlockIndex,
+    BlockPattern,
+    BlockSeeds,
+    BlockSlices,
+    Blockwise,
+    blockwise,
+    concatenate_blocks,
+)
+from hlg.testing import check_layer
+
+
+def pair(a, b):
+    return (a, b)
+
+
+def test_elementwise_and_transpose_indices():
+    layer = blockwise(pair, "z", "ij", "x", "ij", "y", "ji", numblocks={"x": (2, 3), "y": (3, 2)})
+    assert len(layer) == 6
+    assert layer[("z", 1, 2)].dependencies == {("x", 1, 2), ("y", 2, 1)}
+    assert set(layer) == {("z", i, j) for i in range(2) for j in range(3)}
+    check_layer(layer)
+
+
+def test_contraction_gives_lists_of_blocks():
+    layer = blockwise(pair, "z", "ik", "x", "ij", "y", "jk", numblocks={"x": (2, 3), "y": (3, 4)})
+    task = layer[("z", 1, 3)]
+    assert task.args[0] == [TaskRef(("x", 1, j)) for j in range(3)]
+    assert task.args[1] == [TaskRef(("y", j, 3)) for j in range(3)]
+    assert len(layer) == 8
+    check_layer(layer)
+
+
+def test_contraction_with_concatenate_builds_one_block():
+    layer = blockwise(
+        np.sum, "s", "i", "x", "ij", numblocks={"x": (2, 3)}, concatenate=True, axis=1
+    )
+    blocks = {("x", i, j): np.full((2, 2), i + j) for i in range(2) for j in range(3)}
+    graph = hlg.HighLevelGraph({"x": blocks, "s": layer}, {"s": {"x"}})
+    result = hlg.get(graph, ("s", 1), scheduler="sync")
+    np.testing.assert_array_equal(result, [2 * (1 + 2 + 3)] * 2)
+    np.testing.assert_array_equal(
+        concatenate_blocks([[np.ones((1, 1))] * 2] * 2, [0, 1]), np.ones((2, 2))
+    )
+
+
+def test_broadcasting_an_input_with_one_block():
+    layer = blockwise(
+        pair, "z", "ij", "x", "ij", "row", "ij", numblocks={"x": (3, 4), "row": (1, 4)}
+    )
+    assert layer[("z", 2, 3)].dependencies == {("x", 2, 3), ("row", 0, 3)}
+    assert len(layer) == 12
+
+
+def test_inputs_without_index_literals_and_whole_keys():
+    layer = blockwise(pair, "z", "i", "x", "i", TaskRef("total"), None, numblocks={"x": (3,)})
+    assert layer[("z", 0)].dependencies == {("x", 0), "total"}
+    literal = blockwise(add, "w", "i", "x", "i", [1, 2], None, numblocks={"x": (2,)})
+    assert literal[("w", 1)].args == (TaskRef(("x", 1)), [1, 2])
+    check_layer(layer)
+
+
+def test_new_axes_and_keyword_arguments_that_are_keys():
+    layer = blockwise(
+        pair, "z", "ij", "x", "i", numblocks={"x": (2,)}, new_axes={"j": 3}, b=TaskRef("k")
+    )
+    assert len(layer) == 6
+    assert layer[("z", 1, 2)].dependencies == {("x", 1), "k"}
+    assert layer[("z", 1, 2)].kwargs == {"b": TaskRef("k")}
+
+
+def test_block_dependent_inputs():
+    assert BlockIndex((2, 2))[(1, 0)] == (1, 0)
+    assert BlockPattern("f-{0}-{1}.csv", (9, 9))[(3, 4)] == "f-3-4.csv"
+    slices = BlockSlices(((2, 2, 1),))
+    assert slices[(2,)] == (slice(4, 5),)
+    seeds = BlockSeeds(7, (100,))
+    assert len({seeds[(i,)] for i in range(100)}) == 100
+    layer = blockwise(
+        str.format, "f", "i", "part-{}.csv", None, BlockIndex((100_000,)), "i", numblocks={}
+    )
+    assert hlg.get(hlg.pack(layer, [("f", 5)]), ("f", 5)) == "part-(5,).csv"
+    files = blockwise(
+        len, "n", "i", BlockPattern("data/part-{0:06d}.csv", (100_000,)), "i", numblocks={}
+    )
+    assert len(hlg.pack(files)) < 1_000  # 100 000 file names, packed as a pattern
+
+
+def test_everything_is_lazy_on_a_layer_too_big_to_build():
+    huge = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (100_000, 100_000)})
+    assert len(huge) == 10**10
+    assert ("z", 99_999, 5) in huge and ("z", 100_000, 0) not in huge
+    assert huge.get_dependencies(("z", 7, 8)) == {("x", 7, 8)}
+    start = time.perf_counter()
+    culled, external = huge.cull([("z", 3, 4), ("z", 5, 6)])
+    assert time.perf_counter() - start < 5  # proportional to the two kept blocks, not 10**10
+    assert len(culled) == 2 and external == {("x", 3, 4), ("x", 5, 6)}
+    assert len(hlg.pack(huge)) < 2_000
+
+
+def test_packed_size_does_not_grow_with_blocks():
+    def size(n):
+        return len(hlg.pack(blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (n, n)})))
+
+    assert abs(size(1_000) - size(1_000_000)) <= 8
+
+
+def test_culled_blocks_pack_as_a_box_or_a_list():
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (100, 100)})
+    box, _ = layer.cull([("z", i, j) for i in range(10, 20) for j in range(5, 8)])
+    scattered, _ = layer.cull([("z", 0, 0), ("z", 50, 99)])
+    for culled in (box, scattered):
+        flat = hlg.unpack(
+            hlg.pack(
+                culled,
+                remote_keys=list(
+                    {d for t in culled.materialize().values() for d in t.dependencies}
+                ),
+            )
+        )
+        assert set(flat.tasks) == set(culled)
+    assert len(hlg.pack(box)) < len(hlg.pack(layer)) + 40
+
+
+def test_materialised_tasks_match_single_blocks_and_run():
+    a = blockwise(mul, "a", "ij", "x", "ij", 10, None, numblocks={"x": (3, 3)})
+    tasks = a.materialize()
+    for key in a:
+        assert tasks[key] == a[key]
+    x = {("x", i, j): i * 3 + j for i in range(3) for j in range(3)}
+    graph = hlg.HighLevelGraph({"x": x, "a": a}, {"a": {"x"}})
+    assert hlg.get(graph, ("a", 2, 1)) == 70
+    assert hlg.get(hlg.pack(graph), ("a", 2, 1)) == 70
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: blockwise(add, "z", "ij", "x", "ij", numblocks={}), "no entry in numblocks"),
+        (lambda: blockwise(add, "z", "ij", "x", "i", numblocks={"x": (2,)}), "output index 'j'"),
+        (
+            lambda: blockwise(add, "z", "i", "x", "i", "y", "i", numblocks={"x": (2,), "y": (3,)}),
+            "inputs must agree",
+        ),
+        (lambda: blockwise(add, "z", "i", "x", numblocks={"x": (2,)}), "pairs"),
+        (
+            lambda: blockwise(add, "z", "ij", "x", "ij", numblocks={"x": (2,)}),
+            "1 dimensions of blocks",
+        ),
+        (lambda: blockwise(add, "z", "i", 5, "i", numblocks={}), "must be a layer name"),
+    ],
+)
+def test_bad_specifications_name_the_layer_and_say_what_to_do(call, message):
+    with pytest.raises(hlg.PackError, match=message):
+        call()
+
+
+def test_a_blockwise_layer_is_registered_and_rebuilt_by_tag():
+    layer = blockwise(add, "z", "i", "x", "i", 1, None, numblocks={"x": (4,)})
+    assert Blockwise.tag == "hlg.blockwise" and layer.packed_tag() == "hlg.blockwise"
+    flat = hlg.unpack(hlg.pack(layer, remote_keys=[("x", i) for i in range(4)]))
+    assert flat.layers[0].tag == "hlg.blockwise" and len(flat.tasks) == 4

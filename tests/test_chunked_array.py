@@ -1,0 +1,108 @@
+"""The example collection against numpy, operation by operation."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+import hlg
+
+_PATH = Path(__file__).parent.parent / "examples" / "chunked_array.py"
+_spec = importlib.util.spec_from_file_location("hlg_examples_chunked_array", _PATH)
+ca = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = ca
+_spec.loader.exec_module(ca)
+# Loaded from a path, not importable by worker processes: ship its functions by value.
+cloudpickle.register_pickle_by_value(ca)
+
+X = np.arange(42.0).reshape(6, 7)
+Y = np.linspace(-1, 1, 42).reshape(6, 7)
+
+
+@pytest.fixture
+def x():
+    return ca.from_numpy(X, chunks=(4, 3))
+
+
+@pytest.fixture
+def y():
+    return ca.from_numpy(Y, chunks=(4, 3))
+
+
+def test_from_numpy_round_trips(x):
+    np.testing.assert_array_equal(x.compute(), X)
+    assert x.numblocks == (2, 3) and x.shape == (6, 7)
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        (lambda x, y: x + y, X + Y),
+        (lambda x, y: x - 2, X - 2),
+        (lambda x, y: 3 - x, 3 - X),
+        (lambda x, y: (x + 1) * 2, (X + 1) * 2),
+        (lambda x, y: 2 * x / (y + 5), 2 * X / (Y + 5)),
+        (lambda x, y: -x, -X),
+        (lambda x, y: x.map_blocks(np.sqrt), np.sqrt(X)),
+        (lambda x, y: x.T, X.T),
+        (lambda x, y: x.T.T + y, X + Y),
+    ],
+)
+def test_elementwise_operations_match_numpy(x, y, expr, expected):
+    np.testing.assert_allclose(expr(x, y).compute(scheduler="sync"), expected)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_sum_and_mean_match_numpy(x, axis):
+    np.testing.assert_allclose(
+        x.sum(axis=axis, split_every=2).compute(), X.sum(axis=axis, keepdims=True)
+    )
+    np.testing.assert_allclose(x.mean(axis=axis).compute(), X.mean(axis=axis, keepdims=True))
+
+
+def test_matmul_through_contraction_matches_numpy():
+    a = np.arange(30.0).reshape(5, 6)
+    b = np.arange(24.0).reshape(6, 4)
+    result = (ca.from_numpy(a, (2, 4)) @ ca.from_numpy(b, (4, 3))).compute()
+    np.testing.assert_allclose(result, a @ b)
+
+
+def test_ones_and_random_are_reproducible():
+    np.testing.assert_array_equal(ca.ones((5, 4), chunks=2).compute(), np.ones((5, 4)))
+    r1 = ca.random((20, 30), chunks=(7, 8), seed=3).compute()
+    r2 = ca.random((20, 30), chunks=(7, 8), seed=3).compute()
+    np.testing.assert_array_equal(r1, r2)
+    assert r1.shape == (20, 30) and r1.min() >= 0 and r1.max() < 1
+    assert not np.array_equal(r1, ca.random((20, 30), chunks=(7, 8), seed=4).compute())
+
+
+def test_a_region_computes_only_the_blocks_it_touches(x):
+    calls = []
+
+    class Count(hlg.Callback):
+        def posttask(self, key, result, state, worker_id):
+            calls.append(key)
+
+    z = (x + 1) * 2
+    with Count():
+        region = z.compute(region=(slice(1, 3), slice(2, 5)), scheduler="sync")
+    np.testing.assert_array_equal(region, ((X + 1) * 2)[1:3, 2:5])
+    assert len(calls) == 2  # two blocks; slice, +1 and *2 fused into one task each
+
+
+def test_every_array_layer_passes_the_conformance_check(x, y):
+    from hlg.testing import check_layer
+
+    for arr in ((x + y) * 2, x.T, x.sum(split_every=2)):
+        for layer in arr.graph.layers.values():
+            check_layer(layer)
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_arrays_compute_on_parallel_schedulers(x, scheduler):
+    np.testing.assert_allclose(
+        ((x + 1) * 2).sum().compute(scheduler=scheduler, num_workers=2), [[((X + 1) * 2).sum()]]
+    )
