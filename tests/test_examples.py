@@ -28,6 +28,9 @@ def test_demo_prints_the_pipeline_and_its_result():
     assert "analyze -> {'count': 54" in out.stdout
     assert "Task groups after the run" in out.stdout
     assert "clean        3" in out.stdout
+    assert "998,787 tasks pack to" in out.stdout
+    assert "Fused: 6 tasks in 1 layer (y)" in out.stdout
+    assert "4.0  4.0  4.0" in out.stdout
 
 
 def test_cli_inspects_packed_files(tmp_path):
