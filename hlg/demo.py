@@ -1,7 +1,7 @@
 """The demo: a pipeline as a layered graph, then a million-task array expression.
 
 Part one runs the load → clean → analyze → store pipeline on two threads. Part
-two builds ``y = (x + 1) * 2`` over a 577 × 577 grid of blocks, about a
+two builds ``y = (x + 1) * 2`` over a 577 x 577 grid of blocks, about a
 million tasks in three Blockwise layers, packs it without building a task,
 culls it to a corner, fuses the chain, and computes that corner.
 
@@ -136,7 +136,7 @@ def one(index: tuple[int, ...]) -> float:
 
 
 def build_array_expression(side: int = 577) -> HighLevelGraph:
-    """Build ``y = (x + 1) * 2`` over ``x = ones`` on a ``side`` × ``side`` grid of blocks.
+    """Build ``y = (x + 1) * 2`` over ``x = ones`` on a ``side`` x ``side`` grid of blocks.
 
     Examples
     --------
