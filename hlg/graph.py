@@ -361,8 +361,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         kept: dict[str, Layer] = {}
         for name in reversed(order):
             layer = self._layers[name]
-            contains = layer.__contains__
-            mine = set(filter(contains, pending))
+            mine = set(filter(layer.__contains__, pending))
             if not mine:
                 continue
             for key in mine:

@@ -546,7 +546,11 @@ class Blockwise(Layer):
         >>> len(culled), external
         (1, {('x', 3)})
         """
-        kept: list[tuple[int, ...]] = [k[1:] for k in keys if k in self]  # type: ignore[misc]
+        keys = list(keys)
+        if self.output_blocks is None and self._all_mine(keys):
+            kept: list[tuple[int, ...]] = [k[1:] for k in keys]  # type: ignore[misc]
+        else:
+            kept = [k[1:] for k in keys if k in self]  # type: ignore[misc]
         culled = self._with_blocks(kept)
         external: set[Key] = set()
         if culled._simple():
@@ -557,6 +561,20 @@ class Blockwise(Layer):
             for block in culled._blocks():
                 external |= culled._task(block).dependencies
         return culled, external
+
+    def _all_mine(self, keys: list[Any]) -> bool:
+        """Whether every key is an output key, checked column by column in C."""
+        if not keys or set(map(type, keys)) != {tuple}:
+            return False
+        if set(map(len, keys)) != {len(self.out_ind) + 1}:
+            return False
+        if set(map(itemgetter(0), keys)) != {self.name}:
+            return False
+        for d, n in enumerate(self.out_numblocks, start=1):
+            column = list(map(itemgetter(d), keys))
+            if set(map(type, column)) != {int} or min(column) < 0 or max(column) >= n:
+                return False
+        return True
 
     def _with_blocks(self, blocks: Sequence[tuple[int, ...]]) -> Blockwise:
         return Blockwise(
