@@ -28,6 +28,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench_packing.py
+	$(PY) benchmarks/bench_blockwise.py
+	$(PY) benchmarks/bench_order.py
+	$(PY) benchmarks/bench_scheduler.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -355,13 +355,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         ancestors = self._ancestors(order)
         # Keys still to be produced -> the layer that needs them (None: requested).
         pending: dict[Key, str | None] = dict.fromkeys(flatten_keys(keys))
-        for key in pending:
-            if self.layer_of(key) is None:
-                raise MissingKeyError(f"cannot cull to key {key!r}: no layer produces it")
         kept: dict[str, Layer] = {}
         for name in reversed(order):
             layer = self._layers[name]
-            mine = set(filter(layer.__contains__, pending))
+            mine = layer.filter_keys(pending)
             if not mine:
                 continue
             for key in mine:
@@ -370,11 +367,12 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
                     raise self._undeclared(kept[needer], key, name)
             culled, external = layer.cull(mine)
             kept[name] = culled
-            for key in external:
-                pending.setdefault(key, name)
+            pending.update(dict.fromkeys(external.difference(pending), name))
         for key, needer in pending.items():
             producer = self.layer_of(key)
-            if needer is not None and producer is not None:
+            if needer is None:
+                raise MissingKeyError(f"cannot cull to key {key!r}: no layer produces it")
+            if producer is not None:
                 raise self._undeclared(kept[needer], key, producer.name)
         names = [name for name in order if name in kept]
         result = HighLevelGraph(

@@ -97,6 +97,14 @@ class Layer(Mapping[Key, GraphNode]):
         except (KeyError, TypeError):
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
 
+    def filter_keys(self, keys: Iterable[object]) -> set[Key]:
+        """Return those of ``keys`` that this layer produces.
+
+        The default asks ``in`` for each key; layers that can answer for many keys
+        at once (Blockwise does, column by column) override it to make culling fast.
+        """
+        return set(filter(self.__contains__, keys))  # type: ignore[arg-type]
+
     def get_dependencies(self, key: Key) -> frozenset[Key]:
         """Return the keys the task at ``key`` needs."""
         return self[key].dependencies

@@ -562,6 +562,13 @@ class Blockwise(Layer):
                 external |= culled._task(block).dependencies
         return culled, external
 
+    def filter_keys(self, keys: Iterable[object]) -> set[Key]:
+        """Return those of ``keys`` that are blocks of this layer, checked in bulk."""
+        candidates = list(keys)
+        if self.output_blocks is None and self._all_mine(candidates):
+            return set(candidates)  # type: ignore[arg-type]
+        return set(filter(self.__contains__, candidates))  # type: ignore[arg-type]
+
     def _all_mine(self, keys: list[Any]) -> bool:
         """Whether every key is an output key, checked column by column in C."""
         if not keys or set(map(type, keys)) != {tuple}:
@@ -676,6 +683,7 @@ def _make_tasks(
     refs: tuple[int, ...],
     kwargs: dict[str, Any] | None,
 ) -> dict[Key, GraphNode]:
+    # Task._from_parts, inlined: this runs once per task of a million-task layer.
     new = object.__new__
     out: dict[Key, GraphNode] = {}
     for key, args, dependencies in zip(keys, arg_tuples, deps):  # noqa: B905 - equal lengths
