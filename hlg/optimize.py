@@ -94,14 +94,8 @@ class FusedFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the inner function, then the outer one."""
         at, end = self.at, self.at + self.width
-        inner = self.inner
-        if type(inner).__name__ == "SerializedFunction":
-            inner = inner.load()  # type: ignore[attr-defined]
-        value = inner(*args[at:end], **self.inner_kwargs)
-        outer = self.outer
-        if type(outer).__name__ == "SerializedFunction":
-            outer = outer.load()  # type: ignore[attr-defined]
-        return outer(*args[:at], value, *args[end:], **kwargs)
+        value = self.inner(*args[at:end], **self.inner_kwargs)
+        return self.outer(*args[:at], value, *args[end:], **kwargs)
 
     def __repr__(self) -> str:
         return f"<FusedFunction {self.__name__}>"
