@@ -30,6 +30,7 @@ layers into one.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import product, repeat
 from operator import itemgetter
@@ -146,26 +147,55 @@ class BlockSlices(BlockwiseDep):
     """
 
     def __init__(self, chunks: Sequence[Sequence[int]]) -> None:
-        self.chunks = tuple(tuple(int(c) for c in dim) for dim in chunks)
-        self.numblocks = tuple(len(dim) for dim in self.chunks)
-        # The slice of every block, per dimension.
-        self._slices = [
-            [slice(start, start + size) for start, size in zip(_cumulative(dim), dim, strict=True)]
-            for dim in self.chunks
-        ]
+        self._init_runs([_runs([int(c) for c in dim]) for dim in chunks])
+
+    def _init_runs(self, runs: Sequence[Sequence[tuple[int, int]]]) -> None:
+        # Per dimension: runs of equal block sizes, [size, count]; with the first block
+        # number and first offset of every run. Slices are computed from these, never
+        # expanded, so a grid of any size costs memory in its number of runs.
+        self.runs = tuple(tuple((int(s), int(c)) for s, c in dim) for dim in runs)
+        self._firsts: list[list[tuple[int, int]]] = []
+        for dim in self.runs:
+            firsts, block, offset = [], 0, 0
+            for size, count in dim:
+                if size < 0 or count < 1:
+                    raise LayerStateError(
+                        f"block sizes need size >= 0 and count >= 1; got {size} and {count}"
+                    )
+                firsts.append((block, offset))
+                block, offset = block + count, offset + size * count
+            self._firsts.append(firsts)
+        self.numblocks = tuple(sum(c for _, c in dim) for dim in self.runs)
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        """The block sizes along each dimension (expanded: for small grids)."""
+        return tuple(tuple(s for s, c in dim for _ in range(c)) for dim in self.runs)
 
     def __getitem__(self, index: tuple[int, ...]) -> tuple[slice, ...]:
-        return tuple(map(list.__getitem__, self._slices, index))
+        out = []
+        for i, dim, firsts in zip(index, self.runs, self._firsts, strict=True):
+            if len(dim) == 1:
+                size = dim[0][0]
+                out.append(slice(i * size, (i + 1) * size))
+                continue
+            run = bisect_right(firsts, (i, math.inf)) - 1
+            block, offset = firsts[run]
+            size = dim[run][0]
+            start = offset + (i - block) * size
+            out.append(slice(start, start + size))
+        return tuple(out)
 
     def pack_state(self) -> Any:
-        """Pack the block sizes as runs of equal sizes."""
-        # Runs of equal sizes, [size, count] each: a regular grid packs to O(1).
-        return {"runs": tuple(_runs(dim) for dim in self.chunks)}
+        """Pack the block sizes as runs of equal sizes: O(1) for a regular grid."""
+        return {"runs": self.runs}
 
     @classmethod
     def unpack_state(cls, state: Any) -> BlockSlices:
-        """Rebuild from the runs of block sizes."""
-        return cls([[size for size, count in dim for _ in range(count)] for dim in state["runs"]])
+        """Rebuild from the runs of block sizes, without expanding them."""
+        dep = cls.__new__(cls)
+        dep._init_runs(state["runs"])
+        return dep
 
 
 @register_blockwise_dep("hlg.block-pattern")
@@ -238,13 +268,6 @@ def _runs(sizes: Sequence[int]) -> tuple[tuple[int, int], ...]:
         else:
             runs.append([size, 1])
     return tuple((size, count) for size, count in runs)
-
-
-def _cumulative(sizes: Iterable[int]) -> Iterator[int]:
-    total = 0
-    for size in sizes:
-        yield total
-        total += size
 
 
 # --------------------------------------------------------------------------- the layer
@@ -710,9 +733,19 @@ def _pack_blocks(blocks: Sequence[tuple[int, ...]]) -> Any:
     return ("list", ndim, tuple(i for b in blocks for i in b))
 
 
+# More kept blocks than a client can list after culling: refuse rather than expand.
+_MAX_KEPT_BLOCKS = 50_000_000
+
+
 def _unpack_blocks(packed: Any) -> list[tuple[int, ...]]:
     if packed[0] == "box":
-        return list(product(*(range(lo, hi) for lo, hi in packed[1])))
+        ranges = [range(lo, hi) for lo, hi in packed[1]]
+        if math.prod(len(r) for r in ranges) > _MAX_KEPT_BLOCKS:
+            raise LayerStateError(
+                f"the kept blocks form a box of more than {_MAX_KEPT_BLOCKS:,} blocks; a culled "
+                "layer lists fewer, so the state is corrupt"
+            )
+        return list(product(*ranges))
     _, ndim, flat = packed
     if ndim == 0:
         return []

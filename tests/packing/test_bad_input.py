@@ -23,8 +23,9 @@ def sample_bytes() -> bytes:
             "a": {("a", i): (inc, i) for i in range(4)},
             "b": {("b", 0): (add, ("a", 0), ("a", 1)), ("b", 1): (sum, [("a", 2), ("a", 3)])},
             "r": RangeLayer("r", inc, 0, 3),
+            "w": hlg.blockwise(add, "w", "i", "a", "i", 1, None, numblocks={"a": (4,)}),
         },
-        {"b": {"a"}},
+        {"b": {"a"}, "w": {"a"}},
     )
     return hlg.pack(graph)
 
@@ -41,8 +42,9 @@ def encode(envelope: dict) -> bytes:
 
 
 def only_hlg_errors(data: bytes) -> None:
+    # max_tasks bounds the work: a flipped block count may claim billions of tasks.
     with contextlib.suppress(hlg.HlgError):
-        hlg.unpack(data)
+        hlg.unpack(data, max_tasks=10_000)
 
 
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -185,7 +187,7 @@ def test_max_tasks_refuses_before_materialising_the_layer():
     data = hlg.pack(RangeLayer("big", inc, 0, 10**9))
     with pytest.raises(hlg.TooManyTasksError, match="layer 'big'.*max_tasks=1,000"):
         hlg.unpack(data, max_tasks=1_000)
-    assert len(hlg.unpack(SAMPLE, max_tasks=100).tasks) == 9
+    assert len(hlg.unpack(SAMPLE, max_tasks=100).tasks) == 13
 
 
 def test_a_pickle_payload_in_the_function_table_does_not_run_during_unpack(tmp_path):
@@ -208,4 +210,38 @@ def test_a_malformed_function_table_is_refused():
     env = decode(SAMPLE)
     env["functions"] = [["inc"]]
     with pytest.raises(hlg.UnpackError, match="function table entry 0"):
+        hlg.unpack(encode(env))
+
+
+def blockwise_envelope(**state_changes):
+    from hlg.layers.blockwise import BlockSlices, blockwise
+
+    layer = blockwise(abs, "b", "ij", BlockSlices(((2, 2), (3,))), "ij", numblocks={})
+    culled, _ = layer.cull([("b", 0, 0), ("b", 1, 0)])
+    env = decode(hlg.pack(culled))
+    env["layers"][0]["state"].update(state_changes)
+    return encode(env)
+
+
+def test_a_blockwise_state_claiming_a_huge_grid_fails_fast(monkeypatch):
+    import time
+
+    start = time.perf_counter()
+    huge_box = blockwise_envelope(blocks=["box", [[0, 10**9], [0, 10**9]]])
+    with pytest.raises(hlg.LayerStateError, match="box of more than"):
+        hlg.unpack(huge_box)
+    env = decode(blockwise_envelope())
+    env["layers"][0]["state"]["args"][0][2]["runs"] = [[[1, 10**12]], [[3, 1]]]
+    del env["layers"][0]["state"]["blocks"]
+    with pytest.raises(hlg.TooManyTasksError):
+        hlg.unpack(encode(env), max_tasks=10**6)
+    assert time.perf_counter() - start < 5
+
+
+def test_a_blockwise_state_with_bad_fields_names_the_layer():
+    with pytest.raises(hlg.LayerStateError, match="layer 'b'"):
+        hlg.unpack(blockwise_envelope(out_ind=5))
+    env = decode(blockwise_envelope())
+    env["layers"][0]["state"]["args"][0][1] = "no.such.dep"
+    with pytest.raises(hlg.UnknownLayerError, match="no.such.dep"):
         hlg.unpack(encode(env))
