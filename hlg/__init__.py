@@ -7,6 +7,7 @@
 42
 """
 
+from hlg.convert import convert_graph
 from hlg.errors import (
     CycleError,
     DuplicateKeyError,
@@ -43,7 +44,7 @@ from hlg.materialize.unpack import unpack
 from hlg.optimize import optimize
 from hlg.packing.pack import pack
 from hlg.packing.registry import register_layer
-from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply, convert_graph
+from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply
 
 __version__ = "0.1.0"
 

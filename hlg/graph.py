@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from hlg._gc import gc_paused
+from hlg.convert import KeyUnion
 from hlg.errors import (
     DuplicateKeyError,
     GraphError,
@@ -26,7 +27,7 @@ from hlg.errors import (
 from hlg.keys import Key, is_key
 from hlg.layers.base import Layer, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
-from hlg.task import GraphNode, _KeyUnion
+from hlg.task import GraphNode
 from hlg.toposort import toposort
 
 __all__ = ["HighLevelGraph", "HlgCollection", "ensure_graph", "flatten_keys"]
@@ -72,7 +73,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         dependencies: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         raw = {name: v for name, v in layers.items() if not isinstance(v, Layer)}
-        known = _KeyUnion(*layers.values()) if raw else None
+        known = KeyUnion(*layers.values()) if raw else None
         self._layers: dict[str, Layer] = {}
         for name, value in layers.items():
             if isinstance(value, Layer):
@@ -137,7 +138,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         deps = list(dependencies)
         graphs = [d.__hlg_graph__() for d in deps]
         if not isinstance(layer, Layer):
-            known = _KeyUnion(*(lyr for g in graphs for lyr in g._layers.values()))
+            known = KeyUnion(*(lyr for g in graphs for lyr in g._layers.values()))
             layer = MaterializedLayer(layer, name=name, known_keys=known)
         elif layer.name != name:
             raise GraphError(f"layer {layer.name!r} was given under the name {name!r}")

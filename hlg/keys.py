@@ -22,7 +22,7 @@ import hashlib
 import re
 import sys
 import uuid
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection
 from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeAlias, TypeGuard
@@ -352,18 +352,3 @@ def _pickled_or_random(obj: object) -> bytes:
     except Exception:
         # Not picklable: a unique token, so it never collides with another object.
         return uuid.uuid4().hex.encode()
-
-
-def is_hashable(obj: object) -> TypeGuard[Hashable]:
-    """Return whether ``hash(obj)`` succeeds.
-
-    Examples
-    --------
-    >>> is_hashable(("x", 1)), is_hashable(["x", 1])
-    (True, False)
-    """
-    try:
-        hash(obj)
-    except TypeError:
-        return False
-    return True

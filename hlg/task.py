@@ -19,8 +19,9 @@ references nested in containers, nested tasks or not-yet-decoded payloads set
 ``_deep`` and resolve their arguments recursively instead.
 
 Graphs written dask-style, as dicts of tuples, are converted once by
-:func:`convert_graph`:
+:func:`hlg.convert.convert_graph`:
 
+>>> from hlg.convert import convert_graph
 >>> def inc(x):
 ...     return x + 1
 >>> graph = convert_graph({"a": 1, "b": (inc, "a"), "c": "b", "d": ["a", (inc, "b")]})
@@ -39,9 +40,8 @@ import threading
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from hlg._gc import gc_paused
-from hlg.errors import InvalidKeyError, MissingDependencyError, TaskSpecError
-from hlg.keys import Key, validate_key, validate_keys
+from hlg.errors import MissingDependencyError, TaskSpecError
+from hlg.keys import Key, validate_key
 
 __all__ = [
     "Alias",
@@ -53,8 +53,6 @@ __all__ = [
     "Task",
     "TaskRef",
     "apply",
-    "convert_graph",
-    "convert_task",
 ]
 
 # Values that can never hold a reference, checked by exact type for speed.
@@ -574,112 +572,6 @@ class Opaque:
         return (Opaque, (self.serializer, self.payload))
 
 
-# --------------------------------------------------------------------------- conversion
-
-
-class _KeyUnion:
-    """Membership in any of several key containers."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, *parts: Container[object]) -> None:
-        self.parts = parts
-
-    def __contains__(self, key: object) -> bool:
-        return any(key in part for part in self.parts)
-
-
-def convert_graph(
-    graph: Mapping[Any, Any], known_keys: Container[object] | None = None
-) -> dict[Key, GraphNode]:
-    """Convert a dask-style dict graph into :class:`GraphNode` values.
-
-    Parameters
-    ----------
-    graph
-        Keys to values. A tuple whose first item is callable is a task; a value
-        equal to a key of the graph (or of ``known_keys``) refers to it, also
-        as a whole value (an alias); lists are searched for references and
-        tasks; ``(apply, func, args, kwargs)`` passes keyword arguments; all
-        other values are literals. Values that are already nodes are kept.
-    known_keys
-        Keys produced elsewhere (other layers) that values may refer to.
-
-    Returns
-    -------
-    dict
-        The same keys, mapped to :class:`Task`, :class:`DataNode` or :class:`Alias`.
-
-    Raises
-    ------
-    InvalidKeyError
-        A key of ``graph`` is not a valid key.
-
-    Examples
-    --------
-    >>> from operator import add
-    >>> g = convert_graph({"x": 1, "y": (add, "x", 10), "z": (apply, int, ["s"], {"base": 2}),
-    ...                    "s": "101"})
-    >>> g["y"]({"x": 1}), g["z"]({"s": "101"})
-    (11, 5)
-    """
-    keys: Container[object] = graph if known_keys is None else _KeyUnion(graph, known_keys)
-    validate_keys(graph)
-    out: dict[Key, GraphNode] = {}
-    key: Any = None
-    new = object.__new__
-    try:
-        with gc_paused():
-            for key, value in graph.items():
-                # The plain-task path of convert_task, inlined: most values take it.
-                if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
-                    args = value[1:]
-                    refs = plain_refs(args, keys)
-                    if refs is not None:
-                        task = new(Task)
-                        task.func = value[0]
-                        task._args = args
-                        task._refs = refs
-                        task.kwargs = None
-                        task._deep = False
-                        task.dependencies = frozenset([args[i] for i in refs]) if refs else _EMPTY
-                        out[key] = task
-                        continue
-                out[key] = convert_task(value, keys)
-    except (TaskSpecError, InvalidKeyError) as err:
-        raise type(err)(f"key {key!r}: {err}") from err
-    except RecursionError:
-        raise TaskSpecError(
-            f"key {key!r}: the value is nested too deeply to convert; split it into several keys"
-        ) from None
-    return out
-
-
-def convert_task(value: Any, keys: Container[object]) -> GraphNode:
-    """Convert one dask-style graph value to a node; see :func:`convert_graph`.
-
-    Examples
-    --------
-    >>> convert_task((len, "x"), {"x"})
-    Task(len, TaskRef('x'))
-    >>> convert_task("x", {"x"}), convert_task("x", set())
-    (Alias('x'), DataNode('x'))
-    """
-    if isinstance(value, GraphNode):
-        return value
-    parsed = _parse(value, keys)
-    t = type(parsed)
-    if t is Task:
-        return parsed  # type: ignore[no-any-return]
-    if t is TaskRef:
-        return Alias(parsed.key)
-    if t is list:
-        deps: set[Key] = set()
-        if _scan(parsed, deps):
-            return Task(list, parsed)
-    return DataNode(value)
-
-
 def _is_ref(obj: Hashable, keys: Container[object]) -> bool:
     try:
         return obj in keys
@@ -692,135 +584,3 @@ def _ref(key: Key) -> TaskRef:
     ref = object.__new__(TaskRef)
     ref.key = key
     return ref
-
-
-def _parse(obj: Any, keys: Container[object]) -> Any:
-    t = type(obj)
-    if t is tuple:
-        if obj and callable(obj[0]):
-            return _parse_task(obj, keys)
-        return _ref(obj) if _is_ref(obj, keys) else obj
-    if t is str:
-        return _ref(obj) if obj in keys else obj
-    if t is list:
-        return [_parse(item, keys) for item in obj]
-    return obj
-
-
-def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...] | None:
-    """Return the positions of ``args`` that are keys, or None if ``args`` are not plain.
-
-    Arguments are plain when each is a ``str``, ``bytes``, ``float``, ``bool``,
-    ``None``, a 64-bit ``int``, or a tuple of those (a key, or a literal
-    tuple), as in nearly every task of a large graph. Plain arguments are both
-    in :class:`Task`'s internal form (references are bare keys at the returned
-    positions) and in msgpack's, so converting and packing need no other pass.
-
-    Examples
-    --------
-    >>> plain_refs(("a", 1, ("b", 0)), {"a", ("b", 0)})
-    (0, 2)
-    >>> plain_refs(([1, 2],), set()) is None
-    True
-    """
-    refs: list[int] = []
-    for i, arg in enumerate(args):
-        t = type(arg)
-        if t is tuple:
-            try:
-                if arg in keys:  # a key: its parts were checked when it was made a key
-                    refs.append(i)
-                    continue
-            except TypeError:  # holds unhashable values: a literal, and not plain
-                return None
-            for part in arg:
-                u = type(part)
-                if u is int:
-                    if not INT_MIN <= part < INT_END:
-                        return None
-                elif u not in PLAIN_SCALARS:
-                    return None
-        elif t is str:
-            if arg in keys:
-                refs.append(i)
-        elif t is int:
-            if not INT_MIN <= arg < INT_END:
-                return None
-        elif t not in PLAIN_SCALARS:
-            return None
-    return tuple(refs)
-
-
-def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
-    func = obj[0]
-    if func is not apply:
-        args = obj[1:]
-        refs = plain_refs(args, keys)
-        if refs is not None:
-            deps = frozenset([args[i] for i in refs])
-            return Task._from_parts(func, args, refs, None, False, deps)
-        task = _parse_list_task(obj, keys)
-        if task is not None:
-            return task
-    if func is apply and 2 <= len(obj) <= 4:
-        target = _parse(obj[1], keys)
-        args = _parse(obj[2], keys) if len(obj) > 2 else []
-        kwargs = _parse_kwargs(obj[3], keys) if len(obj) > 3 else {}
-        if (
-            callable(target)
-            and type(target) not in (Task, TaskRef)
-            and type(args) in (list, tuple)
-            and type(kwargs) is dict
-            and all(type(k) is str for k in kwargs)
-        ):
-            return Task(target, *args, **kwargs)
-        return Task(apply, target, args, kwargs)
-    return Task(func, *[_parse(arg, keys) for arg in obj[1:]])
-
-
-def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | None:
-    """Build ``(func, *args)`` whose arguments may also be lists of keys and leaves.
-
-    The second most common task shape, ``(sum, [("x", 0), ("x", 1), ...])``,
-    built in one pass. Returns None for anything else.
-    """
-    deps: set[Key] = set()
-    args: list[Any] = []
-    for i in range(1, len(obj)):
-        arg = obj[i]
-        if type(arg) is list:
-            items: list[Any] = []
-            for item in arg:
-                parsed = _parse_flat(item, keys, deps)
-                if parsed is _NOT_FLAT:
-                    return None
-                items.append(parsed)
-            args.append(items)
-        else:
-            parsed = _parse_flat(arg, keys, deps)
-            if parsed is _NOT_FLAT:
-                return None
-            args.append(parsed)
-    return Task._from_parts(obj[0], tuple(args), (), None, True, frozenset(deps))
-
-
-_NOT_FLAT = object()
-
-
-def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
-    # A key (as a TaskRef), a literal leaf or non-task tuple, or _NOT_FLAT.
-    t = type(obj)
-    if t is str or t is tuple:
-        if t is tuple and obj and callable(obj[0]):
-            return _NOT_FLAT
-        if _is_ref(obj, keys):
-            deps.add(obj)
-            return _ref(obj)
-        return obj
-    return obj if t in _LEAVES else _NOT_FLAT
-
-
-def _parse_kwargs(obj: Any, keys: Container[object]) -> Any:
-    if type(obj) is dict:
-        return {k: _parse(v, keys) for k, v in obj.items()}
-    return _parse(obj, keys)

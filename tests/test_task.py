@@ -5,7 +5,7 @@ import pytest
 
 import hlg
 from hlg import Alias, DataNode, Task, TaskRef, apply, convert_graph
-from hlg.task import convert_task
+from hlg.convert import convert_task
 
 
 def inc(x):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from hlg.convert import KeyUnion, convert_graph
 from hlg.errors import MissingKeyError, UsageError
 from hlg.execute.callbacks import Callback
 from hlg.execute.local import SCHEDULERS, as_tasks, run
@@ -23,7 +24,7 @@ from hlg.execute.procpool import ProcessPool
 from hlg.graph import HighLevelGraph
 from hlg.keys import Key, tokenize, validate_key
 from hlg.materialize.flatgraph import FlatGraph
-from hlg.task import Ref, _KeyUnion, convert_graph
+from hlg.task import Ref
 
 __all__ = ["Client"]
 
@@ -194,7 +195,7 @@ class Client:
         """
         self._check_open()
         if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph | FlatGraph):
-            tasks: Any = convert_graph(graph, _KeyUnion(self._data))
+            tasks: Any = convert_graph(graph, KeyUnion(self._data))
         else:
             tasks = as_tasks(graph, keys, self._data)
         if isinstance(tasks, FlatGraph):

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heappop
 from typing import Any
 
+from hlg.convert import convert_graph
 from hlg.errors import (
     CycleError,
     GraphError,
@@ -43,7 +44,7 @@ from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, is_key
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
-from hlg.task import GraphNode, SerializedFunction, Task, _callable_name, convert_graph
+from hlg.task import GraphNode, SerializedFunction, Task, _callable_name
 from hlg.toposort import find_cycle
 
 __all__ = ["SCHEDULERS", "as_tasks", "get", "run"]

@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hlg.convert import KeyUnion, convert_graph
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
 from hlg.packing.registry import register_layer
-from hlg.task import GraphNode, _KeyUnion, convert_graph
+from hlg.task import GraphNode
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -150,7 +151,7 @@ class MaterializedLayer(Layer):
         """Pack the tasks, each function once in the envelope's function table."""
         raw = self._raw
         if raw is not None:
-            known = raw if self._known_keys is None else _KeyUnion(raw, self._known_keys)
+            known = raw if self._known_keys is None else KeyUnion(raw, self._known_keys)
             return encoder.raw_tasks(raw, known, layer=self.name)
         return encoder.tasks(self._tasks, layer=self.name)
 

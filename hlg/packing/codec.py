@@ -46,6 +46,7 @@ from typing import Any
 import msgpack
 
 from hlg._gc import gc_paused
+from hlg.convert import convert_task, plain_refs
 from hlg.errors import LayerStateError, PackError, UnpackError
 from hlg.keys import Key, all_keys, is_key
 from hlg.task import (
@@ -62,8 +63,6 @@ from hlg.task import (
     _callable_name,
     _scan,
     apply,
-    convert_task,
-    plain_refs,
 )
 
 __all__ = ["Decoder", "Encoder", "PreEncoded"]
@@ -253,7 +252,7 @@ class Encoder:
     ) -> PreEncoded:
         """Encode dask-style tasks straight into wire form, converting only unusual values.
 
-        A plain task ``(func, *args)`` (see :func:`hlg.task.plain_refs`) goes
+        A plain task ``(func, *args)`` (see :func:`hlg.convert.plain_refs`) goes
         to the columns as it is; other values are converted to nodes first.
         """
         columns = _Columns()

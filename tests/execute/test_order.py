@@ -8,7 +8,7 @@ from .helpers import inc, total
 
 def peak_held(graph, priority):
     """Simulate running tasks in priority order; return the most results held at once."""
-    tasks = hlg.task.convert_graph(graph)
+    tasks = hlg.convert_graph(graph)
     dependents = {k: set() for k in tasks}
     for k, node in tasks.items():
         for d in node.dependencies:
@@ -40,7 +40,7 @@ def test_order_is_a_topological_numbering_of_every_task():
     dsk = tree(100)
     priority = hlg.order(dsk)
     assert sorted(priority.values()) == list(range(len(dsk)))
-    nodes = hlg.task.convert_graph(dsk)
+    nodes = hlg.convert_graph(dsk)
     for key, node in nodes.items():
         assert all(priority[d] < priority[key] for d in node.dependencies)
 
@@ -94,6 +94,6 @@ def test_order_is_the_same_under_every_hash_seed():
 
 
 def test_order_tolerates_cycles_so_the_scheduler_can_report_them():
-    tasks = hlg.task.convert_graph({"a": (inc, "b"), "b": (inc, "a"), "c": 1})
+    tasks = hlg.convert_graph({"a": (inc, "b"), "b": (inc, "a"), "c": 1})
     assert sorted(order_tasks(tasks).values()) == [0, 1, 2]
     assert total([1]) == 1
