@@ -62,7 +62,23 @@ def test_prefixes_gather_groups_of_the_same_name():
 
 
 def test_unpack_imports_no_numpy_pandas_or_cloudpickle():
-    data = hlg.pack(chunked_graph())
+    from hlg.layers.blockwise import BlockSlices
+
+    graph = chunked_graph()
+    tiles = hlg.blockwise(
+        add,
+        "tiles",
+        "i",
+        "x-1a2b3c4d",
+        "i",
+        BlockSlices(((2, 2, 2, 2),)),
+        "i",
+        numblocks={"x-1a2b3c4d": (4,)},
+    )
+    graph = hlg.HighLevelGraph(
+        {**graph.layers, "tiles": tiles}, {**graph.dependencies, "tiles": {"x-1a2b3c4d"}}
+    )
+    data = hlg.pack(graph)
     code = textwrap.dedent(
         f"""
         import sys
@@ -74,7 +90,7 @@ def test_unpack_imports_no_numpy_pandas_or_cloudpickle():
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["9", "[]"]
+    assert out.stdout.split() == ["13", "[]"]
 
 
 def test_forward_references_within_a_layer_unpack_when_acyclic():
