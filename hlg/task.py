@@ -289,24 +289,26 @@ class Task(GraphNode):
             )
         self.func = func
         self.kwargs = kwargs or None
+        # Scan every argument (no short-circuit): each one adds its references to deps.
         deps: set[Key] = set()
-        deep = any(_scan(v, deps) for v in kwargs.values()) if kwargs else False
-        if not deep:
-            refs: list[int] = []
-            for i, arg in enumerate(args):
-                if type(arg) is TaskRef:
-                    refs.append(i)
-                    deps.add(arg.key)
-                elif _scan(arg, deps):
-                    deep = True
-            if not deep:
-                self._args = tuple(a.key if type(a) is TaskRef else a for a in args)
-                self._refs = tuple(refs)
+        deep = False
+        for value in kwargs.values():
+            if _scan(value, deps):
+                deep = True
+        refs: list[int] = []
+        for i, arg in enumerate(args):
+            if type(arg) is TaskRef:
+                refs.append(i)
+                deps.add(arg.key)
+            elif _scan(arg, deps):
+                deep = True
         if deep:
-            for arg in args:
-                _scan(arg, deps)
+            # The recursive pass resolves every reference, whole arguments included.
             self._args = args
             self._refs = ()
+        else:
+            self._args = tuple(a.key if type(a) is TaskRef else a for a in args)
+            self._refs = tuple(refs)
         self._deep = deep
         self.dependencies = frozenset(deps)
 

@@ -21,6 +21,19 @@ def test_task_knows_dependencies_from_construction():
     assert t.dependencies == {"a", "b", ("c", 0), "d"}
 
 
+def test_every_keyword_argument_adds_its_dependencies():
+    t = Task(dict, a=TaskRef("x"), b=TaskRef("y"), c=[TaskRef(("z", 0))], d=1)
+    assert t.dependencies == {"x", "y", ("z", 0)}
+    assert t({"x": 1, "y": 2, ("z", 0): 3}) == {"a": 1, "b": 2, "c": [3], "d": 1}
+    mixed = Task(pair, TaskRef("p"), [TaskRef("q")], k=TaskRef("r"))
+    assert mixed.dependencies == {"p", "q", "r"}
+    assert mixed({"p": 1, "q": 2, "r": 3}) == (1, [2], 3)
+
+
+def pair(a, b, k=None):
+    return (a, b, k)
+
+
 def test_task_runs_with_values_of_its_dependencies():
     t = Task(add, TaskRef("a"), 2)
     assert t({"a": 1}) == 3
