@@ -29,6 +29,7 @@ from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, _Arg
 from hlg.task import _callable_name
+from hlg.toposort import toposort
 
 __all__ = ["FusedFunction", "fuse_blockwise", "optimize"]
 
@@ -163,8 +164,6 @@ def _dependents(dependencies: Mapping[str, set[str]]) -> dict[str, set[str]]:
 def _topological(
     layers: Mapping[str, Layer], dependencies: Mapping[str, Iterable[str]]
 ) -> list[str]:
-    from hlg.toposort import toposort
-
     return toposort({name: dependencies.get(name, ()) for name in layers})
 
 

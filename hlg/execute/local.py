@@ -449,7 +449,7 @@ def _reraise(state: SchedulerState, i: int, err: BaseException, rerun: bool) -> 
             again.add_note(f"hlg: raised while computing key {key!r} (rerun locally)")
             raise
     err.add_note(f"hlg: raised while computing key {key!r}")
-    raise err.with_traceback(err.__traceback__)
+    raise err
 
 
 def _raise_stalled(state: SchedulerState) -> None:

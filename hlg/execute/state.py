@@ -195,11 +195,6 @@ class SchedulerState:
         self.running.discard(i)
         self.group_of[i].transition(_PROCESSING, _ERRED)
 
-    def inputs(self, i: int) -> dict[Key, Any]:
-        """Return the values task ``i`` needs, by key."""
-        cache = self.cache
-        return {d: cache[d] for d in self.nodes[i].dependencies}
-
 
 def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
     """Return the task groups of ``keys`` (all waiting) and each key's group."""

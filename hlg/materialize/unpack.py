@@ -22,6 +22,7 @@ This package imports neither numpy, pandas nor cloudpickle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hlg._gc import gc_paused
@@ -152,7 +153,7 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 def _materialize(
     record: PackedLayer, envelope: Envelope, max_tasks: int | None, so_far: int
-) -> dict[Key, GraphNode] | Any:
+) -> Mapping[Key, GraphNode]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
     try:
