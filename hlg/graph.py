@@ -92,6 +92,17 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         for name in deps:
             if name not in self._layers:
                 self._dependencies[name] = frozenset(deps[name])
+        self._order: list[str] | None = None  # topological_layers(), once computed
+
+    @classmethod
+    def _from_layers(
+        cls, layers: dict[str, Layer], dependencies: dict[str, frozenset[str]], order: list[str]
+    ) -> HighLevelGraph:
+        # A graph from parts already checked: layers under their own names, dependencies
+        # among them, and ``order`` a topological order of them.
+        graph = object.__new__(cls)
+        graph._layers, graph._dependencies, graph._order = layers, dependencies, order
+        return graph
 
     # -- construction --------------------------------------------------------------------
 
@@ -214,15 +225,17 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         CycleError
             Layers depend on each other in a cycle; the message names them.
         """
-        self._check_layer_names()
-        return toposort(
-            self._dependencies,
-            describe=lambda cycle: (
-                "layers depend on each other in a cycle: "
-                + " -> ".join(map(repr, cycle))
-                + "; remove one of these layer dependencies"
-            ),
-        )
+        if self._order is None:
+            self._check_layer_names()
+            self._order = toposort(
+                self._dependencies,
+                describe=lambda cycle: (
+                    "layers depend on each other in a cycle: "
+                    + " -> ".join(map(repr, cycle))
+                    + "; remove one of these layer dependencies"
+                ),
+            )
+        return list(self._order)
 
     def _check_layer_names(self) -> None:
         for name, deps in self._dependencies.items():
@@ -362,9 +375,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             mine = layer.filter_keys(pending)
             if not mine:
                 continue
-            for key in mine:
-                needer = pending.pop(key)
+            needers = list(map(pending.pop, mine))
+            for needer in set(needers):
                 if needer is not None and name not in ancestors[needer]:
+                    key = next(k for k, n in zip(mine, needers, strict=True) if n == needer)
                     raise self._undeclared(kept[needer], key, name)
             culled, external = layer.cull(mine)
             kept[name] = culled
@@ -376,9 +390,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             if producer is not None:
                 raise self._undeclared(kept[needer], key, producer.name)
         names = [name for name in order if name in kept]
-        result = HighLevelGraph(
+        result = HighLevelGraph._from_layers(
             {name: kept[name] for name in names},
             {name: self._dependencies[name] & kept.keys() for name in names},
+            names,
         )
         return result, pending
 
@@ -482,13 +497,19 @@ def _check_task_cycles(name: str, tasks: Mapping[Key, GraphNode]) -> None:
 
 
 def flatten_keys(keys: Any) -> Iterator[Key]:
-    """Yield the keys of a key or a nested list of keys.
+    """Iterate over the keys of a key or a nested list of keys.
 
     Examples
     --------
     >>> list(flatten_keys([["x", ("y", 0)], "z"]))
     ['x', ('y', 0), 'z']
     """
+    if type(keys) is list and list not in set(map(type, keys)):
+        return iter(keys)  # already flat: the common case, checked in C
+    return _flatten(keys)
+
+
+def _flatten(keys: Any) -> Iterator[Key]:
     stack = [keys]
     while stack:
         item = stack.pop()

@@ -203,7 +203,7 @@ def _fuse(inner: Blockwise, outer: Blockwise, position: int) -> Blockwise:
     new_axes = dict(outer.new_axes)
     new_axes.update({letters[c]: n for c, n in inner.new_axes.items()})
     func = FusedFunction(outer.func, inner.func, position, len(moved), inner.kwargs)
-    return Blockwise(
+    fused = Blockwise(
         outer.name,
         func,
         outer.out_ind,
@@ -212,6 +212,8 @@ def _fuse(inner: Blockwise, outer: Blockwise, position: int) -> Blockwise:
         new_axes=new_axes,
         concatenate=outer.concatenate,
         kwargs=outer.kwargs,
-        output_blocks=outer.output_blocks,
         annotations=outer.annotations,
     )
+    if outer._kept_columns is None:
+        return fused
+    return fused._with_columns(outer._kept_columns, outer._kept_count)

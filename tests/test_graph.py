@@ -58,6 +58,27 @@ def test_cull_reports_an_undeclared_layer_dependency():
         g.cull("b")
 
 
+def test_an_undeclared_dependency_is_found_among_many_kept_keys():
+    from hlg.layers.blockwise import blockwise
+
+    x = blockwise(abs, "x", "i", "w", "i", numblocks={"w": (5,)})
+    y = blockwise(inc, "y", "i", "x", "i", numblocks={"x": (5,)})
+    w = {("w", i): i for i in range(5)}
+    g = HighLevelGraph({"w": w, "x": x, "y": y}, {"x": {"w"}, "y": set()})
+    with pytest.raises(hlg.MissingLayerError, match=r"layer 'y': task \('y', \d\) needs"):
+        g.cull([("y", i) for i in range(5)])
+    declared = HighLevelGraph({"w": w, "x": x, "y": y}, {"x": {"w"}, "y": {"x"}})
+    assert hlg.get(declared.cull([("y", 4), ("y", 1)]), [("y", 4), ("y", 1)]) == (5, 2)
+
+
+def test_the_layer_order_is_computed_once_and_handed_out_as_a_copy():
+    g, _ = two_layer_graph()
+    order = g.topological_layers()
+    order.reverse()
+    assert g.topological_layers() == ["x", "y"]
+    assert g.cull([("y", 1)]).topological_layers() == ["x", "y"]
+
+
 def test_from_collections_and_merge_build_layer_dependencies():
     a = HighLevelGraph.from_dict({("a", 0): 1, ("a", 1): 2}, name="a")
     b = HighLevelGraph.from_collections("b", {("b", 0): (add, ("a", 0), ("a", 1))}, [a])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError
@@ -97,11 +97,13 @@ class Layer(Mapping[Key, GraphNode]):
         except (KeyError, TypeError):
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
 
-    def filter_keys(self, keys: Iterable[object]) -> set[Key]:
-        """Return those of ``keys`` that this layer produces.
+    def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
+        """Return those of ``keys`` that this layer produces, each once.
 
         The default asks ``in`` for each key; layers that can answer for many keys
         at once (Blockwise does, column by column) override it to make culling fast.
+        The graph passes the result straight to :meth:`cull`, so it may carry what
+        ``cull`` would otherwise compute again.
         """
         return set(filter(self.__contains__, keys))  # type: ignore[arg-type]
 

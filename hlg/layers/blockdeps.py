@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from operator import add, mul
 from typing import Any, ClassVar
 
 from hlg.errors import LayerStateError, PackError
@@ -43,6 +45,22 @@ class BlockwiseDep:
     def __getitem__(self, index: tuple[int, ...]) -> Any:
         """Return the value for the block at ``index``."""
         raise NotImplementedError
+
+    def take(self, columns: Sequence[Sequence[int]], count: int) -> list[Any]:
+        """Return the values for ``count`` blocks, given one column of indices per dimension.
+
+        Block ``b`` is ``(columns[0][b], columns[1][b], ...)``. Layers call this
+        when they build many tasks at once; the default asks ``self[index]`` for
+        each block, and a dep that can compute values per dimension overrides it.
+
+        Examples
+        --------
+        >>> BlockIndex((2, 3)).take([[0, 1], [2, 0]], 2)
+        [(0, 2), (1, 0)]
+        """
+        if not columns:
+            return [self[()]] * count
+        return list(map(self.__getitem__, zip(*columns, strict=True)))
 
     def pack_state(self) -> Any:
         """Return a small msgpack-native state."""
@@ -89,6 +107,12 @@ class BlockIndex(BlockwiseDep):
 
     def __getitem__(self, index: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(index)
+
+    def take(self, columns: Sequence[Sequence[int]], count: int) -> list[Any]:
+        """Return the block indices themselves, zipped from the columns."""
+        if not columns:
+            return [()] * count
+        return list(zip(*columns, strict=True))
 
     def pack_state(self) -> Any:
         """Pack the block counts."""
@@ -137,18 +161,45 @@ class BlockSlices(BlockwiseDep):
         return tuple(tuple(s for s, c in dim for _ in range(c)) for dim in self.runs)
 
     def __getitem__(self, index: tuple[int, ...]) -> tuple[slice, ...]:
-        out = []
-        for i, dim, firsts in zip(index, self.runs, self._firsts, strict=True):
-            if len(dim) == 1:
-                size = dim[0][0]
-                out.append(slice(i * size, (i + 1) * size))
-                continue
-            run = bisect_right(firsts, (i, math.inf)) - 1
-            block, offset = firsts[run]
-            size = dim[run][0]
-            start = offset + (i - block) * size
-            out.append(slice(start, start + size))
-        return tuple(out)
+        if len(index) != len(self.runs):
+            raise IndexError(
+                f"block index {index!r} has {len(index)} dimensions, not {len(self.runs)}"
+            )
+        return tuple(self._slice(d, i) for d, i in enumerate(index))
+
+    def take(self, columns: Sequence[Sequence[int]], count: int) -> list[Any]:
+        """Return the slices of many blocks, computing each distinct slice once per dimension.
+
+        Examples
+        --------
+        >>> BlockSlices(((2, 2), (3, 3))).take([[0, 1], [1, 1]], 2)
+        [(slice(0, 2, None), slice(3, 6, None)), (slice(2, 4, None), slice(3, 6, None))]
+        """
+        if not columns:
+            return [()] * count
+        per_dim = []
+        for d, column in enumerate(columns):
+            distinct = list(set(column))
+            if len(self.runs[d]) == 1:  # one block size: computed in C
+                size = self.runs[d][0][0]
+                starts = list(map(mul, distinct, repeat(size)))
+                values: Iterable[slice] = map(slice, starts, map(add, starts, repeat(size)))
+            else:
+                values = map(self._slice, repeat(d), distinct)
+            per_dim.append(map(dict(zip(distinct, values, strict=True)).__getitem__, column))
+        return list(zip(*per_dim, strict=True))
+
+    def _slice(self, d: int, i: int) -> slice:
+        dim = self.runs[d]
+        if len(dim) == 1:
+            size = dim[0][0]
+            return slice(i * size, (i + 1) * size)
+        firsts = self._firsts[d]
+        run = bisect_right(firsts, (i, math.inf)) - 1
+        block, offset = firsts[run]
+        size = dim[run][0]
+        start = offset + (i - block) * size
+        return slice(start, start + size)
 
     def pack_state(self) -> Any:
         """Pack the block sizes as runs of equal sizes: O(1) for a regular grid."""

@@ -30,8 +30,17 @@ layers into one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import product, repeat
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    Set,
+)
+from itertools import chain, product, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +77,9 @@ __all__ = [
 ]
 
 _EMPTY: frozenset[Key] = frozenset()
+# Layers with fewer tasks are built without pausing the garbage collector: for
+# them the pause costs more than the collections it saves.
+_PAUSE_FROM = 10_000
 
 
 # --------------------------------------------------------------------------- the layer
@@ -144,11 +156,28 @@ class Blockwise(Layer):
             c for c in dict.fromkeys("".join(a.index or "" for a in self.args)) if c not in out_ind
         ]
         self.out_numblocks = tuple(self.dims[c] for c in out_ind)
-        # None: every output block; else the kept blocks (after culling), sorted.
-        self.output_blocks = None if output_blocks is None else tuple(sorted(set(output_blocks)))
+        # The kept output blocks after culling, as one column of block numbers per
+        # output dimension (None: every block), and how many there are.
+        self._kept_columns: tuple[list[int], ...] | None = None
+        self._kept_count = 0
         kwarg_deps: set[Key] = set()
         self._kwargs_deep = _scan(self.kwargs, kwarg_deps)
         self._kwarg_deps = frozenset(kwarg_deps)
+        self._simple = self._is_simple()
+        # Per input, for each of its dimensions, the output dimension it follows.
+        self._positions = [
+            None if arg.index is None else self._input_positions(arg) for arg in self.args
+        ]
+        if output_blocks is not None:
+            blocks = list(dict.fromkeys(map(tuple, output_blocks)))
+            columns = _grid_columns(blocks, 0, self.out_numblocks)
+            if columns is None:
+                bad = next(b for b in blocks if _grid_columns([b], 0, self.out_numblocks) is None)
+                raise PackError(
+                    f"layer {name!r}: output block {bad!r} is not a block of the "
+                    f"{self.out_numblocks} grid; give tuples of {len(out_ind)} block numbers"
+                )
+            self._kept_columns, self._kept_count = tuple(columns), len(blocks)
 
     def _dims(self) -> dict[str, int]:
         dims: dict[str, int] = {}
@@ -189,25 +218,41 @@ class Blockwise(Layer):
 
     # -- blocks and keys -----------------------------------------------------------------
 
+    @property
+    def output_blocks(self) -> tuple[tuple[int, ...], ...] | None:
+        """The blocks kept by culling, in the order first asked for; None when all are."""
+        if self._kept_columns is None:
+            return None
+        return tuple(self._blocks())
+
     def _blocks(self) -> Iterable[tuple[int, ...]]:
-        if self.output_blocks is not None:
-            return self.output_blocks
-        return product(*(range(n) for n in self.out_numblocks))
+        if self._kept_columns is None:
+            return product(*(range(n) for n in self.out_numblocks))
+        if not self._kept_columns:
+            return [()] * self._kept_count
+        return zip(*self._kept_columns, strict=True)
+
+    def _block_columns(self) -> tuple[Sequence[list[int]], int]:
+        # Every output block as one column of block numbers per dimension, and the count.
+        if self._kept_columns is not None:
+            return self._kept_columns, self._kept_count
+        return _grid([range(n) for n in self.out_numblocks]), math.prod(self.out_numblocks)
 
     def __iter__(self) -> Iterator[Key]:
-        name = (self.name,)
-        return (name + block for block in self._blocks())
+        if self._kept_columns is None:
+            return map((self.name,).__add__, self._blocks())
+        return zip(repeat(self.name, self._kept_count), *self._kept_columns, strict=True)
 
     def __len__(self) -> int:
-        if self.output_blocks is not None:
-            return len(self.output_blocks)
+        if self._kept_columns is not None:
+            return self._kept_count
         return math.prod(self.out_numblocks)
 
     def __contains__(self, key: object) -> bool:
         if type(key) is not tuple or len(key) != len(self.out_ind) + 1 or key[0] != self.name:
             return False
         block = key[1:]
-        if self.output_blocks is not None:
+        if self._kept_columns is not None:
             return block in self._kept()
         for i, n in zip(block, self.out_numblocks):  # noqa: B905 - lengths checked above
             if type(i) is not int or not 0 <= i < n:
@@ -217,7 +262,7 @@ class Blockwise(Layer):
     def _kept(self) -> frozenset[tuple[int, ...]]:
         kept = self.__dict__.get("_kept_set")
         if kept is None:
-            kept = self.__dict__["_kept_set"] = frozenset(self.output_blocks or ())
+            kept = self.__dict__["_kept_set"] = frozenset(self._blocks())
         return kept
 
     # -- one block -----------------------------------------------------------------------
@@ -272,8 +317,9 @@ class Blockwise(Layer):
 
     # -- all blocks ----------------------------------------------------------------------
 
-    def _simple(self) -> bool:
-        # Every input a non-contracted key, a dep, or a value holding no references.
+    def _is_simple(self) -> bool:
+        # Every input a non-contracted key, a dep, or a value holding no references:
+        # then tasks are built column by column (see materialize).
         if self._kwargs_deep or self.contracted:
             return False
         for arg in self.args:
@@ -283,6 +329,17 @@ class Blockwise(Layer):
                 return False
         return True
 
+    def _input_positions(self, arg: _Arg) -> list[int | None]:
+        # For each dimension of an indexed input, the output dimension whose block
+        # number it takes, or None where the input has one block (broadcast). Layers
+        # with contracted letters are built block by block and do not use these.
+        counts = self.numblocks[arg.value] if arg.kind == "key" else arg.value.numblocks
+        assert arg.index is not None  # for mypy: only indexed inputs have positions
+        return [
+            None if n == 1 or c not in self.out_ind else self.out_ind.index(c)
+            for c, n in zip(arg.index, counts, strict=True)
+        ]
+
     def materialize(self) -> dict[Key, GraphNode]:
         """Build every task.
 
@@ -290,18 +347,19 @@ class Blockwise(Layer):
         arguments) is built column by column: output keys, then each input's
         keys, then the argument tuples, mostly by C-level iteration.
         """
+        if len(self) < _PAUSE_FROM:
+            return self._materialize()
         with gc_paused():
             return self._materialize()
 
     def _materialize(self) -> dict[Key, GraphNode]:
-        if not self._simple():
+        if not self._simple:
             name = (self.name,)
             return {name + block: self._task(block) for block in self._blocks()}
-        blocks = list(self._blocks())
-        name = (self.name,)
-        out_keys = [name + block for block in blocks]
-        columns, refs = self._columns(blocks, values=True)
-        arg_tuples = zip(*columns, strict=True) if columns else repeat((), len(blocks))
+        blocks, count = self._block_columns()
+        out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
+        columns, refs = self._columns(blocks, count, values=True)
+        arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
         key_columns = [columns[p] for p in refs]
         deps = map(frozenset, zip(*key_columns, strict=True)) if key_columns else repeat(_EMPTY)
         return _make_tasks(
@@ -309,58 +367,46 @@ class Blockwise(Layer):
         )
 
     def _columns(
-        self, blocks: list[tuple[int, ...]], *, values: bool
+        self, blocks: Sequence[Sequence[int]], count: int, *, values: bool
     ) -> tuple[list[Iterable[Any]], list[int]]:
-        """Each input's argument for every block, and the positions of key inputs.
+        """Each input's argument for ``count`` blocks, and the positions of key inputs.
 
-        With ``values=False`` only the key inputs' columns are built.
+        ``blocks`` holds one column of block numbers per output dimension. With
+        ``values=False`` only the key inputs' columns are built.
         """
         columns: list[Iterable[Any]] = []
         refs: list[int] = []
         for position, arg in enumerate(self.args):
             if arg.kind == "key":
-                columns.append(self._key_column(arg, blocks))
+                picked = self._pick(position, blocks, count)
+                columns.append(list(zip(repeat(arg.value, count), *picked, strict=True)))
                 refs.append(position)
             elif not values:
                 columns.append(())
             elif arg.kind == "value":
-                columns.append(repeat(arg.value, len(blocks)))
+                columns.append(repeat(arg.value, count))
             else:
-                dep, pick = arg.value, self._picker(arg)
-                columns.append(list(map(dep.__getitem__, map(pick, blocks))))
+                columns.append(arg.value.take(self._pick(position, blocks, count), count))
         return columns, refs
 
-    def _picker(self, arg: _Arg) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
-        # Maps an output block to this input's block: positions of the output index,
-        # with broadcast dimensions reading a 0 appended at the end.
-        counts = self.numblocks[arg.value] if arg.kind == "key" else arg.value.numblocks
-        assert arg.index is not None
-        width = len(self.out_ind)
-        positions = [
-            width if n == 1 else self.out_ind.index(c)
-            for c, n in zip(arg.index, counts, strict=True)
-        ]
-        if positions == list(range(width)):
-            return lambda block: block
-        if not positions:
-            return lambda block: ()
-        getter = itemgetter(*positions)
-        if len(positions) == 1:
-            return lambda block: (getter((*block, 0)),)
-        return lambda block: getter((*block, 0))
-
-    def _key_column(self, arg: _Arg, blocks: list[tuple[int, ...]]) -> list[Key]:
-        prefix = (arg.value,)
-        pick = self._picker(arg)
-        counts = self.numblocks[arg.value]
-        if arg.index == self.out_ind and 1 not in counts:
-            return [prefix + block for block in blocks]
-        return [prefix + pick(block) for block in blocks]
+    def _pick(
+        self, position: int, blocks: Sequence[Sequence[int]], count: int
+    ) -> list[Sequence[int]]:
+        # The block numbers of input ``position``, a column per input dimension: the
+        # column of its letter in the output, or zeros where it has one block (broadcast).
+        positions = self._positions[position]
+        assert positions is not None  # for mypy: callers pass indexed inputs only
+        return [[0] * count if p is None else blocks[p] for p in positions]
 
     # -- culling -------------------------------------------------------------------------
 
     def cull(self, keys: Iterable[Key]) -> tuple[Blockwise, set[Key]]:
         """Keep the blocks of ``keys``; cost proportional to the number kept.
+
+        Raises
+        ------
+        MissingKeyError
+            A key is not a block of this layer.
 
         Examples
         --------
@@ -369,56 +415,71 @@ class Blockwise(Layer):
         >>> len(culled), external
         (1, {('x', 3)})
         """
-        keys = list(keys)
-        if self.output_blocks is None and self._all_mine(keys):
-            kept: list[tuple[int, ...]] = [k[1:] for k in keys]  # type: ignore[misc]
+        if isinstance(keys, _OwnKeys) and keys.layer is self:
+            blocks = keys.columns
+            count = len(keys)
         else:
-            kept = [k[1:] for k in keys if k in self]  # type: ignore[misc]
-        culled = self._with_blocks(kept)
+            unique = _unique(keys)
+            count = len(unique)
+            found = self._key_columns(unique) if self._kept_columns is None else None
+            if found is not None:
+                blocks = found
+            else:
+                for key in unique:
+                    if key not in self:
+                        raise MissingKeyError(
+                            f"layer {self.name!r} has no key {key!r}; cull it only to keys "
+                            "it produces"
+                        )
+                width = len(self.out_ind)
+                blocks = [list(map(itemgetter(d), unique)) for d in range(1, width + 1)]
+        culled = self._with_columns(tuple(blocks), count)
         external: set[Key] = set()
-        if culled._simple():
-            columns, refs = culled._columns(list(culled._blocks()), values=False)
-            for p in refs:
-                external.update(columns[p])
+        if culled._simple:
+            for position, arg in enumerate(culled.args):
+                if arg.kind == "key":
+                    picked = culled._pick(position, blocks, count)
+                    external.update(zip(repeat(arg.value, count), *picked, strict=True))
         else:
             for block in culled._blocks():
                 external |= culled._task(block).dependencies
         return culled, external
 
-    def filter_keys(self, keys: Iterable[object]) -> set[Key]:
-        """Return those of ``keys`` that are blocks of this layer, checked in bulk."""
-        candidates = list(keys)
-        if self.output_blocks is None and self._all_mine(candidates):
-            return set(candidates)  # type: ignore[arg-type]
-        return set(filter(self.__contains__, candidates))  # type: ignore[arg-type]
+    def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
+        """Return those of ``keys`` that are blocks of this layer, checked in bulk.
 
-    def _all_mine(self, keys: list[Any]) -> bool:
-        """Whether every key is an output key, checked column by column in C."""
+        When all of them are, the result remembers their block numbers, so that
+        :meth:`cull` need not find them again.
+        """
+        candidates = _unique(keys)
+        if self._kept_columns is None:
+            columns = self._key_columns(candidates)
+            if columns is not None:
+                return _OwnKeys(candidates, self, columns)
+        return set(filter(self.__contains__, candidates))
+
+    def _key_columns(self, keys: list[Any]) -> list[list[int]] | None:
+        """Return the block numbers of ``keys`` by column, or None unless all are mine.
+
+        Checked column by column in C: every key a tuple of this layer's name and
+        one block number in range per dimension.
+        """
         if not keys or set(map(type, keys)) != {tuple}:
-            return False
+            return None
         if set(map(len, keys)) != {len(self.out_ind) + 1}:
-            return False
+            return None
         if set(map(itemgetter(0), keys)) != {self.name}:
-            return False
-        for d, n in enumerate(self.out_numblocks, start=1):
-            column = list(map(itemgetter(d), keys))
-            if set(map(type, column)) != {int} or min(column) < 0 or max(column) >= n:
-                return False
-        return True
+            return None
+        return _grid_columns(keys, 1, self.out_numblocks)
 
-    def _with_blocks(self, blocks: Sequence[tuple[int, ...]]) -> Blockwise:
-        return Blockwise(
-            self.name,
-            self.func,
-            self.out_ind,
-            self.args,
-            self.numblocks,
-            new_axes=self.new_axes,
-            concatenate=self.concatenate,
-            kwargs=self.kwargs,
-            output_blocks=blocks,
-            annotations=self.annotations,
-        )
+    def _with_columns(self, blocks: tuple[list[int], ...], count: int) -> Blockwise:
+        # The same layer keeping only ``blocks`` (distinct, in range): a shallow copy,
+        # since everything else was checked when this layer was built.
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_kept_set", None)
+        new._kept_columns, new._kept_count = blocks, count
+        return new
 
     # -- packing -------------------------------------------------------------------------
 
@@ -447,8 +508,8 @@ class Blockwise(Layer):
             "concatenate": self.concatenate,
             "kwargs": {k: encoder.value(v) for k, v in self.kwargs.items()},
         }
-        if self.output_blocks is not None:
-            state["blocks"] = _pack_blocks(self.output_blocks)
+        if self._kept_columns is not None:
+            state["blocks"] = _pack_blocks(self._kept_columns, self._kept_count)
         return state
 
     @classmethod
@@ -473,8 +534,7 @@ class Blockwise(Layer):
                 args.append(_Arg("dep", dep_cls.unpack_state(entry[2]), entry[3]))
             else:
                 raise LayerStateError(f"layer {name!r}: unknown blockwise input kind {kind!r}")
-        blocks = state.get("blocks")
-        return cls(
+        layer = cls(
             name,
             decoder.function(state["func"]),
             state["out_ind"],
@@ -483,9 +543,12 @@ class Blockwise(Layer):
             new_axes=state["new_axes"],
             concatenate=state["concatenate"],
             kwargs=state["kwargs"],
-            output_blocks=None if blocks is None else _unpack_blocks(blocks),
             annotations=annotations,
         )
+        if "blocks" not in state:
+            return layer
+        columns, count = _unpack_blocks(state["blocks"], layer.out_numblocks, name)
+        return layer._with_columns(columns, count)
 
     def __repr__(self) -> str:
         return (
@@ -521,35 +584,120 @@ def _make_tasks(
     return out
 
 
-def _pack_blocks(blocks: Sequence[tuple[int, ...]]) -> Any:
-    """Kept blocks: a box of ``[start, stop)`` ranges when they form one, else a flat list."""
-    if not blocks:
-        return ("list", 0, ())
-    ndim = len(blocks[0])
-    lows = [min(b[d] for b in blocks) for d in range(ndim)]
-    highs = [max(b[d] for b in blocks) + 1 for d in range(ndim)]
-    if math.prod(h - lo for lo, h in zip(lows, highs, strict=True)) == len(blocks):
+class _OwnKeys(list):  # type: ignore[type-arg]
+    """Distinct keys of one Blockwise layer, with their block numbers column by column."""
+
+    __slots__ = ("columns", "layer")
+
+    def __init__(self, keys: list[Key], layer: Blockwise, columns: list[list[int]]) -> None:
+        super().__init__(keys)
+        self.layer = layer
+        self.columns = columns
+
+
+def _unique(keys: Iterable[Any]) -> list[Any]:
+    # The keys once each, in order; collections of distinct keys are taken as they are.
+    if type(keys) is dict or isinstance(keys, Set | KeysView):
+        return list(keys)
+    return list(dict.fromkeys(keys))
+
+
+def _grid_columns(
+    rows: list[Any], start: int, numblocks: tuple[int, ...]
+) -> list[list[int]] | None:
+    """Columns ``start, start + 1, ...`` of ``rows``, or None unless each row holds a block.
+
+    A block is one int per dimension, in range; rows must have exactly that length.
+    """
+    if not rows:
+        return [[] for _ in numblocks]
+    try:
+        if set(map(len, rows)) != {start + len(numblocks)}:
+            return None
+    except TypeError:
+        return None
+    columns = []
+    for d, n in enumerate(numblocks, start=start):
+        column = list(map(itemgetter(d), rows))
+        if set(map(type, column)) != {int} or min(column) < 0 or max(column) >= n:
+            return None
+        columns.append(column)
+    return columns
+
+
+def _grid(ranges: Sequence[range]) -> list[list[int]]:
+    """Every block of the box ``ranges`` in C order, one column per dimension.
+
+    Examples
+    --------
+    >>> _grid([range(2), range(1, 4)])
+    [[0, 0, 0, 1, 1, 1], [1, 2, 3, 1, 2, 3]]
+    """
+    inner = math.prod(len(r) for r in ranges)
+    if inner == 0:
+        return [[] for _ in ranges]
+    columns, outer = [], 1
+    for r in ranges:
+        inner //= len(r)
+        column = list(chain.from_iterable(map(repeat, r, repeat(inner)))) if inner > 1 else list(r)
+        columns.append(column * outer)
+        outer *= len(r)
+    return columns
+
+
+def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> Any:
+    """Kept blocks: a box of ``[start, stop)`` ranges when they fill one, else a flat list.
+
+    The list is sorted, so a culled layer packs to the same bytes whatever order
+    its keys were asked for in.
+    """
+    if not count:
+        return ("list", len(columns), ())
+    lows = [min(c) for c in columns]
+    highs = [max(c) + 1 for c in columns]
+    if math.prod(h - lo for lo, h in zip(lows, highs, strict=True)) == count:
         return ("box", tuple(zip(lows, highs, strict=True)))
-    return ("list", ndim, tuple(i for b in blocks for i in b))
+    return ("list", len(columns), tuple(chain.from_iterable(sorted(zip(*columns, strict=True)))))
 
 
 # More kept blocks than a client can list after culling: refuse rather than expand.
 _MAX_KEPT_BLOCKS = 50_000_000
 
 
-def _unpack_blocks(packed: Any) -> list[tuple[int, ...]]:
+def _unpack_blocks(
+    packed: Any, numblocks: tuple[int, ...], name: str
+) -> tuple[tuple[list[int], ...], int]:
+    """Check and expand packed kept blocks into columns; raise LayerStateError if corrupt."""
+    ndim = len(numblocks)
     if packed[0] == "box":
-        ranges = [range(lo, hi) for lo, hi in packed[1]]
-        if math.prod(len(r) for r in ranges) > _MAX_KEPT_BLOCKS:
+        bounds = [tuple(b) for b in packed[1]]
+        if len(bounds) != ndim or not all(
+            len(b) == 2 and set(map(type, b)) == {int} and 0 <= b[0] <= b[1] <= n
+            for b, n in zip(bounds, numblocks, strict=True)
+        ):
             raise LayerStateError(
-                f"the kept blocks form a box of more than {_MAX_KEPT_BLOCKS:,} blocks; a culled "
-                "layer lists fewer, so the state is corrupt"
+                f"layer {name!r}: kept blocks {bounds!r} are not a box inside the {numblocks} grid"
             )
-        return list(product(*ranges))
-    _, ndim, flat = packed
-    if ndim == 0:
-        return []
-    return [tuple(flat[i : i + ndim]) for i in range(0, len(flat), ndim)]
+        ranges = [range(lo, hi) for lo, hi in bounds]
+        count = math.prod(len(r) for r in ranges)
+        if count > _MAX_KEPT_BLOCKS:
+            raise LayerStateError(
+                f"layer {name!r}: the kept blocks form a box of more than "
+                f"{_MAX_KEPT_BLOCKS:,} blocks; a culled layer lists fewer, so the state is corrupt"
+            )
+        return tuple(_grid(ranges)), count
+    _, width, flat = packed
+    corrupt = LayerStateError(
+        f"layer {name!r}: the kept blocks are not distinct blocks of the {numblocks} grid"
+    )
+    if width != ndim or (flat and (not width or len(flat) % width)):
+        raise corrupt
+    count = len(flat) // width if width else 0
+    columns = [list(flat[d::width]) for d in range(width)]
+    rows = list(zip(*columns, strict=True)) if width else []
+    if (rows and _grid_columns(rows, 0, numblocks) is None) or len(set(rows)) != count:
+        raise corrupt
+    return tuple(columns), count
 
 
 # --------------------------------------------------------------------------- building

@@ -168,3 +168,90 @@ def test_a_blockwise_layer_is_registered_and_rebuilt_by_tag():
     assert Blockwise.tag == "hlg.blockwise" and layer.packed_tag() == "hlg.blockwise"
     flat = hlg.unpack(hlg.pack(layer, remote_keys=[("x", i) for i in range(4)]))
     assert flat.layers[0].tag == "hlg.blockwise" and len(flat.tasks) == 4
+
+
+def test_cull_keeps_blocks_in_the_order_asked_once_each():
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (4, 4)})
+    keys = [("z", 3, 0), ("z", 0, 2), ("z", 3, 0), ("z", 1, 1)]
+    culled, external = layer.cull(keys)
+    assert culled.output_blocks == ((3, 0), (0, 2), (1, 1))
+    assert list(culled) == [("z", 3, 0), ("z", 0, 2), ("z", 1, 1)]
+    assert external == {("x", 3, 0), ("x", 0, 2), ("x", 1, 1)}
+    assert ("z", 0, 2) in culled and ("z", 0, 0) not in culled
+    # Culling a culled layer again keeps a subset.
+    again, _ = culled.cull([("z", 1, 1)])
+    assert list(again) == [("z", 1, 1)]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [("z", 9, 0), ("z", 0), ("y", 0, 0), ("z", 0, 1.0), ("z", True, 0), "z", ("z", -1, 0)],
+)
+def test_culling_to_a_key_the_layer_does_not_produce_names_it(bad):
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (4, 4)})
+    with pytest.raises(hlg.MissingKeyError, match=r"layer 'z' has no key .*cull it only to keys"):
+        layer.cull([("z", 0, 0), bad])
+    culled, _ = layer.cull([("z", 0, 0)])
+    with pytest.raises(hlg.MissingKeyError, match="layer 'z' has no key"):
+        culled.cull([("z", 1, 1)])  # a block culling removed
+
+
+def test_filter_keys_finds_the_layers_keys_among_others():
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (4, 4)})
+    mine = [("z", 0, 1), ("z", 3, 3)]
+    assert set(layer.filter_keys(mine)) == set(mine)
+    assert set(layer.filter_keys([*mine, ("x", 0, 1), ("z", 4, 0), "z"])) == set(mine)
+    assert set(layer.filter_keys([])) == set()
+    culled, _ = layer.cull(layer.filter_keys(mine))
+    assert list(culled) == mine
+
+
+def test_output_blocks_given_to_the_constructor_are_checked():
+    def build(blocks):
+        return Blockwise(
+            "z",
+            abs,
+            "ij",
+            blockwise(abs, "z", "ij", "x", "ij", numblocks={"x": (2, 3)}).args,
+            {"x": (2, 3)},
+            output_blocks=blocks,
+        )
+
+    assert list(build([(1, 2), [0, 0], (1, 2)])) == [("z", 1, 2), ("z", 0, 0)]
+    for bad in ([(2, 0)], [(0,)], [(0, "a")], [(0, 1, 2)]):
+        with pytest.raises(hlg.PackError, match=r"layer 'z': output block .* is not a block"):
+            build(bad)
+
+
+def test_a_culled_layer_packs_the_same_whatever_the_order_of_its_keys():
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (50, 50)})
+    keys = [("z", 7, 3), ("z", 0, 49), ("z", 20, 20), ("z", 1, 1)]
+    remote = [("x", *k[1:]) for k in keys]
+    one = hlg.pack(layer.cull(keys)[0], remote_keys=remote)
+    other = hlg.pack(layer.cull(keys[::-1])[0], remote_keys=remote)
+    assert one == other
+    flat = hlg.unpack(one)
+    assert set(flat.tasks) == set(keys)
+
+
+def test_zero_dimensional_layers_cull_and_round_trip():
+    layer = blockwise(sum, "s", "", "x", "i", numblocks={"x": (3,)})
+    assert list(layer) == [("s",)] and len(layer) == 1
+    culled, external = layer.cull([("s",)])
+    assert list(culled) == [("s",)] and external == {("x", 0), ("x", 1), ("x", 2)}
+    remote = sorted(external)
+    flat = hlg.unpack(hlg.pack(culled, remote_keys=remote))
+    assert list(flat.tasks) == [("s",)]
+    empty, external = layer.cull([])
+    assert len(empty) == 0 and list(empty) == [] and external == set()
+
+
+def test_deps_give_many_values_at_once_as_they_give_one():
+    chunks = ((2, 2, 1, 5), (3,) * 7)
+    deps = [BlockSlices(chunks), BlockIndex((4, 7)), BlockPattern("{0}-{1}", (4, 7))]
+    columns = [[0, 3, 2, 3, 1], [6, 0, 2, 6, 5]]
+    for dep in deps:
+        assert dep.take(columns, 5) == [dep[b] for b in zip(*columns, strict=True)]
+    assert BlockIndex(()).take([], 2) == [(), ()]
+    with pytest.raises(IndexError, match="2 dimensions, not 1"):
+        BlockSlices(((1, 1),))[(0, 0)]

@@ -227,15 +227,35 @@ def test_a_blockwise_state_claiming_a_huge_grid_fails_fast(monkeypatch):
     import time
 
     start = time.perf_counter()
-    huge_box = blockwise_envelope(blocks=["box", [[0, 10**9], [0, 10**9]]])
+    huge_box = decode(blockwise_envelope(blocks=["box", [[0, 10**9], [0, 10**9]]]))
+    huge_box["layers"][0]["state"]["args"][0][2]["runs"] = [[[1, 10**9]], [[1, 10**9]]]
     with pytest.raises(hlg.LayerStateError, match="box of more than"):
-        hlg.unpack(huge_box)
+        hlg.unpack(encode(huge_box))
     env = decode(blockwise_envelope())
     env["layers"][0]["state"]["args"][0][2]["runs"] = [[[1, 10**12]], [[3, 1]]]
     del env["layers"][0]["state"]["blocks"]
     with pytest.raises(hlg.TooManyTasksError):
         hlg.unpack(encode(env), max_tasks=10**6)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("blocks", "match"),
+    [
+        (["box", [[0, 3], [0, 1]]], "not a box inside the \\(2, 1\\) grid"),
+        (["box", [[1, 0], [0, 1]]], "not a box inside"),
+        (["box", [[0, 1]]], "not a box inside"),
+        (["list", 2, [0, 0, 5, 0]], "not distinct blocks"),
+        (["list", 2, [0, 0, 0, 0]], "not distinct blocks"),
+        (["list", 2, [0, 0, 1]], "not distinct blocks"),
+        (["list", 3, [0, 0, 0]], "not distinct blocks"),
+        (["list", 2, [0, "x"]], "not distinct blocks"),
+        (["list", 0, [1]], "not distinct blocks"),
+    ],
+)
+def test_corrupt_kept_blocks_are_refused(blocks, match):
+    with pytest.raises(hlg.LayerStateError, match=f"layer 'b': .*{match}"):
+        hlg.unpack(blockwise_envelope(blocks=blocks))
 
 
 def test_a_blockwise_state_with_bad_fields_names_the_layer():
