@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from hlg._gc import gc_paused
+from hlg._gc import gc_paused_for
 from hlg.convert import KeyUnion
 from hlg.errors import (
     DuplicateKeyError,
@@ -25,7 +25,7 @@ from hlg.errors import (
     MissingLayerError,
 )
 from hlg.keys import Key, is_key
-from hlg.layers.base import Layer, missing_dependency
+from hlg.layers.base import Layer, PendingKeys, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
 from hlg.task import GraphNode
 from hlg.toposort import toposort
@@ -319,7 +319,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         {'x': DataNode(1)}
         """
         out: dict[Key, GraphNode] = {}
-        with gc_paused():
+        with gc_paused_for(len(self)):
             for layer in self._layers.values():
                 out.update(layer.materialize())
         return out
@@ -366,9 +366,9 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         :func:`hlg.pack` accepts those it is told are remote.
         """
         order = self.topological_layers()
-        ancestors = self._ancestors(order)
+        ancestors: dict[str, set[str]] = {}  # computed when a needer is not a direct dependent
         # Keys still to be produced -> the layer that needs them (None: requested).
-        pending: dict[Key, str | None] = dict.fromkeys(flatten_keys(keys))
+        pending = PendingKeys.of(flatten_keys(keys))
         kept: dict[str, Layer] = {}
         for name in reversed(order):
             layer = self._layers[name]
@@ -377,12 +377,18 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
                 continue
             needers = list(map(pending.pop, mine))
             for needer in set(needers):
-                if needer is not None and name not in ancestors[needer]:
+                if needer is None or name in self._dependencies[needer]:
+                    continue
+                ancestors = ancestors or self._ancestors(order)
+                if name not in ancestors[needer]:
                     key = next(k for k, n in zip(mine, needers, strict=True) if n == needer)
                     raise self._undeclared(kept[needer], key, name)
             culled, external = layer.cull(mine)
             kept[name] = culled
             pending.update(dict.fromkeys(external.difference(pending), name))
+            for target, hint in getattr(external, "hints", {}).items():
+                # Two layers needing keys of one layer: their hints would each be partial.
+                pending.hints[target] = None if target in pending.hints else hint
         for key, needer in pending.items():
             producer = self.layer_of(key)
             if needer is None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError
 from hlg.keys import Key
@@ -127,7 +127,8 @@ class Layer(Mapping[Key, GraphNode]):
         layer : Layer
             Holds at least ``keys`` and what they need from inside this layer.
         external : set
-            Keys of other layers that the kept tasks need.
+            Keys of other layers that the kept tasks need. A :class:`NeededKeys`
+            may carry hints for the layers that produce them.
         """
         from hlg.layers.materialized import MaterializedLayer
 
@@ -193,6 +194,45 @@ class Layer(Mapping[Key, GraphNode]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
+
+
+class NeededKeys(set[Key]):
+    """The external keys :meth:`Layer.cull` returns, with hints for the layers producing them.
+
+    ``hints`` maps a layer name to anything that layer's type understands (for
+    Blockwise: the block numbers of the keys, column by column). The graph does
+    not read hints: it hands each one to the ``filter_keys`` of the layer of
+    that name, as the ``hints`` of the :class:`PendingKeys` it passes, unless
+    two layers gave one for the same name. A hint only saves work; a layer must
+    check that it describes exactly the keys it is given before relying on it.
+    """
+
+    __slots__ = ("hints",)
+
+    def __init__(self, keys: Iterable[Key] = ()) -> None:
+        super().__init__(keys)
+        self.hints: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return repr(set(self))
+
+
+class PendingKeys(dict[Key, Any]):
+    """The keys a graph still has to cull, as passed to :meth:`Layer.filter_keys`.
+
+    ``hints`` holds what :class:`NeededKeys` gave for each layer name.
+    """
+
+    __slots__ = ("hints",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hints: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, keys: Iterable[Key]) -> PendingKeys:
+        """Return the keys, each needed by no layer yet (``None``), without hints."""
+        return cast(PendingKeys, cls.fromkeys(keys))  # dict.fromkeys builds a cls
 
 
 def cull_tasks(

@@ -44,10 +44,10 @@ from itertools import chain, product, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from hlg._gc import gc_paused
+from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError
 from hlg.keys import Key
-from hlg.layers.base import Layer
+from hlg.layers.base import Layer, NeededKeys
 from hlg.layers.blockdeps import (
     BlockIndex,
     BlockPattern,
@@ -77,9 +77,6 @@ __all__ = [
 ]
 
 _EMPTY: frozenset[Key] = frozenset()
-# Layers with fewer tasks are built without pausing the garbage collector: for
-# them the pause costs more than the collections it saves.
-_PAUSE_FROM = 10_000
 
 
 # --------------------------------------------------------------------------- the layer
@@ -158,7 +155,7 @@ class Blockwise(Layer):
         self.out_numblocks = tuple(self.dims[c] for c in out_ind)
         # The kept output blocks after culling, as one column of block numbers per
         # output dimension (None: every block), and how many there are.
-        self._kept_columns: tuple[list[int], ...] | None = None
+        self._kept_columns: tuple[Sequence[int], ...] | None = None
         self._kept_count = 0
         kwarg_deps: set[Key] = set()
         self._kwargs_deep = _scan(self.kwargs, kwarg_deps)
@@ -168,6 +165,20 @@ class Blockwise(Layer):
         self._positions = [
             None if arg.index is None else self._input_positions(arg) for arg in self.args
         ]
+        # Key inputs whose blocks map one to one onto output blocks (every output
+        # dimension followed, no other input of that name): culling names distinct
+        # blocks of them, and hints their layer with the columns.
+        names = [arg.value for arg in self.args if arg.kind == "key"]
+        every = set(range(len(out_ind)))
+        self._one_to_one = {
+            p
+            for p, (arg, positions) in enumerate(zip(self.args, self._positions, strict=True))
+            if arg.kind == "key"
+            and names.count(arg.value) == 1
+            and positions is not None
+            and len(positions) == len(every)
+            and set(positions) == every
+        }
         if output_blocks is not None:
             blocks = list(dict.fromkeys(map(tuple, output_blocks)))
             columns = _grid_columns(blocks, 0, self.out_numblocks)
@@ -232,7 +243,7 @@ class Blockwise(Layer):
             return [()] * self._kept_count
         return zip(*self._kept_columns, strict=True)
 
-    def _block_columns(self) -> tuple[Sequence[list[int]], int]:
+    def _block_columns(self) -> tuple[Sequence[Sequence[int]], int]:
         # Every output block as one column of block numbers per dimension, and the count.
         if self._kept_columns is not None:
             return self._kept_columns, self._kept_count
@@ -347,9 +358,7 @@ class Blockwise(Layer):
         arguments) is built column by column: output keys, then each input's
         keys, then the argument tuples, mostly by C-level iteration.
         """
-        if len(self) < _PAUSE_FROM:
-            return self._materialize()
-        with gc_paused():
+        with gc_paused_for(len(self)):
             return self._materialize()
 
     def _materialize(self) -> dict[Key, GraphNode]:
@@ -358,7 +367,7 @@ class Blockwise(Layer):
             return {name + block: self._task(block) for block in self._blocks()}
         blocks, count = self._block_columns()
         out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
-        columns, refs = self._columns(blocks, count, values=True)
+        columns, refs = self._columns(blocks, count)
         arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
         key_columns = [columns[p] for p in refs]
         deps = map(frozenset, zip(*key_columns, strict=True)) if key_columns else repeat(_EMPTY)
@@ -367,12 +376,11 @@ class Blockwise(Layer):
         )
 
     def _columns(
-        self, blocks: Sequence[Sequence[int]], count: int, *, values: bool
+        self, blocks: Sequence[Sequence[int]], count: int
     ) -> tuple[list[Iterable[Any]], list[int]]:
         """Each input's argument for ``count`` blocks, and the positions of key inputs.
 
-        ``blocks`` holds one column of block numbers per output dimension. With
-        ``values=False`` only the key inputs' columns are built.
+        ``blocks`` holds one column of block numbers per output dimension.
         """
         columns: list[Iterable[Any]] = []
         refs: list[int] = []
@@ -381,8 +389,6 @@ class Blockwise(Layer):
                 picked = self._pick(position, blocks, count)
                 columns.append(list(zip(repeat(arg.value, count), *picked, strict=True)))
                 refs.append(position)
-            elif not values:
-                columns.append(())
             elif arg.kind == "value":
                 columns.append(repeat(arg.value, count))
             else:
@@ -431,15 +437,16 @@ class Blockwise(Layer):
                             f"layer {self.name!r} has no key {key!r}; cull it only to keys "
                             "it produces"
                         )
-                width = len(self.out_ind)
-                blocks = [list(map(itemgetter(d), unique)) for d in range(1, width + 1)]
+                blocks = self._split(unique)
         culled = self._with_columns(tuple(blocks), count)
-        external: set[Key] = set()
+        external = NeededKeys()
         if culled._simple:
             for position, arg in enumerate(culled.args):
                 if arg.kind == "key":
                     picked = culled._pick(position, blocks, count)
                     external.update(zip(repeat(arg.value, count), *picked, strict=True))
+                    if position in self._one_to_one:
+                        external.hints[arg.value] = (self.numblocks[arg.value], picked, count)
         else:
             for block in culled._blocks():
                 external |= culled._task(block).dependencies
@@ -451,14 +458,38 @@ class Blockwise(Layer):
         When all of them are, the result remembers their block numbers, so that
         :meth:`cull` need not find them again.
         """
+        if self._kept_columns is None:
+            hinted = self._hinted_keys(keys)
+            if hinted is not None:
+                return hinted
         candidates = _unique(keys)
         if self._kept_columns is None:
             columns = self._key_columns(candidates)
             if columns is not None:
                 return _OwnKeys(candidates, self, columns)
-        return set(filter(self.__contains__, candidates))
+        mine = list(filter(self.__contains__, candidates))
+        return _OwnKeys(mine, self, self._split(mine))
 
-    def _key_columns(self, keys: list[Any]) -> list[list[int]] | None:
+    def _hinted_keys(self, keys: Iterable[object]) -> _OwnKeys | None:
+        """Return ``keys`` with their block numbers if a hint describes exactly them.
+
+        The hint comes from the cull of a layer that takes this one block for
+        block: the columns of blocks it needs, already in range of a grid whose
+        shape it names. They are trusted only when that shape is this layer's
+        and ``keys`` holds exactly the keys they give.
+        """
+        hint = getattr(keys, "hints", {}).get(self.name)
+        if hint is None or not isinstance(keys, Mapping):
+            return None
+        numblocks, columns, count = hint
+        if tuple(numblocks) != self.out_numblocks or len(keys) != count:
+            return None
+        candidates: list[Key] = list(zip(repeat(self.name, count), *columns, strict=True))
+        if not all(map(keys.__contains__, candidates)):
+            return None
+        return _OwnKeys(candidates, self, columns)
+
+    def _key_columns(self, keys: list[Any]) -> Sequence[Sequence[int]] | None:
         """Return the block numbers of ``keys`` by column, or None unless all are mine.
 
         Checked column by column in C: every key a tuple of this layer's name and
@@ -468,11 +499,19 @@ class Blockwise(Layer):
             return None
         if set(map(len, keys)) != {len(self.out_ind) + 1}:
             return None
-        if set(map(itemgetter(0), keys)) != {self.name}:
+        columns = list(zip(*keys, strict=True))
+        if columns[0].count(self.name) != len(keys):  # compares by identity first: fast
             return None
-        return _grid_columns(keys, 1, self.out_numblocks)
+        for column, n in zip(columns[1:], self.out_numblocks, strict=True):
+            if set(map(type, column)) != {int} or min(column) < 0 or max(column) >= n:
+                return None
+        return columns[1:]
 
-    def _with_columns(self, blocks: tuple[list[int], ...], count: int) -> Blockwise:
+    def _split(self, keys: list[Any]) -> list[list[int]]:
+        # The block numbers of keys known to be this layer's, column by column.
+        return [list(map(itemgetter(d), keys)) for d in range(1, len(self.out_ind) + 1)]
+
+    def _with_columns(self, blocks: tuple[Sequence[int], ...], count: int) -> Blockwise:
         # The same layer keeping only ``blocks`` (distinct, in range): a shallow copy,
         # since everything else was checked when this layer was built.
         new = object.__new__(type(self))
@@ -589,7 +628,7 @@ class _OwnKeys(list):  # type: ignore[type-arg]
 
     __slots__ = ("columns", "layer")
 
-    def __init__(self, keys: list[Key], layer: Blockwise, columns: list[list[int]]) -> None:
+    def __init__(self, keys: list[Key], layer: Blockwise, columns: Sequence[Sequence[int]]) -> None:
         super().__init__(keys)
         self.layer = layer
         self.columns = columns
@@ -604,7 +643,7 @@ def _unique(keys: Iterable[Any]) -> list[Any]:
 
 def _grid_columns(
     rows: list[Any], start: int, numblocks: tuple[int, ...]
-) -> list[list[int]] | None:
+) -> Sequence[Sequence[int]] | None:
     """Columns ``start, start + 1, ...`` of ``rows``, or None unless each row holds a block.
 
     A block is one int per dimension, in range; rows must have exactly that length.
@@ -666,7 +705,7 @@ _MAX_KEPT_BLOCKS = 50_000_000
 
 def _unpack_blocks(
     packed: Any, numblocks: tuple[int, ...], name: str
-) -> tuple[tuple[list[int], ...], int]:
+) -> tuple[tuple[Sequence[int], ...], int]:
     """Check and expand packed kept blocks into columns; raise LayerStateError if corrupt."""
     ndim = len(numblocks)
     if packed[0] == "box":

@@ -255,3 +255,63 @@ def test_deps_give_many_values_at_once_as_they_give_one():
     assert BlockIndex(()).take([], 2) == [(), ()]
     with pytest.raises(IndexError, match="2 dimensions, not 1"):
         BlockSlices(((1, 1),))[(0, 0)]
+
+
+def _chain(out_blocks=(6, 6), x_blocks=(6, 6), y_index="ij"):
+    x = blockwise(tuple, "x", "ij", BlockIndex(x_blocks), "ij", numblocks={})
+    y = blockwise(pair, "y", "ij", "x", y_index, 0, None, numblocks={"x": out_blocks})
+    return hlg.HighLevelGraph({"x": x, "y": y}, {"y": {"x"}})
+
+
+def test_culling_a_chain_hands_block_numbers_up_and_checks_them(monkeypatch):
+    checked = []
+    real = Blockwise._key_columns
+
+    def spy(self, keys):
+        checked.append(self.name)
+        return real(self, keys)
+
+    monkeypatch.setattr(Blockwise, "_key_columns", spy)
+    keys = [("y", 5, 0), ("y", 1, 2)]
+    culled = _chain(y_index="ji").cull(keys)
+    assert checked == ["y"]  # x trusted the transposed block numbers y's cull gave it
+    assert list(culled.layers["x"]) == [("x", 0, 5), ("x", 2, 1)]
+    assert hlg.get(culled, keys) == (((0, 5), 0), ((2, 1), 0))
+    # Other keys of x pending as well: the hint no longer describes them all.
+    checked.clear()
+    culled = _chain().cull([*keys, ("x", 3, 3)])
+    assert checked == ["y", "x"] and set(culled.layers["x"]) == {
+        ("x", 5, 0),
+        ("x", 1, 2),
+        ("x", 3, 3),
+    }
+
+
+def test_a_hint_for_a_grid_of_another_shape_is_not_trusted():
+    # y claims x has 6 x 6 blocks; it has 4 x 4, so block (5, 0) of x does not exist.
+    graph = _chain(x_blocks=(4, 4))
+    with pytest.raises(hlg.MissingDependencyError, match=r"needs \('x', 5, 0\)"):
+        graph.cull([("y", 5, 0)])
+    assert len(graph.cull([("y", 3, 3)]).layers["x"]) == 1
+
+
+def test_inputs_read_many_to_one_give_no_hint():
+    layer = blockwise(
+        add,
+        "z",
+        "ij",
+        "x",
+        "i",
+        "w",
+        "ij",
+        "v",
+        "ij",
+        "v",
+        "ji",
+        numblocks={"x": (3,), "w": (3, 1), "v": (3, 3)},
+    )
+    _, needed = layer.cull([("z", 0, 1), ("z", 2, 1)])
+    assert needed.hints == {}  # x ignores j, w broadcasts j, v appears twice
+    elementwise = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (3, 3)})
+    _, needed = elementwise.cull([("z", 0, 1)])
+    assert list(needed.hints) == ["x"]
