@@ -42,7 +42,7 @@ from collections.abc import (
 )
 from itertools import chain, product, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError
@@ -155,7 +155,7 @@ class Blockwise(Layer):
         self.out_numblocks = tuple(self.dims[c] for c in out_ind)
         # The kept output blocks after culling, as one column of block numbers per
         # output dimension (None: every block), and how many there are.
-        self._kept_columns: tuple[Sequence[int], ...] | None = None
+        self._kept_columns: Sequence[Sequence[int]] | None = None
         self._kept_count = 0
         kwarg_deps: set[Key] = set()
         self._kwargs_deep = _scan(self.kwargs, kwarg_deps)
@@ -438,7 +438,7 @@ class Blockwise(Layer):
                             "it produces"
                         )
                 blocks = self._split(unique)
-        culled = self._with_columns(tuple(blocks), count)
+        culled = self._with_columns(blocks, count)
         external = NeededKeys()
         if culled._simple:
             for position, arg in enumerate(culled.args):
@@ -511,7 +511,7 @@ class Blockwise(Layer):
         # The block numbers of keys known to be this layer's, column by column.
         return [list(map(itemgetter(d), keys)) for d in range(1, len(self.out_ind) + 1)]
 
-    def _with_columns(self, blocks: tuple[Sequence[int], ...], count: int) -> Blockwise:
+    def _with_columns(self, blocks: Sequence[Sequence[int]], count: int) -> Blockwise:
         # The same layer keeping only ``blocks`` (distinct, in range): a shallow copy,
         # since everything else was checked when this layer was built.
         new = object.__new__(type(self))
@@ -684,6 +684,30 @@ def _grid(ranges: Sequence[range]) -> list[list[int]]:
     return columns
 
 
+class _BoxColumns(Sequence[Sequence[int]]):
+    """The block-number columns of every block in a box of ranges, built when first read.
+
+    An unpacked layer that kept a box of blocks stays this small until it is
+    materialised, so the unpacker checks its length against ``max_tasks`` first.
+    """
+
+    def __init__(self, ranges: Sequence[range]) -> None:
+        self.ranges = list(ranges)
+        self._columns: list[list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    @overload
+    def __getitem__(self, index: int) -> Sequence[int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Sequence[int]]: ...
+    def __getitem__(self, index: int | slice) -> Sequence[int] | Sequence[Sequence[int]]:
+        if self._columns is None:
+            self._columns = _grid(self.ranges)
+        return self._columns[index]
+
+
 def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> Any:
     """Kept blocks: a box of ``[start, stop)`` ranges when they fill one, else a flat list.
 
@@ -692,6 +716,8 @@ def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> Any:
     """
     if not count:
         return ("list", len(columns), ())
+    if isinstance(columns, _BoxColumns):
+        return ("box", tuple((r.start, r.stop) for r in columns.ranges))
     lows = [min(c) for c in columns]
     highs = [max(c) + 1 for c in columns]
     if math.prod(h - lo for lo, h in zip(lows, highs, strict=True)) == count:
@@ -705,7 +731,7 @@ _MAX_KEPT_BLOCKS = 50_000_000
 
 def _unpack_blocks(
     packed: Any, numblocks: tuple[int, ...], name: str
-) -> tuple[tuple[Sequence[int], ...], int]:
+) -> tuple[Sequence[Sequence[int]], int]:
     """Check and expand packed kept blocks into columns; raise LayerStateError if corrupt."""
     ndim = len(numblocks)
     if packed[0] == "box":
@@ -724,7 +750,7 @@ def _unpack_blocks(
                 f"layer {name!r}: the kept blocks form a box of more than "
                 f"{_MAX_KEPT_BLOCKS:,} blocks; a culled layer lists fewer, so the state is corrupt"
             )
-        return tuple(_grid(ranges)), count
+        return _BoxColumns(ranges), count
     _, width, flat = packed
     corrupt = LayerStateError(
         f"layer {name!r}: the kept blocks are not distinct blocks of the {numblocks} grid"

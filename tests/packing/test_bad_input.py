@@ -239,6 +239,21 @@ def test_a_blockwise_state_claiming_a_huge_grid_fails_fast(monkeypatch):
     assert time.perf_counter() - start < 5
 
 
+def test_a_kept_box_is_not_expanded_before_the_task_limit_is_checked():
+    import tracemalloc
+
+    env = decode(blockwise_envelope(blocks=["box", [[0, 40_000], [0, 1_000]]]))
+    env["layers"][0]["state"]["args"][0][2]["runs"] = [[[1, 40_000]], [[1, 1_000]]]
+    tracemalloc.start()
+    try:
+        with pytest.raises(hlg.TooManyTasksError):
+            hlg.unpack(encode(env), max_tasks=1_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000  # 40 million kept blocks, never listed
+
+
 @pytest.mark.parametrize(
     ("blocks", "match"),
     [
