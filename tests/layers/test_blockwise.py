@@ -1,4 +1,3 @@
-import time
 from operator import add, mul
 
 import numpy as np
@@ -99,9 +98,8 @@ def test_everything_is_lazy_on_a_layer_too_big_to_build():
     assert len(huge) == 10**10
     assert ("z", 99_999, 5) in huge and ("z", 100_000, 0) not in huge
     assert huge.get_dependencies(("z", 7, 8)) == {("x", 7, 8)}
-    start = time.perf_counter()
+    # Ten billion blocks: a cull that visited each would not finish.
     culled, external = huge.cull([("z", 3, 4), ("z", 5, 6)])
-    assert time.perf_counter() - start < 5  # proportional to the two kept blocks, not 10**10
     assert len(culled) == 2 and external == {("x", 3, 4), ("x", 5, 6)}
     assert len(hlg.pack(huge)) < 2_000
 

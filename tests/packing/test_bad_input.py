@@ -223,10 +223,8 @@ def blockwise_envelope(**state_changes):
     return encode(env)
 
 
-def test_a_blockwise_state_claiming_a_huge_grid_fails_fast(monkeypatch):
-    import time
-
-    start = time.perf_counter()
+def test_a_blockwise_state_claiming_a_huge_grid_fails_fast():
+    # 10**18 and 3 * 10**12 blocks: refusing them after listing any would not finish.
     huge_box = decode(blockwise_envelope(blocks=["box", [[0, 10**9], [0, 10**9]]]))
     huge_box["layers"][0]["state"]["args"][0][2]["runs"] = [[[1, 10**9]], [[1, 10**9]]]
     with pytest.raises(hlg.LayerStateError, match="box of more than"):
@@ -236,7 +234,6 @@ def test_a_blockwise_state_claiming_a_huge_grid_fails_fast(monkeypatch):
     del env["layers"][0]["state"]["blocks"]
     with pytest.raises(hlg.TooManyTasksError):
         hlg.unpack(encode(env), max_tasks=10**6)
-    assert time.perf_counter() - start < 5
 
 
 def test_a_kept_box_is_not_expanded_before_the_task_limit_is_checked():
