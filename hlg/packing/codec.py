@@ -470,7 +470,9 @@ class Decoder:
                     if d not in out:
                         unseen.append((key, d))
                 else:
-                    deps = node.dependencies = frozenset(map(a.__getitem__, r))
+                    deps = node.dependencies = frozenset(
+                        (a[r[0]], a[r[1]]) if n == 2 else map(a.__getitem__, r)
+                    )
                     for d in deps:
                         if d not in out:
                             unseen.append((key, d))  # noqa: PERF401 - rare; no generator per task
