@@ -33,7 +33,7 @@ from hlg.task import GraphNode
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "NeededKeys", "PendingKeys"]
 
 MATERIALIZED_TAG = "hlg.materialized"
 
@@ -205,6 +205,14 @@ class NeededKeys(set[Key]):
     that name, as the ``hints`` of the :class:`PendingKeys` it passes, unless
     two layers gave one for the same name. A hint only saves work; a layer must
     check that it describes exactly the keys it is given before relying on it.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> y = hlg.blockwise(abs, "y", "i", "x", "i", numblocks={"x": (10,)})
+    >>> culled, needed = y.cull([("y", 4), ("y", 7)])
+    >>> sorted(needed), list(needed.hints)
+    ([('x', 4), ('x', 7)], ['x'])
     """
 
     __slots__ = ("hints",)
@@ -221,6 +229,12 @@ class PendingKeys(dict[Key, Any]):
     """The keys a graph still has to cull, as passed to :meth:`Layer.filter_keys`.
 
     ``hints`` holds what :class:`NeededKeys` gave for each layer name.
+
+    Examples
+    --------
+    >>> pending = PendingKeys.of([("x", 4), ("x", 7)])
+    >>> pending, pending.hints
+    ({('x', 4): None, ('x', 7): None}, {})
     """
 
     __slots__ = ("hints",)
