@@ -381,11 +381,7 @@ def _run_processes(
                     i, started = on_worker.pop(w)
                     if reply is None:
                         state.fail(i)
-                        raise WorkerDiedError(
-                            f"worker process {w} died (exit code {workers.exitcode(w)}) while "
-                            f"running task {keys[i]!r}; the task may crash its process (a "
-                            "segfault, os._exit, running out of memory)"
-                        )
+                        raise _worker_died(workers, w, keys[i])
                     idle.append(w)
                     if reply[1]:
                         state.finish(i, reply[2], time.perf_counter() - started)
@@ -411,6 +407,21 @@ def _run_processes(
             workers.close()
     if error is not None:
         _reraise(state, error[0], error[1], rerun)
+
+
+def _worker_died(workers: ProcessPool, w: int, key: Key) -> WorkerDiedError:
+    code = workers.exitcode(w)
+    if not workers.started[w]:
+        return WorkerDiedError(
+            f"worker process {w} exited (exit code {code}) before it started, so task "
+            f"{key!r} never ran. Workers are started with 'spawn', which imports your main "
+            "module in each of them: a script that computes when imported must guard that "
+            "code with `if __name__ == '__main__':` (the worker's own traceback is above)"
+        )
+    return WorkerDiedError(
+        f"worker process {w} died (exit code {code}) while running task {key!r}; the task "
+        "may crash its process (a segfault, os._exit, running out of memory)"
+    )
 
 
 class _FunctionShipper:

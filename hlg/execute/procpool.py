@@ -6,14 +6,14 @@ are cloudpickle bytes:
 - parent → worker: ``("task", number, node, values)``: run ``node`` with
   ``values`` (plus any broadcast data); ``("store", key, value)`` and
   ``("forget", key)`` manage data broadcast to every worker; ``("stop",)``.
-- worker → parent: ``(number, True, result)`` or ``(number, False, exception,
-  traceback text)``.
+- worker → parent: ``("ready",)`` once, when it has started; then
+  ``(number, True, result)`` or ``(number, False, exception, traceback text)``.
 
 Workers keep a cache of loaded functions (see
 :class:`~hlg.task.SerializedFunction`), so a function is deserialised once per
 worker however many tasks call it. A worker that dies is noticed through its
-process sentinel, and the pool says which task it was running. Workers ignore
-SIGINT: Ctrl-C is the parent's to handle.
+process sentinel, and the pool says which task it was running, or that it
+never started. Workers ignore SIGINT: Ctrl-C is the parent's to handle.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 __all__ = ["ProcessPool"]
+
+_READY = ("ready",)
 
 
 class ProcessPool:
@@ -42,6 +44,9 @@ class ProcessPool:
         ctx = multiprocessing.get_context("spawn")
         self.processes: list[Any] = []
         self.connections: list[Connection] = []
+        # Whether each worker has said it is ready: one that dies before has not
+        # started at all (spawn imports the main module first, and that can fail).
+        self.started: list[bool] = [False] * num_workers
         for n in range(num_workers):
             parent, child = ctx.Pipe()
             process = ctx.Process(
@@ -70,7 +75,8 @@ class ProcessPool:
     def wait(self, workers: list[int]) -> list[tuple[int, Any]]:
         """Wait until some of ``workers`` reply or die; return ``(worker, reply or None)``.
 
-        ``None`` means the worker died.
+        ``None`` means the worker died. The list may be empty when the only news
+        was a worker saying it is ready.
         """
         by_handle: dict[Any, int] = {}
         for w in workers:
@@ -83,12 +89,15 @@ class ProcessPool:
                 continue
             connection = self.connections[w]
             try:
-                if connection.poll():
-                    out[w] = pickle.loads(connection.recv_bytes())
-                    continue
+                while w not in out and connection.poll():
+                    message = pickle.loads(connection.recv_bytes())
+                    if message == _READY:
+                        self.started[w] = True
+                    else:
+                        out[w] = message
             except (EOFError, OSError):
                 pass
-            if not self.processes[w].is_alive():
+            if w not in out and not self.processes[w].is_alive():
                 out[w] = None
         return list(out.items())
 
@@ -121,6 +130,7 @@ def _dumps(obj: Any) -> bytes:
 def _worker_main(connection: Connection) -> None:
     """Serve tasks until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connection.send_bytes(pickle.dumps(_READY))
     store: dict[Any, Any] = {}
     while True:
         try:

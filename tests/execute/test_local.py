@@ -103,6 +103,38 @@ def test_a_dead_worker_process_is_an_hlg_error_naming_the_key():
         hlg.get({"dies": (die, 1)}, "dies", scheduler="processes", num_workers=1)
 
 
+def test_a_worker_that_cannot_start_says_how_to_guard_the_main_module(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import hlg
+            print(hlg.get({"x": (abs, -1)}, "x", scheduler="processes", num_workers=1))
+            """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("hlg.errors.WorkerDiedError: worker process 0 exited")
+    assert "before it started, so task 'x' never ran" in last
+    assert "if __name__ == '__main__':" in last
+    # Guarded, the same script runs.
+    script.write_text(
+        script.read_text().replace("print(", "if __name__ == '__main__':\n    print(")
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr
+
+
 def test_keyboard_interrupt_stops_new_tasks_waits_and_reraises():
     started = []
     finished = []
