@@ -157,7 +157,7 @@ def blockwise_graphs(draw: st.DrawFn) -> tuple[hlg.HighLevelGraph, list[Any]]:
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(blockwise_graphs())
-def test_symbolic_cull_keeps_exactly_what_the_tasks_need(case):
+def test_symbolic_cull_keeps_exactly_what_the_tasks_need_and_fusion_agrees(case):
     graph, requested = case
     full = graph.to_dict()
     needed, stack = set(), list(requested)
@@ -171,4 +171,6 @@ def test_symbolic_cull_keeps_exactly_what_the_tasks_need(case):
     assert set(tasks) == needed and len(culled) == len(needed)
     assert all(tasks[key] == full[key] for key in needed)
     assert set(hlg.unpack(hlg.pack(graph, requested)).tasks) == needed
-    assert hlg.get(culled, requested) == hlg.get(full, requested)
+    expected = hlg.get(full, requested)
+    assert hlg.get(culled, requested) == expected
+    assert hlg.get(hlg.optimize(graph, requested), requested) == expected
