@@ -14,7 +14,9 @@ def best_of(
     """Return the best wall time of ``repeat`` calls, in seconds, collecting garbage between.
 
     With ``setup``, each call is ``func(setup())`` and only ``func`` is timed. Garbage
-    is collected before ``setup``, so that what it builds is as fresh as it is in use.
+    is collected fully before ``setup``, so that what it builds is as fresh as it is in
+    use, and the young generation after it, so that the timed call does not begin with
+    a collection that ``setup``'s allocations made due.
     """
     best = float("inf")
     for _ in range(repeat):
