@@ -15,11 +15,13 @@ from hlg.errors import (
     GraphError,
     HlgError,
     InvalidKeyError,
+    LayerClassError,
     LayerStateError,
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
     PackError,
+    ResourceLimitError,
     TaskExecutionError,
     TaskSpecError,
     TooManyTasksError,
@@ -38,6 +40,7 @@ from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.limits import Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
@@ -54,6 +57,7 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "Cost",
     "CycleError",
     "DataNode",
     "DuplicateKeyError",
@@ -67,7 +71,9 @@ __all__ = [
     "InvalidKeyError",
     "Key",
     "Layer",
+    "LayerClassError",
     "LayerStateError",
+    "Limits",
     "MaterializedLayer",
     "MissingDependencyError",
     "MissingKeyError",
@@ -76,6 +82,7 @@ __all__ = [
     "Profiler",
     "ProgressBar",
     "Ref",
+    "ResourceLimitError",
     "Task",
     "TaskExecutionError",
     "TaskGroup",
