@@ -61,7 +61,6 @@ _EXPLAIN = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cost:
     """What materialising a layer will create, declared from its state before building.
@@ -123,7 +122,7 @@ class Limits:
     bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
-        for field in _FIELDS + ("bytes",):
+        for field in (*_FIELDS, "bytes"):
             value = getattr(self, field)
             if type(value) is not int or value < 0:
                 raise UsageError(f"Limits.{field} must be an int >= 0; got {value!r}")
@@ -148,9 +147,9 @@ class Budget:
     --------
     >>> budget = Budget(Limits(tasks=10))
     >>> budget.charge(Cost(tasks=6), "layer 'a'")
-    >>> budget.charge(Cost(tasks=6), "layer 'b'")
+    >>> budget.charge(Cost(tasks=6), "layer 'b'")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    hlg.errors.TooManyTasksError: layer 'b' brings the graph to 12 tasks, more than the limit of 10 tasks; raise it with limits=hlg.Limits(tasks=...) or max_tasks=...
+    hlg.errors.TooManyTasksError: layer 'b' brings the graph to 12 tasks, more than the limit ...
     """
 
     __slots__ = ("limits", "spent")
@@ -246,9 +245,9 @@ def check_distinct_hashes(items: Collection[Hashable], where: str) -> None:
     --------
     >>> check_distinct_hashes([("x", 1)] * 1000, "a set")
     >>> from itertools import product
-    >>> check_distinct_hashes(list(product((-1, -2), repeat=7)), "a set")
+    >>> check_distinct_hashes(list(product((-1, -2), repeat=7)), "a set")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    hlg.errors.ResourceLimitError: a set: more than 64 distinct items share one hash value; items chosen to collide would take quadratic time to build, so they are refused
+    hlg.errors.ResourceLimitError: a set: more than 64 distinct items share one hash value; ...
     """
     if len(items) <= COLLISION_LIMIT:
         return

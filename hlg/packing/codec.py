@@ -237,9 +237,7 @@ class Encoder:
             raise _too_deep()
         args = tuple([self._value(a, depth + 1) for a in task.args])
         kwargs = (
-            {k: self._value(v, depth + 1) for k, v in task.kwargs.items()}
-            if task.kwargs
-            else None
+            {k: self._value(v, depth + 1) for k, v in task.kwargs.items()} if task.kwargs else None
         )
         self._deep = True
         return (func, args, kwargs)
@@ -589,8 +587,8 @@ class Decoder:
         if kind == _TUPLE:
             return tuple(values)
         if kind == _DICT:
-            return _pairs(list(zip(values[::2], values[1::2])))
-        if kind == SET or kind == FROZENSET:
+            return _pairs(list(zip(values[::2], values[1::2], strict=True)))
+        if kind in (SET, FROZENSET):
             check_distinct_hashes(values, "a set")
             try:
                 return set(values) if kind == SET else frozenset(values)
@@ -613,6 +611,13 @@ class Decoder:
                 "and a map from str names to keyword arguments"
             )
         return _deep_task(self.function(func), args, kwargs)
+
+    def check_tasks_state(self, state: Any, *, layer: str) -> int:
+        """Check the columns of a tasks state without decoding a task; return the task count."""
+        try:
+            return len(_columns(state)[0])
+        except LayerStateError as err:
+            raise LayerStateError(f"layer {layer!r}: {err}") from None
 
     def tasks(self, state: Any, *, layer: str) -> dict[Key, GraphNode]:
         """Rebuild the tasks that :meth:`Encoder.tasks` encoded."""

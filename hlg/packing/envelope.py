@@ -135,6 +135,10 @@ def read_envelope(data: bytes | bytearray | memoryview, limits: Limits | None = 
         raise UnpackError(
             f"the packed graph is truncated or corrupt in {where} ({type(err).__name__}: {err})"
         ) from None
+    return _envelope(fields, layers, decoder)
+
+
+def _envelope(fields: dict[str, Any], layers: list[PackedLayer], decoder: Decoder) -> Envelope:
     _check_format(fields)
     if "functions" not in fields:
         raise UnpackError("the envelope has no function table")
