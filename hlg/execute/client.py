@@ -23,6 +23,7 @@ from hlg.execute.local import SCHEDULERS, as_tasks, run
 from hlg.execute.procpool import ProcessPool
 from hlg.graph import HighLevelGraph
 from hlg.keys import Key, tokenize, validate_key
+from hlg.limits import Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.task import Ref
 
@@ -181,12 +182,21 @@ class Client:
     # -- computing -----------------------------------------------------------------------
 
     def compute(
-        self, graph: Any, keys: Any = None, *, callbacks: Iterable[Callback] = (), **kwargs: Any
+        self,
+        graph: Any,
+        keys: Any = None,
+        *,
+        callbacks: Iterable[Callback] = (),
+        limits: Limits | None = None,
+        max_tasks: int | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Compute ``keys`` of ``graph``, whose tasks may use the client's data.
 
         Takes the same graph forms and key conventions as :func:`hlg.get`. Extra
-        keyword arguments (``rerun_exceptions_locally``) are passed on.
+        keyword arguments (``rerun_exceptions_locally``) are passed on. ``limits``
+        and ``max_tasks`` bound what unpacking packed bytes may build (see
+        :func:`hlg.unpack`).
 
         Raises
         ------
@@ -197,7 +207,7 @@ class Client:
         if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph | FlatGraph):
             tasks: Any = convert_graph(graph, KeyUnion(self._data))
         else:
-            tasks = as_tasks(graph, keys, self._data)
+            tasks = as_tasks(graph, keys, self._data, limits=limits, max_tasks=max_tasks)
         if isinstance(tasks, FlatGraph):
             keys = tasks.keys if keys is None else keys
             tasks = tasks.tasks

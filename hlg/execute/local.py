@@ -42,6 +42,7 @@ from hlg.execute.procpool import ProcessPool
 from hlg.execute.state import SchedulerState
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, is_key
+from hlg.limits import Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
 from hlg.task import GraphNode, SerializedFunction, Task, _callable_name
@@ -69,6 +70,8 @@ def get(
     num_workers: int | None = None,
     callbacks: Iterable[Callback] = (),
     rerun_exceptions_locally: bool = False,
+    limits: Limits | None = None,
+    max_tasks: int | None = None,
 ) -> Any:
     """Compute ``keys`` of ``graph`` and return their values.
 
@@ -91,6 +94,8 @@ def get(
     rerun_exceptions_locally
         When a task raises, run it again in the calling thread, so that a
         debugger (``pdb.pm()``) sees it.
+    limits, max_tasks
+        For packed bytes: what unpacking may build (see :func:`hlg.unpack`).
 
     Raises
     ------
@@ -110,7 +115,7 @@ def get(
     >>> get(dsk, [["x"], "z"], scheduler="sync")
     ((1,), 3)
     """
-    tasks = as_tasks(graph, keys)
+    tasks = as_tasks(graph, keys, limits=limits, max_tasks=max_tasks)
     if keys is None:
         keys = tasks.keys if isinstance(tasks, FlatGraph) else None
         if keys is None:
@@ -128,7 +133,14 @@ def get(
     )
 
 
-def as_tasks(graph: Any, keys: Any = None, data: Mapping[Key, Any] | None = None) -> Any:
+def as_tasks(
+    graph: Any,
+    keys: Any = None,
+    data: Mapping[Key, Any] | None = None,
+    *,
+    limits: Limits | None = None,
+    max_tasks: int | None = None,
+) -> Any:
     """Return ``graph`` as a mapping of nodes (or a FlatGraph), culled to ``keys`` if given.
 
     Keys in ``data`` are values held already (scattered data), which tasks of
@@ -140,7 +152,7 @@ def as_tasks(graph: Any, keys: Any = None, data: Mapping[Key, Any] | None = None
     ['a', 'b']
     """
     if isinstance(graph, bytes | bytearray | memoryview):
-        return unpack(graph)
+        return unpack(graph, limits=limits, max_tasks=max_tasks)
     if isinstance(graph, FlatGraph):
         return graph
     if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph):
