@@ -94,6 +94,11 @@ def read_envelope(data: bytes | bytearray | memoryview, limits: Limits | None = 
                 "these bytes are not an hlg packed graph: they do not start with a msgpack map"
                 + _pickle_hint(data)
             ) from None
+        if not nfields:
+            raise UnpackError(
+                "these bytes are not an hlg packed graph: they hold an empty map"
+                + _pickle_hint(data)
+            )
         for n in range(nfields):
             name = unpacker.unpack()
             if n == 0 and name != "format":
@@ -114,8 +119,6 @@ def read_envelope(data: bytes | bytearray | memoryview, limits: Limits | None = 
                 _check_format(fields)
             elif name == "functions":
                 decoder.functions.extend(_function_table(fields["functions"]))
-        if not nfields:
-            raise UnpackError("these bytes are not an hlg packed graph: they hold an empty map")
         try:
             unpacker.unpack()
         except msgpack.OutOfData:
