@@ -208,15 +208,17 @@ class KeyCensus:
 
     def add(self, keys: Collection[Hashable], where: str) -> None:
         """Count ``keys`` (distinct from every key added before); raise if too many collide."""
-        hashes = list(map(hash, keys))
-        new = set(hashes)
+        new = set(map(hash, keys))
         seen = self._seen
-        if len(new) == len(hashes) and seen.isdisjoint(new):
-            seen |= new
+        if len(new) == len(keys) and seen.isdisjoint(new):
+            if seen:
+                seen |= new
+            else:
+                self._seen = new  # the first batch: no copy
             return
         # Some hash repeats: count, per repeated hash, the keys that have it.
         counts = self._counts
-        for h, n in Counter(hashes).items():
+        for h, n in Counter(map(hash, keys)).items():
             if n == 1 and h not in seen:
                 continue
             total = counts.get(h, 1 if h in seen else 0) + n
@@ -228,7 +230,7 @@ class KeyCensus:
                     "with distinct values (a str first, then block numbers >= 0)"
                 )
             counts[h] = total
-        seen |= new
+        self._seen = seen | new
 
 
 def _example(keys: Collection[Hashable], h: int) -> Hashable:

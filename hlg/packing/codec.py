@@ -444,6 +444,7 @@ def _no_ext(code: int, data: bytes) -> Any:
 _TUPLE, _DICT = -1, -2
 # Values that make a payload need the explicit-stack pass.
 _NESTED = frozenset({tuple, dict, _Held})
+_HELD = frozenset({_Held})
 # Payloads whose root array holds the container's items.
 _CONTAINERS = frozenset({LIST, SET, FROZENSET, TASK})
 
@@ -516,9 +517,33 @@ class Decoder:
         items = _read(data)
         if type(items) is not tuple:
             raise UnpackError(f"an extension value of type {code} does not hold an array")
-        if code != TASK and not _NESTED.intersection(map(type, items)):
-            return self._build(code, list(items))  # the common case: scalars only
+        if code != TASK:
+            nested = _NESTED.intersection(map(type, items))
+            if not nested:
+                return self._build(code, list(items))  # the common case: scalars only
+            if nested == _HELD:
+                # The next most common: items that are references or flat lists.
+                shallow = self._shallow(items)
+                if shallow is not None:
+                    return self._build(code, shallow)
         return self._resolve(code, items)
+
+    def _shallow(self, items: tuple[Any, ...]) -> list[Any] | None:
+        """Decode items whose extension values hold no containers; None if one does."""
+        out = []
+        for item in items:
+            if type(item) is not _Held:
+                out.append(item)
+            elif item.code not in _CONTAINERS:
+                out.append(self._leaf(item.code, item.data))
+            elif item.code == TASK:
+                return None
+            else:
+                inner = _read(item.data)
+                if type(inner) is not tuple or _NESTED.intersection(map(type, inner)):
+                    return None
+                out.append(self._build(item.code, list(inner)))
+        return out
 
     def _leaf(self, code: int, data: bytes) -> Any:
         # Extension values that hold no other extension values.
