@@ -170,3 +170,18 @@ def test_serialized_function_loads_once_and_names_failures():
     broken = SerializedFunction("gone", b"not a pickle")
     with pytest.raises(hlg.TaskExecutionError, match="'gone'"):
         broken.load()
+
+
+def test_equal_nodes_hash_equal():
+    pairs = [
+        (DataNode(1), DataNode(1.0)),
+        (DataNode(True), DataNode(1)),
+        (DataNode({1}), DataNode(frozenset({1}))),
+        (DataNode([1, 2]), DataNode([1, 2])),
+        (Task(abs, TaskRef("x")), Task(abs, TaskRef("x"))),
+        (Task(sum, [1, 2], start=1), Task(sum, [1, 2], start=1)),
+        (Alias("x"), Alias("x")),
+    ]
+    for a, b in pairs:
+        assert a == b and hash(a) == hash(b)
+    assert len({DataNode(1), DataNode(1.0), DataNode(2)}) == 2

@@ -84,7 +84,7 @@ def _check_acyclic(tasks: Mapping[Key, GraphNode], priority: Mapping[Key, int]) 
     for key, node in tasks.items():
         mine = priority[key]
         for dep in node.dependencies:
-            if priority.get(dep, -1) > mine:
+            if priority.get(dep, -1) >= mine:
                 deps = {k: n.dependencies for k, n in tasks.items()}
                 for start in (key, dep, *deps):
                     cycle = find_cycle(deps, start)
