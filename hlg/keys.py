@@ -94,7 +94,7 @@ def all_keys(keys: Collection[object]) -> bool:
     if not types <= _KEY_PARTS:
         return False
     tuples = [k for k in keys if type(k) is tuple]
-    parts = set(map(type, chain.from_iterable(tuples)))  # type: ignore[arg-type]
+    parts = set(map(type, chain.from_iterable(tuples)))
     if parts <= _SCALAR_KEYS:
         return True
     if not parts <= _KEY_PARTS:
@@ -221,11 +221,11 @@ def _name_of(key: object) -> str | None:
     while type(key) is tuple:
         if not key:
             return None
-        key = key[0]  # type: ignore[index]
+        key = key[0]
     if type(key) is str:
-        return key  # type: ignore[return-value]
+        return key
     if type(key) is bytes:
-        return key.decode("utf-8", "replace")  # type: ignore[attr-defined]
+        return key.decode("utf-8", "replace")
     return None
 
 
@@ -252,7 +252,7 @@ def key_split(key: Key) -> str:
     name = key if type(key) is str else _name_of(key)
     if not name:
         return "other"
-    return _NAMES.split(name)  # type: ignore[arg-type]
+    return _NAMES.split(name)
 
 
 def key_group(key: Key) -> str:
@@ -271,11 +271,11 @@ def key_group(key: Key) -> str:
     ('y-1', 'other', 'other')
     """
     if type(key) is tuple and key:
-        first = key[0]  # type: ignore[index]
+        first = key[0]
         if type(first) is str:
-            return first  # type: ignore[no-any-return]
+            return first
         if type(first) is bytes:
-            return first.decode("utf-8", "replace")  # type: ignore[no-any-return]
+            return first.decode("utf-8", "replace")
     return key_split(key)
 
 

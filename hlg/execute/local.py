@@ -30,6 +30,7 @@ tasks, so that a task calling :func:`get` itself is not counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import threading
@@ -218,10 +219,8 @@ def add_note(err: BaseException, note: str) -> None:
     except Exception:
         notes = list(getattr(err, "__notes__", None) or ())
         notes.append(note)
-        try:
+        with contextlib.suppress(Exception):  # an exception without a __dict__ keeps none
             object.__setattr__(err, "__notes__", notes)
-        except Exception:  # noqa: S110 - an exception without a __dict__ keeps no notes
-            pass
 
 
 class _Hooks:
@@ -260,7 +259,9 @@ class _Hooks:
             except Exception as err:
                 add_note(err, f"hlg: raised by the callback hook {_hook_name(hook)}")
                 if error is not None:
-                    add_note(error, f"hlg: the callback hook {_hook_name(hook)} also raised {err!r}")
+                    add_note(
+                        error, f"hlg: the callback hook {_hook_name(hook)} also raised {err!r}"
+                    )
                 elif first is None:
                     first = err
         if first is not None:

@@ -213,9 +213,9 @@ def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
     for key in keys:
         # key_group, inlined for the common tuple key
         name = key[0] if type(key) is tuple and key and type(key[0]) is str else key_group(key)
-        group = groups.get(name)  # type: ignore[arg-type]
+        group = groups.get(name)
         if group is None:
-            group = groups[name] = TaskGroup(name, key_split(name))  # type: ignore[arg-type]
+            group = groups[name] = TaskGroup(name, key_split(name))
         group_of.append(group)
     for group in groups.values():
         group.states[_WAITING] = 0

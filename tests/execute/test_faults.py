@@ -283,9 +283,7 @@ def test_with_callbacks_are_off_inside_tasks_that_call_get(scheduler):
 
     dsk = {("n", i): (nested_get, i) for i in range(4)}
     with Seen():
-        got = run_with_timeout(
-            lambda: hlg.get(dsk, list(dsk), scheduler=scheduler, num_workers=2)
-        )
+        got = run_with_timeout(lambda: hlg.get(dsk, list(dsk), scheduler=scheduler, num_workers=2))
     assert got == (1, 2, 3, 4)
     assert sorted(seen) == sorted(dsk)
 

@@ -98,8 +98,10 @@ def test_dask_key_model_runs_everywhere():
     want = (("nested", 1), 2)
     flat = hlg.unpack(hlg.pack(dsk, [want, 2.5]))
     assert set(flat.tasks) == set(dsk)
-    assert all(type(k) is type(orig) for k, orig in zip(sorted(map(repr, flat.tasks)),
-                                                         sorted(map(repr, dsk)), strict=True))
+    assert all(
+        type(k) is type(orig)
+        for k, orig in zip(sorted(map(repr, flat.tasks)), sorted(map(repr, dsk)), strict=True)
+    )
     assert ("getitem-8fa3", 0, 0.9) in flat.tasks and flat.keys == [want, 2.5]
     for scheduler in ("sync", "threads", "processes"):
         assert hlg.get(dsk, [want, 2.5], scheduler=scheduler) == (15, 12)
