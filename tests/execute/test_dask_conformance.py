@@ -22,7 +22,7 @@ def scheduler(request):
     return request.param
 
 
-class Detailed(Exception):
+class DetailedError(Exception):
     """An exception with attributes and its own message."""
 
     def __init__(self, a, b):
@@ -34,11 +34,11 @@ class Detailed(Exception):
 
 
 def raise_detailed():
-    raise Detailed(1, 2)
+    raise DetailedError(1, 2)
 
 
 def test_an_exception_arrives_with_its_attributes_and_message(scheduler):
-    with pytest.raises(Detailed, match="a detailed failure") as info:
+    with pytest.raises(DetailedError, match="a detailed failure") as info:
         hlg.get({"x": (raise_detailed,)}, "x", scheduler=scheduler)
     assert (info.value.a, info.value.b) == (1, 2)
 
