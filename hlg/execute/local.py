@@ -68,8 +68,12 @@ SCHEDULERS = {
     "multiprocessing": "processes",
 }
 
-# True while the current context runs tasks of a run: ``with`` callbacks are then off.
-_IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("hlg_in_run", default=False)
+# Ids of the ``with`` callbacks of the runs whose tasks the current context is running:
+# they are off here, so a task's own hlg.get does not report to them. Callbacks a task
+# activates itself are not in it, and see that task's inner runs.
+_OUTER: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "hlg_outer_callbacks", default=frozenset()
+)
 
 
 def get(
@@ -174,7 +178,8 @@ def run(
     for key in wanted:
         if not (is_key(key) and (key in tasks or key in data)):
             raise MissingKeyError(f"key {key!r} is not in the graph")
-    active = () if _IN_RUN.get() else active_callbacks()
+    outer = _OUTER.get()
+    active = [cb for cb in active_callbacks() if id(cb) not in outer]
     hooks = _Hooks([*active, *callbacks])
     hooks.call("start", tasks)
     state = SchedulerState.build(tasks, wanted, data, measure_sizes=hooks.measure_sizes)
@@ -182,7 +187,7 @@ def run(
         if key not in state.index:
             state.cache[key] = data[key]
     hooks.call("start_state", state)
-    token = _IN_RUN.set(True)
+    token = _OUTER.set(outer.union(map(id, active)))
     try:
         if driver == "sync":
             _run_sync(state, hooks, rerun_exceptions_locally)
@@ -200,10 +205,10 @@ def run(
         if state.finished < state.ntasks:
             _raise_stalled(state)
     except BaseException as err:
-        _IN_RUN.reset(token)
+        _OUTER.reset(token)
         hooks.finish(state, err)
         raise
-    _IN_RUN.reset(token)
+    _OUTER.reset(token)
     hooks.finish(state, None)
     return _nest(keys, state.cache)
 

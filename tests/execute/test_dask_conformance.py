@@ -245,3 +245,41 @@ def test_processes_report_the_workers_traceback():
         hlg.get({"k": (fails, 3)}, "k", scheduler="processes", num_workers=1)
     notes = "\n".join(info.value.__notes__)
     assert "traceback in the worker process" in notes and "fails" in notes
+
+
+def test_a_callback_entered_inside_a_task_sees_the_inner_run_only():
+    class Keys(Callback):
+        def __init__(self):
+            self.keys = []
+
+        def posttask(self, key, result, state, worker_id):
+            self.keys.append(key)
+
+    inner = Keys()
+
+    def runs_inner(x):
+        with inner:
+            return hlg.get({"i": (inc, x), "j": (inc, "i")}, "j", scheduler="threads") + x
+
+    outer = Keys()
+    with outer:
+        got = hlg.get({"a": (runs_inner, 1), "b": (inc, "a")}, "b", scheduler="sync")
+    assert got == 5
+    assert outer.keys == ["a", "b"] and inner.keys == ["i", "j"]
+    assert hlg.execute.callbacks.active_callbacks() == []
+
+
+def interrupt():
+    raise KeyboardInterrupt
+
+
+def test_finish_hooks_see_an_interrupted_run_as_errored():
+    seen = []
+
+    class Finish(Callback):
+        def finish(self, state, errored):
+            seen.append(errored)
+
+    with Finish(), pytest.raises(KeyboardInterrupt):
+        hlg.get({"x": (interrupt,)}, "x", scheduler="sync")
+    assert seen == [True]
