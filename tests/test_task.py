@@ -185,3 +185,22 @@ def test_equal_nodes_hash_equal():
     for a, b in pairs:
         assert a == b and hash(a) == hash(b)
     assert len({DataNode(1), DataNode(1.0), DataNode(2)}) == 2
+
+
+def test_loaded_function_cache_is_bounded_by_bytes(monkeypatch):
+    import functools
+    from operator import getitem
+
+    from hlg.task import SerializedFunction
+
+    monkeypatch.setattr(SerializedFunction, "_CACHE", {})
+    monkeypatch.setattr(SerializedFunction, "_cache_bytes", 0)
+    monkeypatch.setattr(SerializedFunction, "_CACHE_LIMIT", 50_000)
+    for i in range(20):
+        data = pickle.dumps(functools.partial(getitem, (i, b"x" * 10_000), 0))
+        assert SerializedFunction("getitem", data).load()() == i
+        assert SerializedFunction._cache_bytes <= 50_000
+    assert sum(map(len, SerializedFunction._CACHE)) == SerializedFunction._cache_bytes
+    huge = pickle.dumps(functools.partial(len, b"y" * 60_000))
+    assert SerializedFunction("len", huge).load()() == 60_000
+    assert huge not in SerializedFunction._CACHE
