@@ -46,7 +46,7 @@ __all__ = [
     "validate_keys",
 ]
 
-Key: TypeAlias = "str | bytes | int | float | tuple[Key, ...]"
+Key: TypeAlias = str | bytes | int | float | tuple["Key", ...]
 """The type of a key: ``"x"``, ``("x-3f2a", 0, 4)``, ``5``, ``("y", 0.5)``."""
 
 # The types of keys that are not tuples, checked by exact type (never bool).

@@ -173,6 +173,11 @@ def run(
     workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise UsageError(f"num_workers must be at least 1; got {num_workers}")
+    if isinstance(keys, set | frozenset):
+        raise UsageError(
+            "pass the keys as a list (the values come back as a tuple in the same order), "
+            f"not as a {type(keys).__name__}"
+        )
     data = data or {}
     wanted = list(flatten_keys(keys))
     for key in wanted:

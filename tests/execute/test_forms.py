@@ -129,3 +129,8 @@ def test_apply_arguments_are_searched_as_a_list_or_a_tuple():
     }
     for scheduler in ("sync", "threads"):
         assert hlg.get(dsk, ["t", "l", "k", "task"], scheduler=scheduler) == (5, 5, 4, 4)
+
+
+def test_get_refuses_a_set_of_keys_with_a_usage_error():
+    with pytest.raises(hlg.UsageError, match="as a list"):
+        hlg.get({"a": 1}, {"a"}, scheduler="sync")
