@@ -331,3 +331,23 @@ def test_result_sizes_are_measured_only_while_a_callback_reads_them():
         hlg.get(dsk, list(dsk), scheduler="sync")
     assert Sized.measured == 5
     assert tg.groups["s"].nbytes_total >= 5000
+
+
+def test_a_stale_reply_is_dropped_instead_of_answering_another_task():
+    from hlg import Task
+    from hlg.execute.procpool import ProcessPool, Reply
+
+    pool = ProcessPool(1)
+    try:
+        pool.submit(0, Task(inc, 1), {})  # its reply becomes stale: the worker is re-tasked
+        pool.submit(0, Task(inc, 2), {})
+
+        def first_reply():
+            replies = []
+            while not replies:
+                replies = pool.wait([0])
+            return replies
+
+        assert run_with_timeout(first_reply) == [(0, Reply(True, 3, ""))]
+    finally:
+        pool.close()
