@@ -127,8 +127,8 @@ def get(
     6
     >>> get(dsk, [["x"], "z"], scheduler="sync")
     ((1,), 3)
-    >>> get({0: 1, 1: (add, 0, 10), ("y", 0.5): (add, 1, 1)}, ("y", 0.5))
-    12
+    >>> get({0: 5, 1: (add, 0, 10), ("y", 0.5): (add, 1, 2)}, ("y", 0.5))  # dask's key model
+    17
     """
     tasks, carried = graph_tasks(graph, keys)
     if keys is None:
