@@ -283,7 +283,7 @@ def _run(ticket: int, payload: bytes, store: dict[Any, Any]) -> bytes:
         data = _dumps(result)
     except Exception as err:
         return _error_reply(ticket, err, "the task's result could not be pickled:\n")
-    return pickle.dumps((ticket, True, data, type(result).__name__, "", ""), protocol=5)
+    return _wire(_WireReply(ticket, True, data, type(result).__name__, "", ""))
 
 
 def _error_reply(ticket: int, err: BaseException, context: str) -> bytes:
@@ -296,5 +296,9 @@ def _error_reply(ticket: int, err: BaseException, context: str) -> bytes:
         data = _dumps(err)
     except Exception:
         data = b""
-    wire = (ticket, False, data, type(err).__qualname__, message, text)
-    return pickle.dumps(wire, protocol=5)
+    return _wire(_WireReply(ticket, False, data, type(err).__qualname__, message, text))
+
+
+def _wire(reply: _WireReply) -> bytes:
+    # As a plain tuple: the parent reads it with pickle, without importing this class.
+    return pickle.dumps(tuple(reply), protocol=5)
