@@ -37,6 +37,7 @@ from hlg.errors import (
     UnpackError,
 )
 from hlg.keys import Key
+from hlg.layers.base import Layer
 from hlg.materialize.flatgraph import FlatGraph, LayerSummary
 from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
 from hlg.packing.registry import get_layer_class
@@ -102,7 +103,7 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
     needed = {d for record in order for d in record.dependencies}
     default_keys: list[Key] = []
     for record in order:
-        layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
+        layer, layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
         unseen = envelope.decoder.take_unseen(layer_tasks)
         if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
@@ -114,6 +115,8 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
             _merge_checked(record.name, layer_tasks, unseen, tasks, forward)
         for name, value in record.annotations.items():
             annotations.setdefault(name, {}).update(dict.fromkeys(layer_tasks, value))
+        if record.roles:
+            _expand_roles(record, layer, annotations)
         summaries.append(
             LayerSummary(record.name, record.tag, len(layer_tasks), record.dependencies)
         )
@@ -127,6 +130,22 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
                 f"requested key {key!r} is produced by no layer of the packed graph"
             )
     return FlatGraph(tasks, keys, envelope.remote_keys, annotations, tuple(summaries))
+
+
+def _expand_roles(
+    record: PackedLayer, layer: Layer, annotations: dict[str, dict[Key, Any]]
+) -> None:
+    # Per-role annotations, expanded to the keys of each role; they win over the
+    # layer's own. The layer lists a role's keys from its state (see Layer.role_keys).
+    for role, values in record.roles.items():
+        if role not in layer.roles:
+            raise LayerStateError(
+                f"layer {record.name!r} (tag {record.tag!r}) has annotations for task role "
+                f"{role!r}, which its layer type does not have"
+            )
+        keys = layer.role_keys(role)
+        for name, value in values.items():
+            annotations.setdefault(name, {}).update(dict.fromkeys(keys, value))
 
 
 def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
@@ -153,7 +172,7 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 def _materialize(
     record: PackedLayer, envelope: Envelope, max_tasks: int | None, so_far: int
-) -> Mapping[Key, GraphNode]:
+) -> tuple[Layer, Mapping[Key, GraphNode]]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
     try:
@@ -165,7 +184,7 @@ def _materialize(
                 f"{where} brings the graph to {so_far + len(layer):,} tasks, more than "
                 f"max_tasks={max_tasks:,}; raise the limit or send a smaller graph"
             )
-        return layer.materialize()
+        return layer, layer.materialize()
     except HlgError:
         raise
     except Exception as err:

@@ -80,15 +80,16 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
         layer = g._layers[name]
         tag = layer.packed_tag()
         state = encoder.state(layer.pack_state(encoder), layer=name)
-        layers.append(
-            {
-                "tag": tag,
-                "name": name,
-                "dependencies": tuple(sorted(g._dependencies[name])),
-                "annotations": encoder.state(layer.annotations, layer=name),
-                "state": state,
-            }
-        )
+        record = {
+            "tag": tag,
+            "name": name,
+            "dependencies": tuple(sorted(g._dependencies[name])),
+            "annotations": encoder.state(layer.annotations, layer=name),
+            "state": state,
+        }
+        if layer.role_annotations:
+            record["roles"] = encoder.state(layer.role_annotations, layer=name)
+        layers.append(record)
     remote |= encoder.remote_keys
     missing = {k: v for k, v in unresolved.items() if k not in remote}
     if missing:
