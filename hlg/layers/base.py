@@ -224,10 +224,22 @@ class Layer(Mapping[Key, GraphNode]):
         return new
 
     def annotation_entries(self) -> int:
-        """Return how many per-key annotation entries unpacking this layer makes.
+        """Return how many per-key annotation entries unpacking this layer writes.
 
-        Computed from :meth:`__len__` and :meth:`role_size`, without building tasks,
-        so an unpacker can check it against a budget first.
+        Layer annotations for every key, then role annotations for their role's keys
+        (a role's value for a name the layer also sets overwrites it, so this bounds
+        the entries held from above). Computed from :meth:`__len__` and
+        :meth:`role_size`, without building tasks, so that an unpacker can check it
+        against a budget first.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 100, dict, list, annotations={"retries": 1})
+        >>> len(layer), layer.role_size("split"), layer.role_size("piece")
+        (2400, 200, 2000)
+        >>> layer.annotation_entries() == 2400 + 200 + 2000
+        True
         """
         total = len(self) * len(self.annotations)
         for role, values in self.role_annotations.items():

@@ -52,6 +52,7 @@ from hlg.layers.shuffleplan import (
     Ranges,
     ShufflePlan,
     in_ranges,
+    intersect_ranges,
     normalize_ranges,
     plan_stages,
     ranges_of,
@@ -377,7 +378,7 @@ class _ShuffleBase(Layer):
         route = self._route(s)
         piece_name = self.piece_name
         m, k = plan.divisor(s), plan.nsplits
-        empty = [self.empty_key] if self._has_empty() else []
+        empty: list[Key] = [self.empty_key] if self._has_empty() else []
         for lo, hi in plan.targets(s):
             for t in range(lo, hi):
                 group = (t // m) % k
@@ -441,6 +442,7 @@ class _ShuffleBase(Layer):
                     f"layer {self.name!r} has no key {key!r}; cull it only to keys it produces"
                 )
         kept = normalize_ranges([*ranges_of(outputs), *ranges])
+        kept = intersect_ranges(kept, self.plan.outputs)
         culled = self._with_outputs(kept)
         external = NeededKeys()
         if kept:

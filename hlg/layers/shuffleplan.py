@@ -123,6 +123,26 @@ def ranges_of(values: Sequence[int]) -> Ranges:
     return tuple((lo, hi) for lo, hi in out)
 
 
+def intersect_ranges(a: Ranges, b: Ranges) -> Ranges:
+    """Return the integers in both ``a`` and ``b`` (each sorted and disjoint), as ranges.
+
+    Examples
+    --------
+    >>> intersect_ranges(((0, 5), (8, 12)), ((3, 10),))
+    ((3, 5), (8, 10))
+    """
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
 def _divide(ranges: Ranges, m: int) -> Ranges:
     # {v // m for v in ranges}, as ranges.
     if m == 1:
