@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, UsageError
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
+from hlg.layers.blockwise import _make_tasks
 from hlg.layers.shuffleplan import (
     MAX_STAGES,
     Ranges,
@@ -63,7 +65,7 @@ from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
-__all__ = ["ShuffleLayer", "ShuffleRoute", "SimpleShuffleLayer", "take_piece"]
+__all__ = ["ShuffleLayer", "ShuffleRoute", "SimpleShuffleLayer", "combine_pieces", "take_piece"]
 
 ROLES = ("split", "piece", "combine", "output", "empty")
 DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
@@ -74,6 +76,8 @@ DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
 MAX_PARTITIONS = 1 << 40
 _EMPTY: frozenset[Key] = frozenset()
 _NO_EMPTY = object()
+# The positions of the pieces among a combine task's arguments, for up to 256 pieces.
+_REF_POSITIONS = tuple(range(3, 3 + 256))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,6 +111,19 @@ class ShuffleRoute:
     def group(self, destination: Any) -> Any:
         """Return the group of a destination (an int, or a numpy array of them)."""
         return (destination // self.divisor) % self.nsplits
+
+
+def combine_pieces(
+    combine: Callable[..., Any], route: ShuffleRoute, position: int, *pieces: Any
+) -> Any:
+    """Call ``combine(list(pieces), route, position)``; what a combine task runs.
+
+    Examples
+    --------
+    >>> combine_pieces(lambda pieces, route, position: sum(pieces) + position, None, 10, 1, 2)
+    13
+    """
+    return combine(list(pieces), route, position)
 
 
 def take_piece(pieces: Any, group: int) -> Any:
@@ -312,6 +329,7 @@ class _ShuffleBase(Layer):
         return _rebuild_data(self.empty, _scan(self.empty, set()))
 
     def _combine_pieces(self, stage: int, target: int) -> list[Key]:
+        # The keys of the pieces the combine at ``target`` joins.
         group = (target // self.plan.divisor(stage)) % self.plan.nsplits
         name = self.piece_name
         keys: list[Key] = [
@@ -322,8 +340,22 @@ class _ShuffleBase(Layer):
         return keys
 
     def _combine_task(self, stage: int, target: int) -> Task:
-        pieces = [_ref(k) for k in self._combine_pieces(stage, target)]
-        return Task(self.combine, pieces, self._route(stage), target)
+        pieces = tuple(self._combine_pieces(stage, target))
+        return self._combine_node(self._route(stage), target, pieces)
+
+    def _combine_node(self, route: ShuffleRoute, target: int, pieces: tuple[Key, ...]) -> Task:
+        # combine_pieces(combine, route, target, *pieces): each piece is a whole
+        # argument, so the task needs no TaskRef per piece and no recursive pass.
+        n = len(pieces)
+        refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
+        return Task._from_parts(
+            combine_pieces,
+            (self.combine, route, target, *pieces),
+            refs,
+            None,
+            False,
+            frozenset(pieces),
+        )
 
     def materialize(self) -> dict[Key, GraphNode]:
         """Build every task, stage by stage; see the module docstring for the keys."""
@@ -331,8 +363,6 @@ class _ShuffleBase(Layer):
             return self._materialize()
 
     def _materialize(self) -> dict[Key, GraphNode]:
-        # Tasks are built from their parts (Task._from_parts): a 10,000-partition
-        # shuffle has 700,000 of them, and scanning arguments would double the cost.
         plan = self.plan
         out: dict[Key, GraphNode] = {}
         roles: dict[str, list[Key]] = {role: [] for role in ROLES}
@@ -349,46 +379,77 @@ class _ShuffleBase(Layer):
     def _split_stage(
         self, s: int, out: dict[Key, GraphNode], split_keys: list[Key], piece_keys: list[Key]
     ) -> None:
-        make, split, plan = Task._from_parts, self.split, self.plan
-        route = self._route(s)
-        split_name, piece_name = self.split_name, self.piece_name
-        source_name, source_stage = (
-            (self.input_name, None) if s == 0 else (self.combine_name, s - 1)
+        # Tasks are made column by column (keys, argument tuples, dependencies) by
+        # Blockwise's task maker: a 10,000-partition shuffle has 700,000 of them, and
+        # building each through Task() would scan its arguments again.
+        plan, route = self.plan, self._route(s)
+        positions = [p for lo, hi in plan.sources(s) for p in range(lo, hi)]
+        count = len(positions)
+        sources: list[Key] = (
+            list(zip(repeat(self.input_name, count), positions, strict=True))
+            if s == 0
+            else list(zip(repeat(self.combine_name, count), repeat(s - 1), positions))
         )
-        block = plan.divisor(s) * plan.nsplits
-        groups: list[int] = list(plan.piece_groups(s, 0))
-        groups_of = -1  # the block of positions ``groups`` was computed for (stages > 0)
-        for lo, hi in plan.sources(s):
-            for p in range(lo, hi):
-                source: Key = (source_name, p) if source_stage is None else (source_name, s - 1, p)
-                key = (split_name, s, p)
-                out[key] = make(split, (source, route), (0,), None, False, frozenset((source,)))
-                split_keys.append(key)
-                if s and p // block != groups_of:
-                    groups_of = p // block
-                    groups = list(plan.piece_groups(s, p))
-                deps = frozenset((key,))
-                for j in groups:
-                    piece = (piece_name, s, p, j)
-                    out[piece] = make(take_piece, (key, j), (0,), None, False, deps)
-                    piece_keys.append(piece)
+        keys = list(zip(repeat(self.split_name, count), repeat(s), positions))
+        deps = list(map(frozenset, zip(sources)))
+        out.update(
+            _make_tasks(
+                keys, zip(sources, repeat(route)), deps, func=self.split, refs=(0,), kwargs=None
+            )
+        )
+        split_keys.extend(keys)
+        # Pieces, a block of positions at a time: those sharing their higher digits
+        # keep the same groups (at stage 0, every position keeps the same).
+        block = plan.divisor(s) * plan.nsplits if s else max(count, 1)
+        piece_name, start = self.piece_name, 0
+        while start < count:
+            stop = start + 1
+            while stop < count and positions[stop] // block == positions[start] // block:
+                stop += 1
+            groups = list(plan.piece_groups(s, positions[start]))
+            runs = range(start, stop)
+            pieces = [(piece_name, s, positions[i], j) for i in runs for j in groups]
+            args = [(keys[i], j) for i in runs for j in groups]
+            piece_deps = [
+                deps_i for i in runs for deps_i in repeat(frozenset((keys[i],)), len(groups))
+            ]
+            out.update(
+                _make_tasks(pieces, args, piece_deps, func=take_piece, refs=(0,), kwargs=None)
+            )
+            piece_keys.extend(pieces)
+            start = stop
 
     def _combine_stage(self, s: int, out: dict[Key, GraphNode], combine_keys: list[Key]) -> None:
-        make, combine, plan = Task._from_parts, self.combine, self.plan
-        route = self._route(s)
+        plan, route = self.plan, self._route(s)
         piece_name = self.piece_name
         m, k = plan.divisor(s), plan.nsplits
-        empty: list[Key] = [self.empty_key] if self._has_empty() else []
-        for lo, hi in plan.targets(s):
-            for t in range(lo, hi):
-                group = (t // m) % k
-                keys: list[Key] = [(piece_name, s, p, group) for p in plan.source_positions(s, t)]
-                if not keys:
-                    keys = empty
-                key = self._combine_key(s, t)
-                refs = [_ref(x) for x in keys]
-                out[key] = make(combine, (refs, route, t), (), None, bool(refs), frozenset(keys))
-                combine_keys.append(key)
+        empty: tuple[Key, ...] = (self.empty_key,) if self._has_empty() else ()
+        positions = [t for lo, hi in plan.targets(s) for t in range(lo, hi)]
+        last = s == plan.stages - 1
+        keys = (
+            list(zip(repeat(self.name), positions))
+            if last
+            else list(zip(repeat(self.combine_name), repeat(s), positions))
+        )
+        node = self._combine_node
+        for key, t in zip(keys, positions, strict=True):
+            group = (t // m) % k
+            pieces = tuple([(piece_name, s, p, group) for p in plan.source_positions(s, t)])
+            out[key] = node(route, t, pieces or empty)
+        combine_keys.extend(keys)
+
+    def outside_references(self) -> list[tuple[Key, Key]] | None:
+        """After :meth:`materialize`: each stage-0 split and the input partition it reads.
+
+        Every other task is built after the tasks it needs, so the unpacker need
+        only check these.
+        """
+        roles = self._role_keys
+        if roles is None:
+            return None
+        n = self.plan.n_in if self.plan.outputs else 0
+        inputs = zip(repeat(self.input_name, n), range(n), strict=False)
+        return list(zip(roles["split"][:n], inputs, strict=True))
 
     # -- culling -------------------------------------------------------------------------
 

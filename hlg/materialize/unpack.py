@@ -105,6 +105,8 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
     for record in order:
         layer, layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
         unseen = envelope.decoder.take_unseen(layer_tasks)
+        if unseen is None and type(layer_tasks) is dict:
+            unseen = layer.outside_references()
         if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
         elif not tasks and type(layer_tasks) is dict:
