@@ -182,7 +182,7 @@ def cull_part() -> None:
             )
     print_table(
         f"Culling the {n:,}-partition Table.shuffle to some outputs "
-        f"(every output needs every input, so only the last stages shrink; {full:,} tasks in all)",
+        f"(every output needs every input, so every input is still split; {full:,} tasks in all)",
         [
             "outputs",
             "which",

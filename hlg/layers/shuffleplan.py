@@ -24,9 +24,10 @@ every input, the simple all-to-all shuffle.
 
 **What is kept.** A shuffle culled to outputs ``O`` (a few ranges) needs, at
 stage ``s``, the combines at the positions ``t`` with ``t // m`` in
-``O // m``: whole blocks of ``m`` positions, so again ranges. Only the last
-stages shrink: every output needs every input. Every count below (tasks per
-stage and role) is arithmetic on these ranges, never a walk over tasks.
+``O // m``: whole blocks of ``m`` positions, so again ranges. Every output
+needs every input, so every input is still split, but each split keeps only
+the pieces bound for kept blocks. Every count below (tasks per stage and
+role) is arithmetic on these ranges, never a walk over tasks.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Shuffle layers against a plain-Python reference: values, keys, culling, packing, roles."""
 
+import importlib.util
 import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -357,3 +359,13 @@ def test_unpacking_a_shuffle_imports_none_of_the_collection():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[1:] == ["[]"]
     assert int(out.stdout.split()[0]) > 50
+
+
+def test_shuffle_docs_picture_is_what_its_script_draws():
+    root = Path(__file__).parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "hlg_docs_draw_shuffle", root / "docs" / "draw_shuffle.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (root / "docs" / "shuffle-stages.svg").read_text() == module.draw()
