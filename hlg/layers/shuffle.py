@@ -570,18 +570,25 @@ class _ShuffleBase(Layer):
             plan = ShufflePlan(ints["n_in"], ints["n_out"], ints["stages"], outputs)
         except UsageError as err:
             raise LayerStateError(f"{where}: {err}") from None
-        empty_kw: dict[str, Any] = {}
-        if "empty_func" in state:
-            empty_kw["empty_func"] = decoder.function(state["empty_func"])
-        elif "empty" in state:
-            empty_kw["empty"] = state["empty"]
+        try:
+            split, combine = (
+                decoder.function(state.get("split")),
+                decoder.function(state.get("combine")),
+            )
+            empty_kw: dict[str, Any] = {}
+            if "empty_func" in state:
+                empty_kw["empty_func"] = decoder.function(state["empty_func"])
+            elif "empty" in state:
+                empty_kw["empty"] = state["empty"]
+        except LayerStateError as err:
+            raise LayerStateError(f"{where}: {err}") from None
         layer = object.__new__(cls)
         _ShuffleBase.__init__(
             layer,
             name,
             input_name,
-            decoder.function(state.get("split")),
-            decoder.function(state.get("combine")),
+            split,
+            combine,
             plan,
             annotations=annotations,
             role_annotations={},

@@ -284,6 +284,8 @@ def _packed_state(layer: hlg.Layer) -> dict:
         ("outputs", [[0, 2], [1, 3]], "kept outputs"),
         ("outputs", [[0, 99]], "kept outputs"),
         ("input", 7, "input name"),
+        ("split", 99, "layer 's'.*function index 99"),
+        ("combine", None, "layer 's'.*function index None"),
     ],
 )
 def test_shuffle_layer_refuses_a_corrupt_state(field, value, match):
@@ -291,6 +293,15 @@ def test_shuffle_layer_refuses_a_corrupt_state(field, value, match):
     doc["layers"][0]["state"][field] = value
     with pytest.raises(hlg.LayerStateError, match=match):
         hlg.unpack(msgpack.packb(doc, use_bin_type=True))
+
+
+def test_shuffle_layer_runs_on_worker_processes():
+    x, parts = source(7, seed=1)
+    layer = shuffle(7, 5, 2, empty=[])
+    keys = [("s", j) for j in range(5)]
+    flat = hlg.unpack(hlg.pack(graph_of(layer, x), keys))
+    got = hlg.get(flat, keys, scheduler="processes", num_workers=2)
+    assert list(got) == reference(parts, 5)
 
 
 def test_shuffle_layer_with_huge_counts_is_refused_before_it_is_built():
