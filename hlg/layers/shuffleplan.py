@@ -228,14 +228,24 @@ class ShufflePlan:
         """``k ** (S - 1 - stage)``: destinations divided by it give the routed digit."""
         return self._divisors[stage]
 
+    @functools.cached_property
+    def _groups(self) -> tuple[Ranges, ...]:
+        return tuple(_divide(self.outputs, m) for m in self._divisors)
+
     def groups(self, stage: int) -> Ranges:
         """Return the routed digits' prefixes ``O // m`` needed at ``stage``, as ranges."""
-        return _divide(self.outputs, self.divisor(stage))
+        return self._groups[stage]
+
+    @functools.cached_property
+    def _targets(self) -> tuple[Ranges, ...]:
+        return tuple(
+            tuple((lo * m, hi * m) for lo, hi in groups)
+            for m, groups in zip(self._divisors, self._groups, strict=True)
+        )
 
     def targets(self, stage: int) -> Ranges:
         """Return the positions whose combine ``stage`` keeps: whole blocks of ``m``, as ranges."""
-        m = self.divisor(stage)
-        return tuple((lo * m, hi * m) for lo, hi in self.groups(stage))
+        return self._targets[stage]
 
     def sources(self, stage: int) -> Ranges:
         """Return the positions ``stage`` splits: the inputs at stage 0, else earlier targets."""
