@@ -380,3 +380,15 @@ def test_shuffle_docs_picture_is_what_its_script_draws():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (root / "docs" / "shuffle-stages.svg").read_text() == module.draw()
+
+
+def test_shuffle_layer_materialises_the_same_from_two_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    layer = shuffle(30, 40, 2, empty=[])
+    expected = layer.materialize()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: layer.materialize(), range(4)))
+    for tasks in results:
+        assert tasks.keys() == expected.keys()
+    assert sorted(layer.role_keys("piece")) == sorted(k for k in expected if k[0] == "piece-s")
