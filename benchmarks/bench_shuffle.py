@@ -51,7 +51,7 @@ def make_partition(index: int) -> Any:
     """Partition ``index`` as a pandas frame, for dask."""
     import pandas as pd
 
-    return pd.DataFrame(table.random_partition(index))
+    return pd.DataFrame(table.random_partition((index,)))
 
 
 def hlg_table(n: int) -> Any:
@@ -165,6 +165,7 @@ def cull_part() -> None:
                 continue
             t_cull = best_of(lambda wanted=wanted: graph.cull(wanted), 3)
             culled = graph.cull(wanted)
+            state = len(hlg.pack(culled.layers[t.name], cull=False))
             data = hlg.pack(culled, wanted)
             t_unpack = best_of(lambda data=data: hlg.unpack(data), 1)
             kept = len(culled)
@@ -173,7 +174,7 @@ def cull_part() -> None:
                     f"{fraction:.0%}",
                     label,
                     f"{t_cull * 1e3:.2f}",
-                    f"{len(data):,}",
+                    f"{state:,}",
                     f"{kept:,}",
                     f"{kept / full:.0%}",
                     f"{t_unpack * 1e3:,.0f}",
@@ -187,7 +188,7 @@ def cull_part() -> None:
             "outputs",
             "which",
             "cull ms",
-            "packed bytes",
+            "shuffle layer bytes",
             "tasks kept",
             "of all",
             "unpack ms",

@@ -176,10 +176,6 @@ def sample(part: Partition, on: str, size: int) -> np.ndarray:
     return values[np.linspace(0, len(values) - 1, size).astype(np.int64)]
 
 
-def _from_block(func: Callable[[int], Partition], index: tuple[int, ...]) -> Partition:
-    return func(index[0])
-
-
 def _apply(func: Callable[[Partition], Partition], part: Partition) -> Partition:
     return func(part)
 
@@ -384,22 +380,20 @@ def from_records(records: Sequence[Mapping[str, Any]], npartitions: int) -> Tabl
 
 
 def from_function(
-    func: Callable[[int], Partition], npartitions: int, dtypes: Mapping[str, Any]
+    func: Callable[[tuple[int]], Partition], npartitions: int, dtypes: Mapping[str, Any]
 ) -> Table:
-    """A table whose partition ``i`` is ``func(i)``: a Blockwise layer, never materialised."""
+    """A table whose partition ``i`` is ``func((i,))``: a Blockwise layer, never materialised."""
     name = "from-function-" + hlg.tokenize(func, npartitions)
-    layer = blockwise(
-        _from_block, name, "i", func, None, BlockIndex((npartitions,)), "i", numblocks={}
-    )
+    layer = blockwise(func, name, "i", BlockIndex((npartitions,)), "i", numblocks={})
     return Table(hlg.HighLevelGraph({name: layer}), name, npartitions, dtypes)
 
 
 # --------------------------------------------------------------------------- demo
 
 
-def random_partition(index: int, rows: int = 100, groups: int = 10) -> Partition:
-    """Partition ``index`` of a reproducible random table of (key, value) rows."""
-    rng = np.random.default_rng(index)
+def random_partition(index: tuple[int], rows: int = 100, groups: int = 10) -> Partition:
+    """Partition ``index`` (a block index ``(i,)``) of a reproducible random (key, value) table."""
+    rng = np.random.default_rng(index[0])
     return {
         "key": rng.integers(0, groups, rows),
         "value": rng.random(rows),
