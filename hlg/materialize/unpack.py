@@ -6,14 +6,17 @@ The steps, each of which names the layer and key of any problem:
 2. check layer names: unique, dependencies that name layers, no cycle;
 3. in topological order of layers, find each layer's class by its registry
    tag, rebuild it from its state, check its size against ``max_tasks``,
-   materialise it, and merge its tasks;
+   materialise it, merge its tasks, and expand its annotations per key (then
+   its per-role annotations over the keys of each role, see ``Layer.role_keys``);
 4. check every dependency: produced by a task or held remotely;
 5. check that tasks form no cycle.
 
 Merging records, for each task, whether its dependencies were already merged.
 In a layer graph written in dependency order they all are, which proves the
 graph acyclic without a separate pass; only *forward* references (to a key
-merged later) call for the full cycle check of step 5.
+merged later) call for the full cycle check of step 5. A layer that knows which
+of its references leave its own build order says so
+(``Layer.outside_references``), and only those are looked at.
 
 Nothing here unpickles: functions stay :class:`~hlg.task.SerializedFunction`
 and opaque arguments :class:`~hlg.task.Opaque` until a worker runs the task.
@@ -23,7 +26,7 @@ This package imports neither numpy, pandas nor cloudpickle.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlg._gc import gc_paused
 from hlg.errors import (
@@ -37,12 +40,14 @@ from hlg.errors import (
     UnpackError,
 )
 from hlg.keys import Key
-from hlg.layers.base import Layer
 from hlg.materialize.flatgraph import FlatGraph, LayerSummary
 from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
 from hlg.packing.registry import get_layer_class
 from hlg.task import GraphNode
 from hlg.toposort import toposort
+
+if TYPE_CHECKING:
+    from hlg.layers.base import Layer
 
 __all__ = ["unpack"]
 
