@@ -152,7 +152,11 @@ def _expand_roles(
             )
         keys = layer.role_keys(role)
         for name, value in values.items():
-            annotations.setdefault(name, {}).update(dict.fromkeys(keys, value))
+            expanded = dict.fromkeys(keys, value)
+            if name in annotations:
+                annotations[name].update(expanded)
+            else:
+                annotations[name] = expanded
 
 
 def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
