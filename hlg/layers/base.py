@@ -226,7 +226,23 @@ class Layer(Mapping[Key, GraphNode]):
         return out
 
     def with_role_annotations(self, role: str, **annotations: Any) -> Layer:
-        """Return a copy of the layer with ``annotations`` added for the tasks of ``role``."""
+        """Return a copy of the layer with ``annotations`` added for the tasks of ``role``.
+
+        Raises
+        ------
+        PackError
+            The layer type has no such role, or a value is not a valid annotation.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 10, dict, list)
+        >>> layer.with_role_annotations("output", retries=2).role_annotations["output"]
+        {'retries': 2}
+        >>> layer.with_role_annotations("nope", retries=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        hlg.errors.PackError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
+        """
         new = copy.copy(self)
         merged = {**self.role_annotations.get(role, {}), **annotations}
         new.role_annotations = {
