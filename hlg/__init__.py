@@ -40,6 +40,7 @@ from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
 from hlg.limits import Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
@@ -83,6 +84,9 @@ __all__ = [
     "ProgressBar",
     "Ref",
     "ResourceLimitError",
+    "ShuffleLayer",
+    "ShuffleRoute",
+    "SimpleShuffleLayer",
     "Task",
     "TaskExecutionError",
     "TaskGroup",

@@ -7,14 +7,18 @@ The steps, each of which names the layer and key of any problem:
 3. in topological order of layers, find each layer's class by its registry
    tag, rebuild it from its state, charge its declared cost
    (:meth:`~hlg.Layer.cost`) to the budget of :class:`~hlg.Limits`,
-   materialise it, count its keys' hashes, and merge its tasks;
+   materialise it, count its keys' hashes, merge its tasks, and expand its
+   annotations per key (then its per-role annotations over the keys of each
+   role, see ``Layer.role_keys``);
 4. check every dependency: produced by a task or held remotely;
 5. check that tasks form no cycle.
 
 Merging records, for each task, whether its dependencies were already merged.
 In a layer graph written in dependency order they all are, which proves the
 graph acyclic without a separate pass; only *forward* references (to a key
-merged later) call for the full cycle check of step 5.
+merged later) call for the full cycle check of step 5. A layer that knows which
+of its references leave its own build order says so
+(``Layer.outside_references``), and only those are looked at.
 
 Nothing here unpickles: functions stay :class:`~hlg.task.SerializedFunction`
 and opaque arguments :class:`~hlg.task.Opaque` until a worker runs the task.
@@ -154,11 +158,14 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
     needed = {d for record in order for d in record.dependencies}
     default_keys: list[Key] = []
     for record in order:
-        layer_tasks = _materialize(record, envelope, budget)
+        layer, layer_tasks = _materialize(record, envelope, budget)
         unseen = envelope.decoder.take_unseen(layer_tasks)
         if unseen is None:
-            # Built by the layer: count its keys' hashes before merging them.
+            # Built by the layer, not the decoder: count its keys' hashes before merging.
             census.add(layer_tasks.keys(), f"layer {record.name!r}")
+            if type(layer_tasks) is dict:
+                unseen = layer.outside_references()
+        if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
         elif not tasks and type(layer_tasks) is dict:
             # The first layer, built by the decoder for this call: adopt its dict.
@@ -168,6 +175,8 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
             _merge_checked(record.name, layer_tasks, unseen, tasks, forward)
         for name, value in record.annotations.items():
             annotations.setdefault(name, {}).update(dict.fromkeys(layer_tasks, value))
+        if record.roles:
+            _expand_roles(record, layer, annotations, budget)
         summaries.append(
             LayerSummary(record.name, record.tag, len(layer_tasks), record.dependencies)
         )
@@ -181,6 +190,31 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
                 f"requested key {key!r} is produced by no layer of the packed graph"
             )
     return FlatGraph(tasks, keys, envelope.remote_keys, annotations, tuple(summaries))
+
+
+def _expand_roles(
+    record: PackedLayer, layer: Layer, annotations: dict[str, dict[Key, Any]], budget: Budget
+) -> None:
+    # Per-role annotations, expanded to the keys of each role; they win over the
+    # layer's own. The layer lists a role's keys from its state (see Layer.role_keys).
+    for role, values in record.roles.items():
+        if role not in layer.roles:
+            raise LayerStateError(
+                f"layer {record.name!r} (tag {record.tag!r}) has annotations for task role "
+                f"{role!r}, which its layer type does not have"
+            )
+        keys = list(layer.role_keys(role))
+        # Charged here, before expanding: the layer's cost() counts its layer-wide entries.
+        budget.charge(
+            Cost(annotations=len(keys) * len(values)),
+            f"layer {record.name!r} (tag {record.tag!r}), role {role!r}",
+        )
+        for name, value in values.items():
+            expanded = dict.fromkeys(keys, value)
+            if name in annotations:
+                annotations[name].update(expanded)
+            else:
+                annotations[name] = expanded
 
 
 def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
@@ -207,7 +241,7 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 def _materialize(
     record: PackedLayer, envelope: Envelope, budget: Budget
-) -> Mapping[Key, GraphNode]:
+) -> tuple[Layer, Mapping[Key, GraphNode]]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
     layer = _rebuild(cls, record, envelope, where)
@@ -236,7 +270,7 @@ def _materialize(
             f"{where}: {_qualname(cls)}.cost() declared {cost.tasks:,} tasks but materialize "
             f"built {len(tasks):,}; fix {_qualname(cls)}.cost so that it never under-counts"
         )
-    return tasks
+    return layer, tasks
 
 
 def _rebuild(cls: type[Layer], record: PackedLayer, envelope: Envelope, where: str) -> Layer:
