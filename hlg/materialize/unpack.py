@@ -203,12 +203,13 @@ def _expand_roles(
                 f"layer {record.name!r} (tag {record.tag!r}) has annotations for task role "
                 f"{role!r}, which its layer type does not have"
             )
-        keys = list(layer.role_keys(role))
-        # Charged here, before expanding: the layer's cost() counts its layer-wide entries.
+        # Charged before listing or expanding: the layer's cost() counts only its
+        # layer-wide entries, and role_size comes from the state.
         budget.charge(
-            Cost(annotations=len(keys) * len(values)),
+            Cost(annotations=layer.role_size(role) * len(values)),
             f"layer {record.name!r} (tag {record.tag!r}), role {role!r}",
         )
+        keys = layer.role_keys(role)
         for name, value in values.items():
             expanded = dict.fromkeys(keys, value)
             if name in annotations:

@@ -233,3 +233,20 @@ def test_memory_exhaustion_is_a_resource_error_and_a_bug_in_the_state_is_corrupt
     data, _ = _packed_with("tests.blame.corrupt", unpack_state=classmethod(corrupt))
     with pytest.raises(hlg.LayerStateError, match="corrupt"):
         hlg.unpack(data)
+
+
+def _split(part, n):
+    return [part] * n
+
+
+def test_per_role_annotation_entries_are_charged_before_they_are_expanded():
+    layer = hlg.ShuffleLayer("s", "in", 8, _split, list, npartitions_out=8)
+    layer = layer.with_role_annotations("split", workers=["w1"], retries=1)
+    data = hlg.pack(layer, remote_keys=[("in", i) for i in range(8)])
+    entries = layer.cost().annotations + sum(
+        layer.role_size(role) * len(values) for role, values in layer.role_annotations.items()
+    )
+    flat = hlg.unpack(data, limits=hlg.Limits(annotations=entries))
+    assert len(flat.annotations["workers"]) == layer.role_size("split")
+    with pytest.raises(hlg.ResourceLimitError, match="role '.*annotation entries"):
+        hlg.unpack(data, limits=hlg.Limits(annotations=entries - 1))
