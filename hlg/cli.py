@@ -155,9 +155,12 @@ def _read(path: str, imports: Sequence[str]) -> bytes:
     if file.is_dir():
         raise _BadInputError(f"{path}: is a directory, not a packed graph file")
     try:
-        return file.read_bytes()
+        data = file.read_bytes()
     except OSError as err:
         raise _BadInputError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not data:
+        raise _BadInputError(f"{path}: is empty, not a packed graph file")
+    return data
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -155,7 +155,7 @@ class GraphDescription:
         --------
         >>> import hlg
         >>> describe(hlg.HighLevelGraph.from_dict({"x": 1}, name="x")).summary()
-        'HighLevelGraph: 1 layer, 1 task, 51 bytes packed'
+        'HighLevelGraph: 1 layer, 1 task, 93 bytes packed'
         """
         parts = [self.title()]
         if self.total_bytes is not None:
@@ -385,7 +385,8 @@ def _describe_graph(graph: HighLevelGraph, kind: str, sizes: bool) -> GraphDescr
             tag: str | None = layer.packed_tag()
         except HlgError:
             tag = None
-        nbytes, note = _packed_size(layer, encoder) if encoder is not None else (None, "")
+        deps = tuple(sorted(graph.dependencies[name]))
+        nbytes, note = _packed_size(layer, deps, encoder) if encoder else (None, "")
         total += nbytes or 0
         rows.append(
             LayerInfo(
@@ -394,7 +395,7 @@ def _describe_graph(graph: HighLevelGraph, kind: str, sizes: bool) -> GraphDescr
                 tag=tag,
                 tasks=len(layer),
                 blocks=block_counts(layer),
-                dependencies=tuple(sorted(graph.dependencies[name])),
+                dependencies=deps,
                 annotations=dict(layer.annotations),
                 packed_bytes=nbytes,
                 note=note,
@@ -404,15 +405,24 @@ def _describe_graph(graph: HighLevelGraph, kind: str, sizes: bool) -> GraphDescr
     return GraphDescription(kind, tuple(rows), total_bytes=total if measured else None)
 
 
-def _packed_size(layer: Layer, encoder: Encoder) -> tuple[int | None, str]:
+def _packed_size(
+    layer: Layer, dependencies: tuple[str, ...], encoder: Encoder
+) -> tuple[int | None, str]:
     # One encoder for the whole graph, as pack() has: a function counts towards the
     # first layer that uses it, so the sizes add up to (nearly) the packed envelope.
     if type(layer).pack_state is Layer.pack_state:
         return None, "packs as its tasks, so its size is known only after hlg.pack"
     known = len(encoder.functions)
     try:
-        state = encoder.state(layer.pack_state(encoder), layer=layer.name)
-        record = packb({"state": state, "annotations": encoder.state(layer.annotations, layer="")})
+        record = packb(
+            {
+                "tag": layer.packed_tag(),
+                "name": layer.name,
+                "dependencies": dependencies,
+                "annotations": encoder.state(layer.annotations, layer=layer.name),
+                "state": encoder.state(layer.pack_state(encoder), layer=layer.name),
+            }
+        )
     except HlgError as err:
         return None, f"cannot be packed: {err}"
     functions = sum(len(name) + len(data) for name, data in encoder.functions[known:])

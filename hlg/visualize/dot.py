@@ -134,7 +134,8 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
         groups.setdefault(key_split(key), []).append(key)
     colours = palette_for(groups)
     ids = {key: f"task{i}" for i, key in enumerate(flat.tasks)}
-    lines = _header(f"{len(flat):,} tasks in {len(groups):,} task groups")
+    ntasks = f"{len(flat):,} task" + "s" * (len(flat) != 1)
+    lines = _header(f"{ntasks} in {len(groups):,} task group" + "s" * (len(groups) != 1))
     for n, (group, keys) in enumerate(groups.items()):
         lines.append(f"  subgraph cluster_group{n} {{")
         lines.append(f"    label=<{_escape(group)}>;")
