@@ -110,17 +110,19 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
     Examples
     --------
     >>> import hlg
-    >>> flat = hlg.unpack(hlg.pack({("x", 0): 1, ("y", 0): (abs, ("x", 0))}))
+    >>> flat = hlg.unpack(hlg.pack({("x", 0): 1, ("x", 1): 2, "y": (max, ("x", 0), ("x", 1))}))
     >>> print(flat_to_dot(flat))  # doctest: +ELLIPSIS
     digraph hlg {
       ...
       subgraph cluster_group0 {
         label=<x>;
-        ...
+        style="rounded,dashed"; color="#888888";
         task0 [label=<x, 0>, fillcolor="#9fd3f5"];
+        task1 [label=<x, 1>, fillcolor="#9fd3f5"];
       }
-      ...
-      task0 -> task1;
+      task2 [label=<y>, fillcolor="#f7c873"];
+      task0 -> task2;
+      task1 -> task2;
       ...
     """
     if len(flat) > max_tasks:
@@ -137,13 +139,17 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
     ntasks = f"{len(flat):,} task" + "s" * (len(flat) != 1)
     lines = _header(f"{ntasks} in {len(groups):,} task group" + "s" * (len(groups) != 1))
     for n, (group, keys) in enumerate(groups.items()):
+        nodes = [
+            f'{ids[k]} [label=<{_escape(_key_label(k))}>, fillcolor="{colours[group]}"];'
+            for k in _sorted(keys)
+        ]
+        if len(nodes) == 1:  # a box around one task only adds noise
+            lines.append(f"  {nodes[0]}")
+            continue
         lines.append(f"  subgraph cluster_group{n} {{")
         lines.append(f"    label=<{_escape(group)}>;")
         lines.append('    style="rounded,dashed"; color="#888888";')
-        lines.extend(
-            f'    {ids[k]} [label=<{_escape(_key_label(k))}>, fillcolor="{colours[group]}"];'
-            for k in keys
-        )
+        lines.extend(f"    {node}" for node in nodes)
         lines.append("  }")
     remote = sorted((k for k in flat.remote_keys if k not in ids), key=repr)
     for n, key in enumerate(remote):
@@ -286,6 +292,14 @@ def _layer_label(row: LayerInfo) -> str:
     if row.annotations:
         parts.append(f"<i>{_escape(format_annotations(row.annotations, limit=24))}</i>")
     return "<br/>".join(parts)
+
+
+def _sorted(keys: list[Any]) -> list[Any]:
+    # ("x", 2) before ("x", 10); keys of mixed shapes keep their order.
+    try:
+        return sorted(keys)
+    except TypeError:
+        return keys
 
 
 def _key_label(key: Any) -> str:

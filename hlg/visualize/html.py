@@ -17,7 +17,10 @@ from hlg.visualize.dot import UNKNOWN_FILL, palette_for
 
 __all__ = ["description_html", "to_html"]
 
-_CELL = "padding:2px 10px;text-align:{align};border-bottom:1px solid rgba(127,127,127,0.25)"
+_CELL = (
+    "padding:2px 10px;text-align:{align};white-space:nowrap;"
+    "border-bottom:1px solid rgba(127,127,127,0.25)"
+)
 _RULE = "border-bottom:1px solid rgba(127,127,127,0.6)"
 
 
@@ -43,57 +46,73 @@ def to_html(obj: Any) -> str:
 
 
 def description_html(info: GraphDescription) -> str:
-    """Return a description as HTML; what ``_repr_html_`` shows."""
+    """Return a description as HTML; what ``_repr_html_`` shows.
+
+    Each layer's name opens a collapsible block with its tag, annotations and
+    any note.
+    """
     colours = palette_for(row.layer_type for row in info.layers)
-    sized = any(row.packed_bytes is not None for row in info.layers)
-    head = ["layer", "type", "tasks", "blocks", "depends on"] + (["packed"] if sized else [])
-    right = {"tasks", "packed"}
+    columns = ["layer", "type", "tasks"]
+    if any(row.blocks for row in info.layers):
+        columns.append("blocks")
+    columns.append("depends on")
+    if any(row.annotations for row in info.layers):
+        columns.append("annotations")
+    if any(row.packed_bytes is not None for row in info.layers):
+        columns.append("packed")
     header = "".join(
-        f'<th style="{_CELL.format(align="right" if h in right else "left")};{_RULE}">{h}</th>'
-        for h in head
+        f'<th style="{_CELL.format(align=_align(c))};{_RULE}">{c}</th>' for c in columns
     )
     body = "".join(
-        _row(row, colours.get(row.layer_type, UNKNOWN_FILL), sized) for row in info.layers
+        _row(row, colours.get(row.layer_type, UNKNOWN_FILL), columns) for row in info.layers
     )
     parts = [
         '<div class="hlg-description" style="font-family:system-ui,-apple-system,sans-serif;'
         'font-size:13px;line-height:1.4;color:inherit;max-width:100%;overflow-x:auto">',
-        f'<div style="font-weight:600;margin:4px 0 6px 0">{escape(info.summary())}</div>',
-        f'<table style="border-collapse:collapse;color:inherit;background:transparent">'
-        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>",
+        f'<div style="font-weight:600;margin:4px 0 2px 0">{escape(info.summary())}</div>',
     ]
+    if info.keys_line():
+        parts.append(
+            f'<div style="opacity:0.75;margin-bottom:4px">{escape(info.keys_line())}</div>'
+        )
+    parts.append(
+        '<table style="border-collapse:collapse;color:inherit;background:transparent">'
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    )
     if info.functions:
         parts.append(_functions(info))
     parts.append("</div>")
     return "".join(parts)
 
 
-def _row(row: LayerInfo, fill: str, sized: bool) -> str:
+def _align(column: str) -> str:
+    return "right" if column in ("tasks", "packed") else "left"
+
+
+def _row(row: LayerInfo, fill: str, columns: list[str]) -> str:
     swatch = (
         f'<span style="display:inline-block;width:10px;height:10px;border-radius:2px;'
-        f'background:{fill};margin-right:6px;vertical-align:middle"></span>'
+        f'background:{fill};margin:0 6px 0 2px;vertical-align:middle"></span>'
     )
-    tasks = "?" if row.tasks is None else f"{row.tasks:,}"
-    cells = [
-        (f"{swatch}<b>{escape(row.name)}</b>", "left"),
-        (escape(row.layer_type), "left"),
-        (tasks, "right"),
-        (escape(row.blocks), "left"),
-        (escape(", ".join(row.dependencies)), "left"),
-    ]
-    if sized:
-        size = "" if row.packed_bytes is None else format_size(row.packed_bytes)
-        cells.append((size, "right"))
-    html = "<tr>" + "".join(
-        f'<td style="{_CELL.format(align=align)}">{text}</td>' for text, align in cells
-    )
-    details = _details(row)
-    span = len(cells)
+    cells = {
+        "layer": (
+            f'<details><summary style="cursor:pointer;white-space:nowrap">{swatch}'
+            f"<b>{escape(row.name)}</b></summary>{_details(row)}</details>"
+        ),
+        "type": escape(row.layer_type),
+        "tasks": "?" if row.tasks is None else f"{row.tasks:,}",
+        "blocks": escape(row.blocks),
+        "depends on": escape(", ".join(row.dependencies)),
+        "annotations": escape(format_annotations(row.annotations)),
+        "packed": "" if row.packed_bytes is None else format_size(row.packed_bytes),
+    }
     return (
-        html
+        "<tr>"
+        + "".join(
+            f'<td style="{_CELL.format(align=_align(c))};vertical-align:top">{cells[c]}</td>'
+            for c in columns
+        )
         + "</tr>"
-        + f'<tr><td colspan="{span}" style="padding:0 10px 4px 26px;opacity:0.85">'
-        + f"{details}</td></tr>"
     )
 
 
@@ -103,17 +122,11 @@ def _details(row: LayerInfo) -> str:
     if row.note:
         items.append(("note", row.note))
     listing = "".join(
-        f'<tr><td style="padding:0 8px 0 0;opacity:0.7">{escape(name)}</td>'
-        f"<td>{escape(value)}</td></tr>"
+        f'<tr><td style="padding:0 8px 0 20px;opacity:0.7">{escape(name)}</td>'
+        f'<td style="padding:0">{escape(value)}</td></tr>'
         for name, value in items
     )
-    marker = " (note)" if row.note else ""
-    return (
-        f'<details><summary style="cursor:pointer;font-size:12px;opacity:0.8">'
-        f"details{marker}</summary>"
-        f'<table style="border-collapse:collapse;font-size:12px;color:inherit">{listing}</table>'
-        f"</details>"
-    )
+    return f'<table style="border-collapse:collapse;font-size:12px;color:inherit">{listing}</table>'
 
 
 def _functions(info: GraphDescription) -> str:

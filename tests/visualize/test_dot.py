@@ -68,9 +68,11 @@ def test_to_dot_never_materializes():
 
 def test_flat_to_dot_groups_and_edges():
     dot = small_flat().to_dot()
-    assert dot.count("subgraph cluster_group") == 3
-    for group in ("x", "y", "z"):
+    assert dot.count("subgraph cluster_group") == 2  # z, a group of one task, has no box
+    for group in ("x", "y"):
         assert f"label=<{group}>;" in dot
+    assert "label=<x, 0>" in dot and "label=<z>" in dot
+    assert dot.index("label=<x, 0>") < dot.index("label=<x, 1>") < dot.index("label=<x, 2>")
     # y-i depends on x-i; z on all three y
     assert dot.count(" -> ") == 6
     assert "label=<7 tasks in 3 task groups>" in dot
@@ -140,3 +142,28 @@ def test_visualize_without_graphviz_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "graphviz", None)
     with pytest.raises(hlg.NotInstalledError, match=r"pip install 'hlg\[viz\]'"):
         sample_graph().visualize(tmp_path / "graph.png")
+
+
+@needs_dot
+def test_docs_picture_script_draws_every_picture(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "docs/make_pictures.py", "--out", str(tmp_path), "--no-screenshots"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    names = {"pipeline.svg", "pipeline.png", "array-culled.svg", "array-culled.png"}
+    assert names | {"pipeline-tasks.svg"} == {p.name for p in tmp_path.iterdir()}
+    assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
+    # The committed pictures are the ones docs/visualize.md shows.
+    text = (root / "docs" / "visualize.md").read_text()
+    for name in ("pipeline.png", "array-culled.png", "pipeline-tasks.svg", "html-repr-light.png"):
+        assert f"images/{name}" in text and (root / "docs" / "images" / name).exists()
