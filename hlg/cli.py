@@ -111,11 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("file", help="a file written with hlg.pack (or hlg demo --save)")
     run.add_argument("--scheduler", choices=("sync", "threads", "processes"), default="threads")
-    run.add_argument("--workers", type=int, default=None, help="threads or processes to use")
+    run.add_argument("--workers", type=_positive, default=None, help="threads or processes to use")
     run.add_argument("--progress", action="store_true", help="show a progress bar")
     run.add_argument(
         "--max-tasks",
-        type=int,
+        type=_positive,
         default=None,
         metavar="N",
         help="refuse graphs of more than N tasks, before materialising them",
@@ -139,6 +139,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _read(path: str, imports: Sequence[str]) -> bytes:

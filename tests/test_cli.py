@@ -212,3 +212,9 @@ def test_cli_in_process_main_returns_status(good_file, capsys):
 
     assert main(["show", str(good_file), *IMPORT]) == 0
     assert "13 tasks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", ["--workers", "--max-tasks"])
+def test_cli_run_rejects_non_positive_numbers(good_file, option):
+    result = hlg_cmd("run", good_file, option, "0")
+    assert result.returncode == 2 and "expected a positive whole number, got '0'" in result.stderr
