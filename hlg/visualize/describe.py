@@ -377,16 +377,23 @@ def format_annotations(annotations: Mapping[str, Any], limit: int = 40) -> str:
 
 def _describe_graph(graph: HighLevelGraph, kind: str, sizes: bool) -> GraphDescription:
     encoder = Encoder() if sizes else None
+    layers, dependencies = graph.layers, graph.dependencies
+    try:
+        order = graph.topological_layers()
+    except HlgError:
+        # A cycle or a missing layer: still show the layers, in the order they were given,
+        # so that printing a broken graph helps to find what is wrong with it.
+        order = list(layers)
     rows = []
     total = 0
-    for name in graph.topological_layers():
-        layer = graph.layers[name]
+    for name in order:
+        layer = layers[name]
         try:
             tag: str | None = layer.packed_tag()
         except HlgError:
             tag = None
-        deps = tuple(sorted(graph.dependencies[name]))
-        nbytes, note = _packed_size(layer, deps, encoder) if encoder else (None, "")
+        deps = tuple(sorted(dependencies.get(name, ())))
+        nbytes, note = (None, "") if encoder is None else _packed_size(layer, deps, encoder)
         total += nbytes or 0
         rows.append(
             LayerInfo(
@@ -423,8 +430,8 @@ def _packed_size(
                 "state": encoder.state(layer.pack_state(encoder), layer=layer.name),
             }
         )
-    except HlgError as err:
-        return None, f"cannot be packed: {err}"
+    except Exception as err:  # shown, not raised: a table must not fail on one bad layer
+        return None, f"cannot be packed: {type(err).__name__}: {err}"
     functions = sum(len(name) + len(data) for name, data in encoder.functions[known:])
     return len(record) + functions, ""
 

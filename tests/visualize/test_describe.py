@@ -219,3 +219,24 @@ def test_description_is_a_frozen_value():
     assert isinstance(info, GraphDescription)
     with pytest.raises(AttributeError):
         info.kind = "x"  # type: ignore[misc]
+
+
+def test_describe_shows_a_cyclic_graph_in_given_order():
+    a = hlg.MaterializedLayer({"a": 1}, name="a")
+    b = hlg.MaterializedLayer({"b": 2}, name="b")
+    graph = hlg.HighLevelGraph({"b": b, "a": a}, {"a": {"b"}, "b": {"a"}})
+    with pytest.raises(hlg.CycleError):
+        graph.topological_layers()
+    assert [row.name for row in describe(graph).layers] == ["b", "a"]
+    assert "a" in str(graph)
+
+
+def test_describe_notes_a_layer_that_cannot_pack():
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("no pickling here")
+
+    layer = hlg.MaterializedLayer({"x": (print, Unpicklable())}, name="x")
+    row = describe(layer).layers[0]
+    assert row.packed_bytes is None and row.note.startswith("cannot be packed: ")
+    assert row.tasks == 1
