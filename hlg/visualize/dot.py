@@ -135,13 +135,16 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
     for key in flat.tasks:
         groups.setdefault(key_split(key), []).append(key)
     colours = palette_for(groups)
-    ids = {key: f"task{i}" for i, key in enumerate(flat.tasks)}
+    # Tasks numbered group by group, in key order, so that Graphviz lays out each row in order.
+    groups = {group: _sorted(keys) for group, keys in groups.items()}
+    ordered = [key for keys in groups.values() for key in keys]
+    ids = {key: f"task{i}" for i, key in enumerate(ordered)}
     ntasks = f"{len(flat):,} task" + "s" * (len(flat) != 1)
     lines = _header(f"{ntasks} in {len(groups):,} task group" + "s" * (len(groups) != 1))
     for n, (group, keys) in enumerate(groups.items()):
         nodes = [
             f'{ids[k]} [label=<{_escape(_key_label(k))}>, fillcolor="{colours[group]}"];'
-            for k in _sorted(keys)
+            for k in keys
         ]
         if len(nodes) == 1:  # a box around one task only adds noise
             lines.append(f"  {nodes[0]}")
@@ -156,11 +159,11 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
         ids[key] = f"remote{n}"
         label = f"{_escape(_key_label(key))}<br/><i>remote</i>"
         lines.append(f'  remote{n} [label=<{label}>, style="rounded,dashed"];')
-    for key, node in flat.tasks.items():
+    position = {key: i for i, key in enumerate(ids)}
+    for key in ordered:
+        deps = [dep for dep in flat.tasks[key].dependencies if dep in position]
         lines.extend(
-            f"  {ids[dep]} -> {ids[key]};"
-            for dep in sorted(node.dependencies, key=repr)
-            if dep in ids
+            f"  {ids[dep]} -> {ids[key]};" for dep in sorted(deps, key=position.__getitem__)
         )
     lines.extend(_legend("task groups", colours))
     lines.append("}")
