@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
+import reprlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -235,8 +237,8 @@ def _results(keys: Sequence[Any], values: Sequence[Any], limit: int = 20) -> str
     from hlg._table import format_table
 
     rows = [["key", "type", "value"]]
-    for key, value in list(zip(keys, values, strict=True))[:limit]:
-        text = repr(value)
+    for key, value in itertools.islice(zip(keys, values, strict=True), limit):
+        text = reprlib.repr(value)  # bounded: a result may be a huge container
         rows.append(
             [repr(key), type(value).__name__, text if len(text) <= 60 else text[:57] + "..."]
         )
