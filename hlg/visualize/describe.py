@@ -23,7 +23,7 @@ from typing import Any
 from hlg._table import format_table
 from hlg.errors import HlgError, UsageError
 from hlg.graph import HighLevelGraph
-from hlg.layers.base import Layer
+from hlg.layers.base import MATERIALIZED_TAG, Layer
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.packing.codec import Encoder, packb
 
@@ -36,6 +36,10 @@ __all__ = [
     "format_annotations",
     "format_size",
 ]
+
+# A layer of tasks (not a small state) larger than this is not packed just to be measured:
+# describe() runs on every display in Jupyter, and must stay quick.
+MAX_MEASURED_TASKS = 100_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -419,6 +423,11 @@ def _packed_size(
     # first layer that uses it, so the sizes add up to (nearly) the packed envelope.
     if type(layer).pack_state is Layer.pack_state:
         return None, "packs as its tasks, so its size is known only after hlg.pack"
+    if layer.packed_tag() == MATERIALIZED_TAG and len(layer) > MAX_MEASURED_TASKS:
+        return None, (
+            f"not measured: its {len(layer):,} tasks pack one by one, which takes a while; "
+            "hlg.pack gives the size"
+        )
     known = len(encoder.functions)
     try:
         record = packb(

@@ -240,3 +240,15 @@ def test_describe_notes_a_layer_that_cannot_pack():
     row = describe(layer).layers[0]
     assert row.packed_bytes is None and row.note.startswith("cannot be packed: ")
     assert row.tasks == 1
+
+
+def test_describe_does_not_pack_a_huge_layer_of_tasks_to_measure_it(monkeypatch):
+    import importlib
+
+    describe_module = importlib.import_module("hlg.visualize.describe")
+    monkeypatch.setattr(describe_module, "MAX_MEASURED_TASKS", 10)
+    small = hlg.MaterializedLayer({("s", i): i for i in range(10)}, name="s")
+    big = hlg.MaterializedLayer({("b", i): i for i in range(11)}, name="b")
+    rows = describe(hlg.HighLevelGraph({"s": small, "b": big})).layers
+    assert rows[0].packed_bytes is not None and rows[1].packed_bytes is None
+    assert "not measured: its 11 tasks" in rows[1].note
