@@ -512,6 +512,13 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         ------
         NotInstalledError
             SVG, PNG and PDF need the ``graphviz`` package and the ``dot`` program.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> g = HighLevelGraph.from_dict({"x": 1}, name="x")
+        >>> g.visualize(pathlib.Path(tempfile.mkdtemp()) / "graph.dot").suffix
+        '.dot'
         """
         from hlg.visualize import visualize
 
@@ -534,6 +541,12 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
         Nodes are layer names with the layer table's columns as attributes;
         edges point from a layer to the layers that depend on it.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (abs, "a")}}, {"b": {"a"}})
+        >>> list(g.to_networkx().edges)
+        [('a', 'b')]
         """
         from hlg.visualize import to_networkx
 

@@ -223,7 +223,14 @@ class Layer(Mapping[Key, GraphNode]):
         return visualize(self, filename)
 
     def to_dot(self) -> str:
-        """Return this layer as Graphviz DOT text (needs nothing installed)."""
+        """Return this layer as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
+        True
+        """
         from hlg.visualize import to_dot
 
         return to_dot(self)

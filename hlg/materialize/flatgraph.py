@@ -141,13 +141,29 @@ class FlatGraph:
         return render_flat(self, filename, max_tasks)
 
     def to_dot(self, max_tasks: int = 500) -> str:
-        """Return the tasks as Graphviz DOT text, grouped and coloured by task group."""
+        """Return the tasks as Graphviz DOT text, grouped and coloured by task group.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+        >>> flat.to_dot().count("task0 -> task1;")
+        1
+        """
         from hlg.visualize import flat_to_dot
 
         return flat_to_dot(self, max_tasks)
 
     def to_networkx(self) -> Any:
-        """Return the task graph as a ``networkx.DiGraph`` (needs networkx)."""
+        """Return the task graph as a ``networkx.DiGraph`` (needs networkx).
+
+        Examples
+        --------
+        >>> import hlg
+        >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+        >>> list(flat.to_networkx().edges)
+        [('a', 'b')]
+        """
         from hlg.visualize import to_networkx
 
         return to_networkx(self)

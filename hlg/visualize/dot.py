@@ -20,9 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hlg.errors import NotInstalledError, UsageError
+from hlg.errors import CycleError, NotInstalledError, UsageError
 from hlg.keys import key_split
 from hlg.materialize.flatgraph import FlatGraph
+from hlg.toposort import toposort
 from hlg.visualize.describe import GraphDescription, LayerInfo, describe, format_annotations
 
 __all__ = [
@@ -132,7 +133,13 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
             "layer graph instead, or pass a larger max_tasks"
         )
     groups: dict[str, list[Any]] = {}
-    for key in flat.tasks:
+    # Groups in the order data flows, so that colours and the legend read top to bottom.
+    needs = {key: node.dependencies for key, node in flat.tasks.items()}
+    try:
+        flow: list[Any] = toposort(needs)
+    except CycleError:
+        flow = list(flat.tasks)  # a cyclic graph is still drawn, to show the cycle
+    for key in flow:
         groups.setdefault(key_split(key), []).append(key)
     colours = palette_for(groups)
     # Tasks numbered group by group, in key order, so that Graphviz lays out each row in order.
@@ -195,6 +202,13 @@ def render(dot: str, filename: str | os.PathLike[str], fmt: str | None = None) -
     NotInstalledError
         The ``graphviz`` package or the ``dot`` program is missing; the message
         says how to install it.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = render("digraph { a -> b }", pathlib.Path(tempfile.mkdtemp()) / "ab.gv")
+    >>> path.read_text().splitlines()
+    ['digraph { a -> b }']
     """
     path = Path(filename)
     fmt = fmt or FORMATS.get(path.suffix.lower())
@@ -237,6 +251,14 @@ def render_flat(
         The graph has more than ``max_tasks`` tasks, or the extension is unknown.
     NotInstalledError
         The ``graphviz`` package or the ``dot`` program is missing.
+
+    Examples
+    --------
+    >>> import hlg, pathlib, tempfile
+    >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}))
+    >>> path = render_flat(flat, pathlib.Path(tempfile.mkdtemp()) / "tasks.dot")
+    >>> "task0 -> task1;" in path.read_text()
+    True
     """
     return render(flat_to_dot(flat, max_tasks), filename)
 

@@ -50,6 +50,13 @@ def description_html(info: GraphDescription) -> str:
 
     Each layer's name opens a collapsible block with its tag, annotations and
     any note.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> html = description_html(hlg.describe(hlg.pack({"x": 1})))
+    >>> html.count("<details>"), "function table" in html
+    (1, False)
     """
     colours = palette_for(row.layer_type for row in info.layers)
     columns = ["layer", "type", "tasks"]

@@ -167,3 +167,10 @@ def test_docs_picture_script_draws_every_picture(tmp_path):
     text = (root / "docs" / "visualize.md").read_text()
     for name in ("pipeline.png", "array-culled.png", "pipeline-tasks.svg", "html-repr-light.png"):
         assert f"images/{name}" in text and (root / "docs" / "images" / name).exists()
+
+
+def test_flat_to_dot_draws_a_cyclic_flat_graph():
+    a = hlg.Task(abs, hlg.TaskRef("b"))
+    b = hlg.Task(abs, hlg.TaskRef("a"))
+    dot = flat_to_dot(hlg.FlatGraph({"a": a, "b": b}, ["a"]))
+    assert "task0 -> task1;" in dot and "task1 -> task0;" in dot
