@@ -218,3 +218,13 @@ def test_cli_in_process_main_returns_status(good_file, capsys):
 def test_cli_run_rejects_non_positive_numbers(good_file, option):
     result = hlg_cmd("run", good_file, option, "0")
     assert result.returncode == 2 and "expected a positive whole number, got '0'" in result.stderr
+
+
+def test_cli_show_newer_format_version_is_status_2(tmp_path):
+    data = hlg.pack({"x": 1})
+    assert data.count(b"\xa7version\x01") == 1
+    path = tmp_path / "future.hlg"
+    path.write_bytes(data.replace(b"\xa7version\x01", b"\xa7version\x63"))
+    result = hlg_cmd("show", path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "format version 99" in result.stderr and "upgrade hlg" in result.stderr
