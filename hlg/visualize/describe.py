@@ -341,8 +341,9 @@ def block_counts(layer: Layer) -> str:
 
     A layer shows block counts through an ``out_numblocks`` tuple (as
     :class:`~hlg.Blockwise` has), and partition counts through integer
-    ``npartitions_input`` and ``npartitions_output`` attributes, or one
-    ``npartitions``.
+    ``npartitions_in`` and ``npartitions`` attributes (as the shuffle layers
+    have, with ``nstages`` and the ``output_partitions`` kept by culling), or
+    ``npartitions`` alone.
 
     Examples
     --------
@@ -358,13 +359,19 @@ def block_counts(layer: Layer) -> str:
         kept = len(layer)
         total = math.prod(grid)
         return f"{shown} blocks" + (f" ({kept:,} kept)" if kept != total else "")
-    n_in = getattr(layer, "npartitions_input", None)
-    n_out = getattr(layer, "npartitions_output", None)
+    n_in = getattr(layer, "npartitions_in", None)
+    n_out = getattr(layer, "npartitions", None)
     if type(n_in) is int and type(n_out) is int:
-        return f"{n_in:,} -> {n_out:,} partitions"
-    n = getattr(layer, "npartitions", None)
-    if type(n) is int:
-        return _count(n, "partition")
+        text = f"{n_in:,} -> {n_out:,} partitions"
+        stages = getattr(layer, "nstages", None)
+        if type(stages) is int and stages > 1:
+            text += f" in {stages} stages"
+        outputs = getattr(layer, "output_partitions", None)
+        if isinstance(outputs, tuple) and len(outputs) != n_out:
+            text += f" ({len(outputs):,} kept)"
+        return text
+    if type(n_out) is int:
+        return _count(n_out, "partition")
     return ""
 
 

@@ -193,8 +193,10 @@ def test_block_counts_for_culled_blockwise_and_partitions():
     assert block_counts(culled) == "3 x 4 blocks (2 kept)"
 
     class Shuffled(CountedLayer):
-        npartitions_input = 100
-        npartitions_output = 10
+        npartitions_in = 100
+        npartitions = 10
+        nstages = 1
+        output_partitions = tuple(range(10))
 
     assert block_counts(Shuffled("s", 10)) == "100 -> 10 partitions"
 
@@ -252,3 +254,16 @@ def test_describe_does_not_pack_a_huge_layer_of_tasks_to_measure_it(monkeypatch)
     rows = describe(hlg.HighLevelGraph({"s": small, "b": big})).layers
     assert rows[0].packed_bytes is not None and rows[1].packed_bytes is None
     assert "not measured: its 11 tasks" in rows[1].note
+
+
+def test_block_counts_of_shuffle_layers():
+    from hlg.layers.shuffle import ShuffleLayer, SimpleShuffleLayer
+
+    simple = SimpleShuffleLayer("s", "x", 6, dict, list, npartitions_out=4)
+    assert block_counts(simple) == "6 -> 4 partitions"
+    staged = ShuffleLayer("t", "x", 100, dict, list, max_branch=10)
+    assert block_counts(staged) == "100 -> 100 partitions in 2 stages"
+    culled, _ = staged.cull([("t", 3)])
+    assert block_counts(culled) == "100 -> 100 partitions in 2 stages (1 kept)"
+    row = describe(staged).layers[0]
+    assert row.tasks == len(staged) and row.packed_bytes is not None
