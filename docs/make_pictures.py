@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import hlg
-from hlg.demo import build_array_expression, build_pipeline
+from hlg.demo import build_array_expression, build_groupby, build_pipeline
 
 IMAGES = Path(__file__).resolve().parent / "images"
 
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.visualize(out / "pipeline.png"),
         reduction.visualize(out / "array-culled.svg"),
         reduction.visualize(out / "array-culled.png"),
+        build_groupby().visualize(out / "groupby.png"),
     ]
     flat = hlg.unpack(hlg.pack(pipeline, "store"))
     written.append(flat.visualize(out / "pipeline-tasks.svg"))

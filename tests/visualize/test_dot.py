@@ -160,12 +160,13 @@ def test_docs_picture_script_draws_every_picture(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    names = {"pipeline.svg", "pipeline.png", "array-culled.svg", "array-culled.png"}
+    names = {"pipeline.svg", "pipeline.png", "array-culled.svg", "array-culled.png", "groupby.png"}
     assert names | {"pipeline-tasks.svg"} == {p.name for p in tmp_path.iterdir()}
     assert all(p.stat().st_size > 1000 for p in tmp_path.iterdir())
     # The committed pictures are the ones docs/visualize.md shows.
     text = (root / "docs" / "visualize.md").read_text()
-    for name in ("pipeline.png", "array-culled.png", "pipeline-tasks.svg", "html-repr-light.png"):
+    shown = ("pipeline.png", "array-culled.png", "groupby.png", "pipeline-tasks.svg")
+    for name in (*shown, "html-repr-light.png", "html-repr-dark.png"):
         assert f"images/{name}" in text and (root / "docs" / "images" / name).exists()
 
 
