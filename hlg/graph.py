@@ -12,7 +12,9 @@ outputs. A HighLevelGraph is itself such a collection.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hlg._gc import gc_paused_for
@@ -520,6 +522,81 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
     def __repr__(self) -> str:
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+
+    def __str__(self) -> str:
+        from hlg.visualize import describe
+
+        return describe(self, sizes=False).to_text()
+
+    def describe(self, *, sizes: bool = True) -> Any:
+        """Return the layer table, without materialising any layer.
+
+        See :func:`hlg.describe`; ``print()`` the result for a text table.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (abs, "a")}}, {"b": {"a"}})
+        >>> [(row.name, row.tasks, row.dependencies) for row in g.describe().layers]
+        [('a', 1, ()), ('b', 1, ('a',))]
+        """
+        from hlg.visualize import describe
+
+        return describe(self, sizes=sizes)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
+        """Draw the layer graph to ``filename``: SVG, PNG, PDF or DOT by its extension.
+
+        One box per layer (name, type, tasks, blocks, annotations), coloured by
+        layer type, with a legend. See :func:`hlg.visualize.visualize`.
+
+        Raises
+        ------
+        NotInstalledError
+            SVG, PNG and PDF need the ``graphviz`` package and the ``dot`` program.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> g = HighLevelGraph.from_dict({"x": 1}, name="x")
+        >>> g.visualize(pathlib.Path(tempfile.mkdtemp()) / "graph.dot").suffix
+        '.dot'
+        """
+        from hlg.visualize import visualize
+
+        return visualize(self, filename)
+
+    def to_dot(self) -> str:
+        """Return the layer graph as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> HighLevelGraph.from_dict({"x": 1}, name="x").to_dot().splitlines()[0]
+        'digraph hlg {'
+        """
+        from hlg.visualize import to_dot
+
+        return to_dot(self)
+
+    def to_networkx(self) -> Any:
+        """Return the layer graph as a ``networkx.DiGraph`` (needs networkx).
+
+        Nodes are layer names with the layer table's columns as attributes;
+        edges point from a layer to the layers that depend on it.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (abs, "a")}}, {"b": {"a"}})
+        >>> list(g.to_networkx().edges)
+        [('a', 'b')]
+        """
+        from hlg.visualize import to_networkx
+
+        return to_networkx(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)
 
 
 def _merge_layers(old: Layer, new: Layer) -> Layer:

@@ -21,9 +21,11 @@ only if they are the same object.
 from __future__ import annotations
 
 import copy
+import os
 import types
 from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
@@ -297,6 +299,49 @@ class Layer(Mapping[Key, GraphNode]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
+
+    # -- display -------------------------------------------------------------------------
+
+    def describe(self, *, sizes: bool = True) -> Any:
+        """Return this layer's row of the layer table, without materialising it.
+
+        See :func:`hlg.describe`.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.blockwise(abs, "y", "ij", "x", "ij", numblocks={"x": (20, 50)})
+        >>> row = layer.describe().layers[0]
+        >>> row.tasks, row.blocks
+        (1000, '20 x 50 blocks')
+        """
+        from hlg.visualize import describe
+
+        return describe(self, sizes=sizes)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
+        """Draw this layer as a one-box picture; see :meth:`hlg.HighLevelGraph.visualize`."""
+        from hlg.visualize import visualize
+
+        return visualize(self, filename)
+
+    def to_dot(self) -> str:
+        """Return this layer as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
+        True
+        """
+        from hlg.visualize import to_dot
+
+        return to_dot(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)
 
 
 class NeededKeys(set[Key]):
