@@ -560,7 +560,7 @@ class Blockwise(Layer):
         for block in blocks:
             values = self._letter_values(block)
             for combo in combos:
-                values.update(zip(mine, combo))
+                values.update(zip(mine, combo, strict=True))
                 yield (arg.value, *[0 if n == 1 else values[c] for c, n in pairs])
 
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
@@ -776,7 +776,7 @@ def _grid_columns(
 
 
 def _box_ranges(columns: Sequence[Sequence[int]], count: int) -> list[range] | None:
-    """The ranges of the box that ``count`` distinct blocks fill, or None if they fill none.
+    """Return the box that ``count`` distinct blocks fill, as ranges; None if they fill none.
 
     Examples
     --------
