@@ -381,15 +381,14 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             if not mine and not mine_boxes:
                 continue
             needers = list(map(pending.pop, mine))
-            samples = dict(zip(needers, mine, strict=True))  # needer -> a key it needs
-            for box, needer in mine_boxes:
-                samples.setdefault(needer, next(iter(box)))
-            for needer, key in samples.items():
+            for needer in set(needers).union(needer for _, needer in mine_boxes):
                 if needer is None or name in self._dependencies[needer]:
                     continue
                 ancestors = ancestors or self._ancestors(order)
                 if name not in ancestors[needer]:
-                    raise self._undeclared(kept[needer], key, name)
+                    needed = [k for k, n in zip(mine, needers, strict=True) if n == needer]
+                    needed += [next(iter(box)) for box, n in mine_boxes if n == needer]
+                    raise self._undeclared(kept[needer], needed[0], name)
             culled, external = layer.cull_lazily(_join_boxes(layer, mine, mine_boxes))
             kept[name] = culled
             pending.update(dict.fromkeys(external.difference(pending), name))

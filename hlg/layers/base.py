@@ -341,26 +341,41 @@ def cull_tasks(
 ) -> tuple[dict[Key, GraphNode], set[Key]]:
     """Keep ``keys`` of ``tasks`` and, transitively, what they need within ``tasks``.
 
-    Returns the kept tasks and the keys they need from outside.
+    Returns the kept tasks, each after the tasks it needs (so that an unpacker
+    proves them acyclic as it merges them), and the keys they need from outside.
+    A task is kept when it is met a second time, its dependencies then kept; a
+    cycle leaves an order that is not a dependency order, which unpacking checks.
     """
     kept: dict[Key, GraphNode] = {}
     external: set[Key] = set()
+    entered: set[Key] = set()  # tasks whose dependencies were pushed
     stack = list(keys)
     while stack:
-        key = stack.pop()
+        key = stack[-1]
         if key in kept:
+            stack.pop()
             continue
         try:
             node = tasks[key]
         except KeyError:
             raise MissingKeyError(f"layer {name!r} has no key {key!r}") from None
-        kept[key] = node
+        if key in entered:
+            stack.pop()
+            kept[key] = node
+            continue
+        pushed = False
         for dep in node.dependencies:
             if dep in tasks:
                 if dep not in kept:
                     stack.append(dep)
+                    pushed = True
             else:
                 external.add(dep)
+        if pushed:
+            entered.add(key)
+        else:
+            stack.pop()
+            kept[key] = node
     return kept, external
 
 
