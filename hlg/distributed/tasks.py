@@ -1,0 +1,180 @@
+"""hlg nodes as dask task specs: what dask.distributed's scheduler holds and its workers run.
+
+:func:`to_dask` turns a :class:`~hlg.FlatGraph` into a dict of dask task-spec
+nodes (subclasses of ``dask._task_spec.GraphNode``), column by column:
+
+- an :class:`~hlg.Alias` becomes dask's ``Alias``;
+- a :class:`~hlg.DataNode` holding a plain scalar becomes dask's ``DataNode``;
+- every other node is wrapped whole in :class:`HlgNode`, which reports the
+  node's dependencies to dask and calls the node on the worker.
+
+Wrapping instead of rewriting keeps hlg's meaning exact (references nested in
+containers, nested tasks, arguments decoded only where the task runs) and
+costs one small object per task. Only public attributes of hlg nodes are
+read. A wrapped task's function travels as the bytes of the packed function
+table (:class:`~hlg.task.SerializedFunction`), which each worker process
+deserialises once, however many tasks call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dask._task_spec import Alias as DaskAlias
+from dask._task_spec import DataNode as DaskDataNode
+from dask._task_spec import GraphNode as DaskGraphNode
+from dask._task_spec import TaskRef as DaskTaskRef
+
+from hlg.errors import UsageError
+from hlg.keys import Key
+from hlg.materialize.flatgraph import FlatGraph
+from hlg.task import Alias, DataNode, GraphNode
+
+__all__ = ["HlgNode", "to_dask"]
+
+# DataNode values dask may hold as they are: nothing in them is decoded on a worker.
+_PLAIN_DATA: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type information
+    """One hlg node under dask's task-spec interface: dask schedules it, hlg runs it.
+
+    Parameters
+    ----------
+    key
+        The task's key.
+    node
+        The hlg :class:`~hlg.Task` (or other node) computing it.
+    renamed
+        Dependency keys dask renamed (``substitute``): new key to the key the
+        node was built with.
+
+    Examples
+    --------
+    >>> from hlg import Task, TaskRef
+    >>> spec = HlgNode("y", Task(divmod, TaskRef("x"), 3))
+    >>> spec.dependencies, spec({"x": 7})
+    (frozenset({'x'}), (2, 1))
+    """
+
+    __slots__ = ("node", "renamed")
+    node: GraphNode
+    # New dependency key -> the key the node knows it by; None when nothing was renamed.
+    renamed: dict[Key, Key] | None
+
+    def __init__(self, key: Key, node: GraphNode, renamed: dict[Key, Key] | None = None) -> None:
+        self.key = key
+        self.node = node
+        self.renamed = renamed or None
+        if self.renamed is None:
+            self._dependencies = node.dependencies
+        else:
+            back = {old: new for new, old in self.renamed.items()}
+            self._dependencies = frozenset(back.get(d, d) for d in node.dependencies)
+
+    def __call__(self, values: Mapping[Key, Any] = ()) -> Any:  # type: ignore[assignment]
+        """Compute the node from its dependencies' ``values`` (on a worker)."""
+        if self.renamed is not None:
+            values = {self.renamed.get(k, k): v for k, v in dict(values).items()}
+        try:
+            return self.node(values)  # type: ignore[arg-type]
+        except Exception as err:
+            err.add_note(f"hlg: raised while computing key {self.key!r}")
+            raise
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (HlgNode, (self.key, self.node, self.renamed))
+
+    def copy(self) -> HlgNode:
+        """Return a shallow copy."""
+        return HlgNode(self.key, self.node, self.renamed)
+
+    def substitute(self, subs: dict[Key, Any], key: Key | None = None) -> HlgNode:
+        """Rename dependencies (``old key -> new key``) and, with ``key``, the task itself.
+
+        Raises
+        ------
+        UsageError
+            ``subs`` replaces a dependency by a task instead of a key: inlining
+            into an hlg node is not supported.
+        """
+        renamed = dict(self.renamed or {})
+        changed = False
+        for dep in self._dependencies & subs.keys():
+            new = subs[dep]
+            if isinstance(new, DaskTaskRef):
+                new = new.key
+            if isinstance(new, DaskGraphNode):
+                raise UsageError(
+                    f"task {self.key!r}: dask asked to inline a task for dependency {dep!r}; "
+                    "hlg nodes take renamed keys only"
+                )
+            if new != dep:
+                original = renamed.pop(dep, dep)
+                if new != original:
+                    renamed[new] = original
+                changed = True
+        if not changed and (key is None or key == self.key):
+            return self
+        return HlgNode(self.key if key is None else key, self.node, renamed)
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("hlg", self.key, repr(self.node), tuple(sorted((self.renamed or {}).items())))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is HlgNode
+            and other.key == self.key
+            and other.node == self.node
+            and other.renamed == self.renamed
+        )
+
+    def __hash__(self) -> int:
+        return hash((HlgNode, self.key))
+
+    def __repr__(self) -> str:
+        return f"<HlgNode {self.key!r} {self.node!r}>"
+
+
+def to_dask(flat: FlatGraph) -> dict[Key, Any]:
+    """Turn a flat graph into dask task specs, ready for dask.distributed's scheduler.
+
+    Parameters
+    ----------
+    flat
+        What :func:`hlg.unpack` returned.
+
+    Returns
+    -------
+    dict
+        Key to a ``dask._task_spec`` node: ``Alias``, ``DataNode`` for plain
+        literal values, and :class:`HlgNode` for everything else. Each node's
+        ``dependencies`` are the hlg node's.
+
+    Examples
+    --------
+    >>> import hlg
+    >>> from operator import add
+    >>> flat = hlg.unpack(hlg.pack({"x": 1, "y": (add, "x", 10), "z": "y"}, "z"))
+    >>> dsk = to_dask(flat)
+    >>> [type(dsk[k]).__name__ for k in ("x", "y", "z")]
+    ['DataNode', 'HlgNode', 'Alias']
+    >>> dsk["y"]({"x": 1})
+    11
+    """
+    if not isinstance(flat, FlatGraph):
+        raise UsageError(
+            f"to_dask takes the FlatGraph that hlg.unpack returns; got {type(flat).__name__}"
+        )
+    tasks = flat.tasks
+    # Column-wise: wrap every node in one pass at C speed, then fix up the few
+    # nodes that have a native dask form.
+    out: dict[Key, Any] = dict(zip(tasks, map(HlgNode, tasks, tasks.values()), strict=True))
+    for key, node in tasks.items():
+        t = type(node)
+        if t is Alias:
+            out[key] = DaskAlias(key, node.target)  # type: ignore[attr-defined]
+        elif t is DataNode and type(node.value) in _PLAIN_DATA:  # type: ignore[attr-defined]
+            out[key] = DaskDataNode(key, node.value)  # type: ignore[attr-defined]
+    return out
