@@ -17,6 +17,7 @@ route when it is not.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -129,7 +130,7 @@ def submit(
     Future, or (nested) lists of them
         One ``distributed.Future`` per key, nested like ``keys``.
     """
-    client = client or distributed.get_client()
+    client = distributed.get_client() if client is None else client
     if isinstance(graph, bytes | bytearray | memoryview):
         data = bytes(graph)
         if keys is None:
@@ -151,21 +152,51 @@ def submit(
 
 
 def compute(
-    graph: Any, keys: Any = None, client: distributed.Client | None = None, *, route: str = "auto"
+    graph: Any,
+    keys: Any = None,
+    client: distributed.Client | None = None,
+    *,
+    route: str = "auto",
+    timeout: float | None = None,
 ) -> Any:
-    """Compute a graph on a dask.distributed cluster; return results shaped like ``keys``.
+    """Compute a graph on a dask.distributed cluster; return results as :func:`hlg.get` does.
 
-    Takes the same arguments as :func:`submit`. A task's exception is raised
-    here with its original type; its notes name the key of the task that
-    raised it.
+    Takes the same arguments as :func:`submit`, and ``timeout``: seconds to
+    wait for the results (``None``: no limit). Results are nested like
+    ``keys``, in tuples, as the local scheduler returns them.
+
+    Raises
+    ------
+    Exception
+        A task's exception, with its original type; its notes name the key of
+        the task that raised it.
+    TimeoutError
+        The results took longer than ``timeout``.
     """
-    client = client or distributed.get_client()
+    client = distributed.get_client() if client is None else client
     futures = submit(graph, keys, client, route=route)
+    flat = list(flatten_keys(futures))
     try:
-        return client.gather(futures)
+        if timeout is not None:
+            _wait(flat, timeout)
+        return _as_tuples(client.gather(futures))
     finally:
-        for future in flatten_keys(futures):
+        for future in flat:
             future.release()
+
+
+def _wait(futures: list[Future], timeout: float) -> None:
+    # Public API only: each future's wait, within what is left of the time allowed.
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        left = deadline - time.monotonic()
+        try:
+            if future.exception(timeout=max(left, 0.001)) is not None:
+                return  # gather raises it
+        except distributed.TimeoutError:
+            raise TimeoutError(
+                f"the results were not ready within {timeout} s (waiting for {future.key!r})"
+            ) from None
 
 
 def _submit_plugin(
@@ -177,6 +208,12 @@ def _submit_plugin(
         futures = {key: Future(key, client) for key in keys}
         client._send_to_scheduler({"op": OP, "graph": data, "keys": list(futures)})
     return futures
+
+
+def _as_tuples(results: Any) -> Any:
+    if isinstance(results, list):
+        return tuple(_as_tuples(r) for r in results)
+    return results
 
 
 def _shape(keys: Any, futures: dict[Key, Any]) -> Any:

@@ -23,10 +23,12 @@ Install it with ``dask scheduler --preload hlg.distributed`` or, from a client,
 
 from __future__ import annotations
 
+import inspect
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import distributed
+from distributed import Scheduler
 from distributed.core import error_message
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import offload
@@ -36,9 +38,6 @@ from hlg.errors import UsageError
 from hlg.execute.order import order
 from hlg.keys import Key, is_key
 from hlg.materialize.unpack import unpack
-
-if TYPE_CHECKING:
-    from distributed import Scheduler
 
 __all__ = [
     "METADATA_KEY",
@@ -59,6 +58,10 @@ METADATA_KEY = "hlg-scheduler-plugin"
 PROTOCOL = 1
 # The distributed releases (year, month) the handler was tested with, first and last.
 SUPPORTED_VERSIONS = ((2025, 4), (2026, 8))
+# Older schedulers take the graph's dependencies as a separate mapping.
+_TAKES_DEPENDENCIES = "dependencies" in inspect.signature(
+    Scheduler._create_taskstate_from_graph
+).parameters
 
 
 def check_version(version: str = distributed.__version__) -> None:
@@ -144,16 +147,10 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
                 )
             dsk = to_dask(flat)
             priority = await offload(order, flat)
-            if scheduler._find_lost_dependencies(dsk, set(wanted)):
-                scheduler.report(
-                    {"op": "cancelled-keys", "keys": wanted, "reason": "lost dependencies"},
-                    client=client,
-                )
-                scheduler.client_releases_keys(
-                    keys=wanted, client=client, stimulus_id=stimulus_id
-                )
+            if not _create_tasks(
+                scheduler, dsk, flat.annotations, priority, wanted, client, start
+            ):
                 return
-            _create_tasks(scheduler, dsk, flat.annotations, priority, wanted, client, start)
             self.graphs += 1
         except Exception as err:
             _report_error(scheduler, err, wanted, client)
@@ -175,25 +172,52 @@ def _create_tasks(
     keys: list[Key],
     client: str,
     start: float,
-) -> None:
-    # What Scheduler.update_graph does once it holds a materialised graph, with
-    # hlg's order as the internal priority instead of dask.order's.
-    scheduler._create_taskstate_from_graph(
-        dsk=dsk,
-        client=client,
-        keys=set(keys),
-        ordered=priority,
-        submitting_task=None,
-        user_priority=0,
-        actors=None,
-        fifo_timeout=0.0,
-        code=(),
-        span_metadata={"collections": [{"type": "hlg"}]},
-        annotations_by_type=annotations,
-        global_annotations=None,
-        start=start,
-        stimulus_id=f"hlg-update-graph-{start}",
+) -> bool:
+    """Do what ``Scheduler.update_graph`` does once it holds a materialised graph.
+
+    hlg's order is the internal priority instead of dask.order's. Returns
+    False when the graph needs data the scheduler no longer holds (the client
+    is told, as distributed tells it).
+    """
+    stimulus_id = f"hlg-update-graph-{start}"
+    common: dict[str, Any] = {
+        "dsk": dsk,
+        "client": client,
+        "keys": set(keys),
+        "ordered": priority,
+        "submitting_task": None,
+        "user_priority": 0,
+        "actors": None,
+        "fifo_timeout": 0.0,
+        "code": (),
+        "span_metadata": {"collections": [{"type": "hlg"}]},
+        "annotations_by_type": annotations,
+        "global_annotations": None,
+        "start": start,
+        "stimulus_id": stimulus_id,
+    }
+    if _TAKES_DEPENDENCIES:
+        # distributed 2025.4 to 2025.x: a separate dependencies mapping, and
+        # only the keys whose data was lost are cancelled.
+        dependencies = {key: set(node.dependencies) for key, node in dsk.items()}
+        lost = scheduler._find_lost_dependencies(dsk, dependencies, set(keys))
+        if lost:
+            _cancel(scheduler, list(lost), client, stimulus_id)
+        scheduler._remove_done_tasks_from_dsk(dsk, dependencies)
+        scheduler._create_taskstate_from_graph(dependencies=dependencies, **common)
+        return True
+    if scheduler._find_lost_dependencies(dsk, set(keys)):
+        _cancel(scheduler, keys, client, stimulus_id)
+        return False
+    scheduler._create_taskstate_from_graph(**common)
+    return True
+
+
+def _cancel(scheduler: Scheduler, keys: list[Key], client: str, stimulus_id: str) -> None:
+    scheduler.report(
+        {"op": "cancelled-keys", "keys": keys, "reason": "lost dependencies"}, client=client
     )
+    scheduler.client_releases_keys(keys=keys, client=client, stimulus_id=stimulus_id)
 
 
 def _report_error(scheduler: Scheduler, err: Exception, keys: list[Key], client: str) -> None:
