@@ -105,7 +105,12 @@ def route_of(client: distributed.Client, route: str = "auto") -> str:
 
 
 def submit(
-    graph: Any, keys: Any = None, client: distributed.Client | None = None, *, route: str = "auto"
+    graph: Any,
+    keys: Any = None,
+    client: distributed.Client | None = None,
+    *,
+    route: str = "auto",
+    cull: bool = False,
 ) -> Any:
     """Send a graph to a dask.distributed cluster; return futures shaped like ``keys``.
 
@@ -124,6 +129,11 @@ def submit(
     route
         ``"auto"`` (the plugin if the scheduler has it, else the expression
         route), ``"plugin"`` or ``"expr"``.
+    cull
+        Drop what ``keys`` do not need before packing. Off by default: the
+        scheduler creates tasks only for what ``keys`` need anyway, and a
+        layer that cannot cull symbolically would be culled here at a cost
+        proportional to its size.
 
     Returns
     -------
@@ -140,7 +150,7 @@ def submit(
         if keys is None:
             raise UsageError("pass the keys to compute; only packed bytes carry their own")
         flat_keys = [validate_key(k) for k in flatten_keys(keys)]
-        data = pack(graph, flat_keys)
+        data = pack(graph, flat_keys, cull=cull)
     if not flat_keys:
         raise UsageError("no keys to compute: pass at least one key")
     if route_of(client, route) == "plugin":
@@ -157,6 +167,7 @@ def compute(
     client: distributed.Client | None = None,
     *,
     route: str = "auto",
+    cull: bool = False,
     timeout: float | None = None,
 ) -> Any:
     """Compute a graph on a dask.distributed cluster; return results as :func:`hlg.get` does.
@@ -174,8 +185,8 @@ def compute(
         The results took longer than ``timeout``.
     """
     client = distributed.get_client() if client is None else client
-    futures = submit(graph, keys, client, route=route)
-    flat = list(flatten_keys(futures))
+    futures = submit(graph, keys, client, route=route, cull=cull)
+    flat = _leaves(futures)
     try:
         if timeout is not None:
             _wait(flat, timeout)
@@ -199,15 +210,19 @@ def _wait(futures: list[Future], timeout: float) -> None:
             ) from None
 
 
-def _submit_plugin(
-    client: distributed.Client, data: bytes, keys: list[Key]
-) -> dict[Key, Future]:
+def _submit_plugin(client: distributed.Client, data: bytes, keys: list[Key]) -> dict[Key, Future]:
     # Futures first, then the message, under the client's refcount lock, as the
     # client does for its own graphs: no release can slip in between.
     with client._refcount_lock:
         futures = {key: Future(key, client) for key in keys}
         client._send_to_scheduler({"op": OP, "graph": data, "keys": list(futures)})
     return futures
+
+
+def _leaves(nested: Any) -> list[Any]:
+    if isinstance(nested, list):
+        return [leaf for item in nested for leaf in _leaves(item)]
+    return [nested]
 
 
 def _as_tuples(results: Any) -> Any:

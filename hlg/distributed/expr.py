@@ -19,8 +19,9 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
+import dask.threaded
 from dask._expr import Expr
 from dask._task_spec import List as DaskList
 from dask._task_spec import Task as DaskTask
@@ -91,8 +92,8 @@ class PackedGraph(Expr):  # type: ignore[misc]  # dask ships no type information
     ['x', 'y']
     """
 
-    _parameters = ["data", "keys", "finalize"]
-    _defaults = {"finalize": None}
+    _parameters: ClassVar[list[str]] = ["data", "keys", "finalize"]
+    _defaults: ClassVar[dict[str, Any]] = {"finalize": None}
     # The unpacked graph is cached on the expression, and must never travel with it.
     _pickle_functools_cache = False
 
@@ -103,20 +104,21 @@ class PackedGraph(Expr):  # type: ignore[misc]  # dask ships no type information
         finalize: SerializedFunction | None = None,
         _determ_token: str | None = None,
     ) -> PackedGraph:
+        """Check the operands; the expression is named by a token of the bytes."""
         if not isinstance(data, bytes):
             raise UsageError(f"PackedGraph takes the bytes hlg.pack returns; got {type(data)}")
         if finalize is not None and type(finalize) is not SerializedFunction:
             raise UsageError("PackedGraph's finalize is a SerializedFunction or None")
         if _determ_token is None:
             _determ_token = _token(data + (b"" if finalize is None else finalize.data))
-        expr = super().__new__(cls, data, keys, finalize, _determ_token=_determ_token)
-        return expr  # type: ignore[no-any-return]
+        return super().__new__(cls, data, keys, finalize, _determ_token=_determ_token)  # type: ignore[no-any-return]
 
     @functools.cached_property
     def _funcname(self) -> str:
         return "hlg"
 
     def __dask_tokenize__(self) -> str:
+        """Return the token of the packed bytes (and finalize function)."""
         return self.deterministic_token  # type: ignore[no-any-return]
 
     def _operands_for_repr(self) -> list[str]:
@@ -147,6 +149,7 @@ class PackedGraph(Expr):  # type: ignore[misc]  # dask ships no type information
         return {name: dict(by_key) for name, by_key in self.flat.annotations.items()}
 
     def finalize_compute(self) -> PackedFinalize:
+        """Return the expression that collects the results into one (what compute runs)."""
         return PackedFinalize(self, _determ_token=self.deterministic_token)
 
 
@@ -156,7 +159,7 @@ class PackedFinalize(Expr):  # type: ignore[misc]  # dask ships no type informat
     A worker calls the graph's ``finalize`` function on them, if it has one.
     """
 
-    _parameters = ["graph"]
+    _parameters: ClassVar[list[str]] = ["graph"]
     _pickle_functools_cache = False
 
     @functools.cached_property
@@ -186,7 +189,7 @@ def _as_dask_list(keys: list[Any]) -> Any:
 
 
 def _results(nested: Any) -> Any:
-    """The results of a graph's keys, nested like the keys (the default finalize step)."""
+    """Return the results of a graph's keys, nested like the keys (the default finalize)."""
     return nested
 
 
@@ -230,12 +233,15 @@ class Collection:
         self.futures = futures or {}
         self.expr = PackedGraph(data, keys, finalize)
 
+    # Without a distributed client, dask runs the graph on its threaded scheduler.
+    __dask_scheduler__ = staticmethod(dask.threaded.get)
+
     def __dask_graph__(self) -> dict[Key, Any]:
         # Materialises here: dask calls this only where it runs the graph itself.
-        return self.expr.__dask_graph__()  # type: ignore[no-any-return]
+        return self.expr.__dask_graph__()
 
     def __dask_keys__(self) -> list[Any]:
-        return self.expr.__dask_keys__()  # type: ignore[no-any-return]
+        return self.expr.__dask_keys__()
 
     def __dask_layers__(self) -> tuple[str, ...]:
         return (self.expr._name,)
@@ -258,18 +264,14 @@ class Collection:
         return f"<hlg.distributed.Collection: {len(self.data):,} bytes{state}>"
 
 
-def _rebuild(
-    futures: dict[Key, Any], keys: Any, finalize: SerializedFunction | None
-) -> Collection:
+def _rebuild(futures: dict[Key, Any], keys: Any, finalize: SerializedFunction | None) -> Collection:
     # A persisted collection: no tasks, every key held remotely by the futures it keeps.
     flat_keys = list(flatten_keys(keys))
     data = pack(HighLevelGraph({}), flat_keys, remote_keys=flat_keys)
     return Collection(data, keys, finalize, dict(futures))
 
 
-def collection(
-    graph: Any, keys: Any, *, finalize: Callable[..., Any] | None = None
-) -> Collection:
+def collection(graph: Any, keys: Any, *, finalize: Callable[..., Any] | None = None) -> Collection:
     """Make an hlg graph a dask collection for ``client.compute``, ``dask.compute``, ``persist``.
 
     Parameters
@@ -295,7 +297,7 @@ def collection(
     if not isinstance(keys, list):
         keys = validate_key(keys)
     flat_keys = [validate_key(k) for k in flatten_keys(keys)]
-    data = graph if isinstance(graph, bytes) else pack(graph, flat_keys)
+    data = graph if isinstance(graph, bytes) else pack(graph, flat_keys, cull=False)
     func = None if finalize is None else _serialized(finalize)
     return Collection(data, keys, func)
 

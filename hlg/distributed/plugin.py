@@ -59,9 +59,9 @@ PROTOCOL = 1
 # The distributed releases (year, month) the handler was tested with, first and last.
 SUPPORTED_VERSIONS = ((2025, 4), (2026, 8))
 # Older schedulers take the graph's dependencies as a separate mapping.
-_TAKES_DEPENDENCIES = "dependencies" in inspect.signature(
-    Scheduler._create_taskstate_from_graph
-).parameters
+_TAKES_DEPENDENCIES = (
+    "dependencies" in inspect.signature(Scheduler._create_taskstate_from_graph).parameters
+)
 
 
 def check_version(version: str = distributed.__version__) -> None:
@@ -147,9 +147,7 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
                 )
             dsk = to_dask(flat)
             priority = await offload(order, flat)
-            if not _create_tasks(
-                scheduler, dsk, flat.annotations, priority, wanted, client, start
-            ):
+            if not _create_tasks(scheduler, dsk, flat.annotations, priority, wanted, client, start):
                 return
             self.graphs += 1
         except Exception as err:
@@ -164,7 +162,7 @@ def _wanted_keys(keys: Any) -> list[Key]:
     return list(keys)
 
 
-def _create_tasks(
+def _create_tasks(  # noqa: PLR0917 - one private call site
     scheduler: Scheduler,
     dsk: dict[Key, Any],
     annotations: dict[str, dict[Key, Any]],

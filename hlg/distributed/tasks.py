@@ -64,21 +64,22 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
     renamed: dict[Key, Key] | None
 
     def __init__(self, key: Key, node: GraphNode, renamed: dict[Key, Key] | None = None) -> None:
-        self.key = key
+        self.key = key  # type: ignore[misc]  # a slot of dask's GraphNode
         self.node = node
         self.renamed = renamed or None
         if self.renamed is None:
-            self._dependencies = node.dependencies
+            self._dependencies = node.dependencies  # type: ignore[misc]  # dask's slot
         else:
             back = {old: new for new, old in self.renamed.items()}
-            self._dependencies = frozenset(back.get(d, d) for d in node.dependencies)
+            deps = frozenset(back.get(d, d) for d in node.dependencies)
+            self._dependencies = deps  # type: ignore[misc]  # dask's slot
 
     def __call__(self, values: Mapping[Key, Any] = ()) -> Any:  # type: ignore[assignment]
         """Compute the node from its dependencies' ``values`` (on a worker)."""
         if self.renamed is not None:
             values = {self.renamed.get(k, k): v for k, v in dict(values).items()}
         try:
-            return self.node(values)  # type: ignore[arg-type]
+            return self.node(values)
         except Exception as err:
             err.add_note(f"hlg: raised while computing key {self.key!r}")
             raise

@@ -130,9 +130,7 @@ def client(cluster: Cluster) -> Iterator[Any]:
     from tests.distributed import helpers
 
     try:
-        client = distributed.Client(
-            cluster.address, timeout=START_TIMEOUT, set_as_default=False
-        )
+        client = distributed.Client(cluster.address, timeout=START_TIMEOUT, set_as_default=False)
         client.wait_for_workers(2, timeout=START_TIMEOUT)
     except Exception as err:
         pytest.fail(f"the test cluster did not start ({err}):\n{cluster.logs()}")

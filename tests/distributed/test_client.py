@@ -151,7 +151,8 @@ def test_priority_annotation_higher_runs_first(client, workers, route):
         {low.name: low, high.name: high}, {low.name: set(), high.name: set()}
     )
     keys = [*low, *high]
-    stamps = dict(zip(keys, hd.compute(graph, keys, client, route=route, timeout=TIMEOUT)))
+    got = hd.compute(graph, keys, client, route=route, timeout=TIMEOUT)
+    stamps = dict(zip(keys, got, strict=True))
     assert max(stamps[k] for k in high) < min(stamps[k] for k in low)
 
 
@@ -197,7 +198,9 @@ def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
 
 def test_plugin_route_refuses_bytes_that_are_not_a_graph(client):
     future = distributed.Future("junk-key", client)
-    client._send_to_scheduler({"op": "hlg-update-graph", "graph": b"\x00junk", "keys": ["junk-key"]})
+    client._send_to_scheduler(
+        {"op": "hlg-update-graph", "graph": b"\x00junk", "keys": ["junk-key"]}
+    )
     with pytest.raises(hlg.UnpackError, match="not an hlg packed graph"):
         future.result(timeout=TIMEOUT)
 
