@@ -23,8 +23,8 @@ def count_materializations() -> None:
             cls = get_layer_class(tag)
         except Exception:  # an entry point that cannot load here: not ours to count
             continue
-        original = cls.__dict__.get("materialize")
-        if original is None or getattr(original, "_counted", False):
+        original = cls.materialize  # its own, or inherited
+        if getattr(original, "_counted", False):
             continue
 
         def counted(self: Any, _original: Any = original) -> Any:
@@ -102,3 +102,27 @@ def on_scheduler_graphs(dask_scheduler: Any) -> int:
     """Graphs the hlg plugin has taken."""
     plugin = dask_scheduler.plugins.get("hlg")
     return -1 if plugin is None else plugin.graphs
+
+
+class AnnotationRecorder:
+    """A scheduler plugin recording the annotations and priorities of every new graph's tasks."""
+
+    name = "hlg-tests-annotations"
+
+    def __init__(self) -> None:
+        self.annotations: dict[str, dict[Any, Any]] = {}
+        self.priorities: dict[Any, tuple[Any, ...]] = {}
+
+    def update_graph(self, scheduler: Any, *, annotations: Any, priority: Any, **_: Any) -> None:
+        for name, by_key in annotations.items():
+            self.annotations.setdefault(name, {}).update(by_key)
+        self.priorities.update(priority)
+
+
+def recorded(dask_scheduler: Any) -> tuple[dict[str, dict[Any, Any]], dict[Any, Any]]:
+    plugin = dask_scheduler.plugins[AnnotationRecorder.name]
+    return plugin.annotations, plugin.priorities
+
+
+def record_annotations(dask_scheduler: Any) -> None:
+    dask_scheduler.add_plugin(AnnotationRecorder(), name=AnnotationRecorder.name, idempotent=True)

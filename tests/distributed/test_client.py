@@ -32,6 +32,25 @@ ROUTES = ["plugin", "expr"]
 TIMEOUT = 60
 
 
+def _load_table() -> Any:
+    """The partitioned-table example (examples/table.py), loaded like the array example."""
+    path = _PATH.parent / "table.py"
+    if not path.exists():
+        pytest.skip("examples/table.py is not in this checkout")
+    spec = importlib.util.spec_from_file_location("hlg_examples_table", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def _table_sums(table: Any) -> Any:
+    rng = np.random.default_rng(0)
+    t = table.from_arrays({"key": rng.integers(0, 5, 300), "value": rng.random(300)}, 6)
+    return t.groupby("key").agg("sum")
+
+
 def _array_sum():
     x = ca.from_numpy(np.arange(240.0).reshape(12, 20), chunks=(3, 5))
     return ((x + 1) * 2).sum()
@@ -55,6 +74,18 @@ def test_compute_array_example_equals_local_scheduler(client, route):
 
 
 @pytest.mark.parametrize("route", ROUTES)
+def test_compute_table_example_equals_local_scheduler(client, route):
+    table = _load_table()
+    sums = _table_sums(table)
+    parts = hd.compute(sums, sums.keys(), client, route=route, timeout=TIMEOUT)
+    got = table.concat([table.empty_like(sums.dtypes), *parts])
+    expected = sums.compute(scheduler="sync")
+    assert set(got) == set(expected)
+    for column in expected:
+        np.testing.assert_array_equal(got[column], expected[column])
+
+
+@pytest.mark.parametrize("route", ROUTES)
 def test_submit_returns_futures_shaped_like_keys(client, route):
     graph = {"a": 1, "b": (add, "a", 1), ("c", 0): (mul, "b", 10)}
     futures = hd.submit(graph, ["b", [("c", 0)]], client, route=route)
@@ -64,29 +95,40 @@ def test_submit_returns_futures_shaped_like_keys(client, route):
     assert _result(hd.submit(hlg.pack(graph, [("c", 0)]), client=client, route=route)) == [20]
 
 
-@pytest.mark.parametrize("route", ROUTES)
-def test_no_layer_is_materialised_in_the_client_only_in_the_scheduler(client, route):
+def _count_layers_per_process(client: Any, graph: Any, keys: Any, route: str) -> dict[str, int]:
+    """Compute ``graph`` and check where its layers were materialised; return the expected."""
     client.run_on_scheduler(helpers.reset)
     client.run(helpers.reset)
     helpers.reset()
     helpers.count_materializations()
-    total = _array_sum()
-    keys = total.keys()
-    data = hlg.pack(total, keys)
-    got = hd.compute(data, keys, client, route=route, timeout=TIMEOUT)
-    assert np.block(ca._as_lists(got)).shape == (1, 1)
+    hd.compute(graph, keys, client, route=route, timeout=TIMEOUT)
     client_counts = helpers.materializations()
     scheduler_counts = client.run_on_scheduler(helpers.materializations)
     worker_counts = client.run(helpers.materializations)
     # Expected: each layer of the packed graph, once, in the scheduler process.
     expected: dict[str, int] = {}
-    for layer in hlg.unpack(data).layers:
+    for layer in hlg.unpack(hlg.pack(graph, keys, cull=False)).layers:
         name = get_layer_class(layer.tag).__name__
         expected[name] = expected.get(name, 0) + 1
     assert client_counts == {}
-    assert expected["Blockwise"] >= 3 and expected["PartialReduce"] >= 1
     assert scheduler_counts == expected
     assert all(counts == {} for counts in worker_counts.values())
+    return expected
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_layer_is_materialised_in_the_client_only_in_the_scheduler(client, route):
+    total = _array_sum()
+    expected = _count_layers_per_process(client, total, total.keys(), route)
+    assert expected["Blockwise"] >= 3
+    assert expected["PartialReduce"] >= 1
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_shuffle_layer_is_materialised_in_the_client(client, route):
+    sums = _table_sums(_load_table())
+    expected = _count_layers_per_process(client, sums, sums.keys(), route)
+    assert sum(n for name, n in expected.items() if "Shuffle" in name) >= 1
 
 
 def test_plugin_route_uses_the_plugin_and_expr_route_does_not(client):
@@ -138,6 +180,44 @@ def test_workers_and_resources_annotations_place_tasks(client, workers, route):
         on_gpu = hlg.MaterializedLayer(gpu_tasks, name="gpu")
     places = hd.compute(on_gpu, list(gpu_tasks), client, route=route, timeout=TIMEOUT)
     assert {address for address, _ in places} == {workers["w0"]}
+
+
+def _check_annotations_reach_tasks(client: Any, graph: Any, keys: Any, route: str) -> None:
+    """Every annotation unpack expands per key is on that key's task state, and only there."""
+    client.run_on_scheduler(helpers.record_annotations)
+    data = hlg.pack(graph, keys, cull=False)
+    expected = hlg.unpack(data).annotations
+    assert expected
+    hd.compute(data, keys, client, route=route, timeout=TIMEOUT)
+    annotations, priorities = client.run_on_scheduler(helpers.recorded)
+    for name, by_key in expected.items():
+        assert {k: annotations[name][k] for k in by_key} == by_key
+    for key in priorities:
+        if key in expected.get("priority", {}):
+            assert priorities[key][0] == -expected["priority"][key]  # higher runs first
+        elif key in hlg.unpack(data):
+            assert key not in annotations.get("priority", {})
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_annotations_reach_each_task_state(client, route):
+    with hlg.annotate(retries=1):
+        a = hlg.MaterializedLayer(
+            {(f"ann-{route}", i): (add, i, 1) for i in range(3)}, name=f"ann-{route}"
+        )
+        with hlg.annotate(priority=3, my_tag="x"):
+            total = hlg.Task(sum, [hlg.TaskRef(k) for k in a])
+            b = hlg.MaterializedLayer({f"ann-b-{route}": total}, name=f"ann-b-{route}")
+    graph = hlg.HighLevelGraph({a.name: a, b.name: b}, {a.name: set(), b.name: {a.name}})
+    _check_annotations_reach_tasks(client, graph, [f"ann-b-{route}"], route)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_per_role_annotations_reach_the_right_tasks(client, route):
+    sums = _table_sums(_load_table())
+    layers = [layer for layer in sums.graph.layers.values() if layer.role_annotations]
+    assert layers  # shuffles annotate their split and piece tasks by default
+    _check_annotations_reach_tasks(client, sums, sums.keys(), route)
 
 
 @pytest.mark.parametrize("route", ROUTES)
