@@ -37,6 +37,7 @@ from hlg.distributed.tasks import to_dask
 from hlg.errors import UsageError
 from hlg.execute.order import order
 from hlg.keys import Key, is_key
+from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
 
 __all__ = [
@@ -126,27 +127,22 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
             self.scheduler.stream_handlers.pop(OP, None)
             self.scheduler.set_metadata(keys=[METADATA_KEY], value=None)
 
-    async def handle_graph(
-        self, client: str, graph: bytes, keys: Any, stimulus_id: str | None = None, **_: Any
-    ) -> None:
+    async def handle_graph(self, client: str, graph: bytes, keys: Any, **_: Any) -> None:
         """Unpack ``graph`` and create its task states; report any error to ``keys``."""
         scheduler = self.scheduler
         assert scheduler is not None  # the handler is added by start()
         start = time.time()
-        stimulus_id = stimulus_id or f"hlg-update-graph-{start}"
         wanted = _wanted_keys(keys)
         scheduler._active_graph_updates += 1
         try:
             if type(graph) is not bytes:
                 raise UsageError(f"an hlg-update-graph message holds {type(graph).__name__}")
-            flat = await offload(unpack, graph)
+            flat, dsk, priority = await offload(_materialize, graph)
             if set(flat.keys) != set(wanted):
                 raise UsageError(
                     "the message's keys differ from those packed in the graph; "
                     "send what hlg.distributed.submit sends"
                 )
-            dsk = to_dask(flat)
-            priority = await offload(order, flat)
             if not _create_tasks(scheduler, dsk, flat.annotations, priority, wanted, client, start):
                 return
             self.graphs += 1
@@ -154,6 +150,12 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
             _report_error(scheduler, err, wanted, client)
         finally:
             scheduler._active_graph_updates -= 1
+
+
+def _materialize(data: bytes) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int]]:
+    # On the offload thread, so the scheduler's event loop keeps serving meanwhile.
+    flat = unpack(data)
+    return flat, to_dask(flat), order(flat)
 
 
 def _wanted_keys(keys: Any) -> list[Key]:

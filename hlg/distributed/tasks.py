@@ -26,12 +26,13 @@ from dask._task_spec import DataNode as DaskDataNode
 from dask._task_spec import GraphNode as DaskGraphNode
 from dask._task_spec import TaskRef as DaskTaskRef
 
+from hlg._gc import gc_paused
 from hlg.errors import UsageError
 from hlg.keys import Key
 from hlg.materialize.flatgraph import FlatGraph
-from hlg.task import Alias, DataNode, GraphNode
+from hlg.task import Alias, DataNode, GraphNode, Task
 
-__all__ = ["HlgNode", "to_dask"]
+__all__ = ["HlgNode", "RenamedHlgNode", "to_dask"]
 
 # DataNode values dask may hold as they are: nothing in them is decoded on a worker.
 _PLAIN_DATA: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), complex})
@@ -46,9 +47,6 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
         The task's key.
     node
         The hlg :class:`~hlg.Task` (or other node) computing it.
-    renamed
-        Dependency keys dask renamed (``substitute``): new key to the key the
-        node was built with.
 
     Examples
     --------
@@ -58,26 +56,17 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
     (frozenset({'x'}), (2, 1))
     """
 
-    __slots__ = ("node", "renamed")
+    __slots__ = ("node",)
     node: GraphNode
-    # New dependency key -> the key the node knows it by; None when nothing was renamed.
-    renamed: dict[Key, Key] | None
 
-    def __init__(self, key: Key, node: GraphNode, renamed: dict[Key, Key] | None = None) -> None:
+    def __init__(self, key: Key, node: GraphNode) -> None:
+        # Three slot writes and nothing else: to_dask makes one of these per task.
         self.key = key  # type: ignore[misc]  # a slot of dask's GraphNode
         self.node = node
-        self.renamed = renamed or None
-        if self.renamed is None:
-            self._dependencies = node.dependencies  # type: ignore[misc]  # dask's slot
-        else:
-            back = {old: new for new, old in self.renamed.items()}
-            deps = frozenset(back.get(d, d) for d in node.dependencies)
-            self._dependencies = deps  # type: ignore[misc]  # dask's slot
+        self._dependencies = node.dependencies  # type: ignore[misc]  # dask's slot
 
     def __call__(self, values: Mapping[Key, Any] = ()) -> Any:  # type: ignore[assignment]
         """Compute the node from its dependencies' ``values`` (on a worker)."""
-        if self.renamed is not None:
-            values = {self.renamed.get(k, k): v for k, v in dict(values).items()}
         try:
             return self.node(values)
         except Exception as err:
@@ -85,11 +74,11 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
             raise
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (HlgNode, (self.key, self.node, self.renamed))
+        return (HlgNode, (self.key, self.node))
 
     def copy(self) -> HlgNode:
         """Return a shallow copy."""
-        return HlgNode(self.key, self.node, self.renamed)
+        return HlgNode(self.key, self.node)
 
     def substitute(self, subs: dict[Key, Any], key: Key | None = None) -> HlgNode:
         """Rename dependencies (``old key -> new key``) and, with ``key``, the task itself.
@@ -100,7 +89,7 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
             ``subs`` replaces a dependency by a task instead of a key: inlining
             into an hlg node is not supported.
         """
-        renamed = dict(self.renamed or {})
+        renamed = dict(self._renamed())
         changed = False
         for dep in self._dependencies & subs.keys():
             new = subs[dep]
@@ -118,17 +107,22 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
                 changed = True
         if not changed and (key is None or key == self.key):
             return self
-        return HlgNode(self.key if key is None else key, self.node, renamed)
+        key = self.key if key is None else key
+        return RenamedHlgNode(key, self.node, renamed) if renamed else HlgNode(key, self.node)
+
+    def _renamed(self) -> dict[Key, Key]:
+        return {}
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("hlg", self.key, repr(self.node), tuple(sorted((self.renamed or {}).items())))
+        return ("hlg", self.key, repr(self.node), tuple(sorted(self._renamed().items())))
 
     def __eq__(self, other: object) -> bool:
         return (
-            type(other) is HlgNode
+            isinstance(other, HlgNode)
+            and type(other) is type(self)
             and other.key == self.key
             and other.node == self.node
-            and other.renamed == self.renamed
+            and other._renamed() == self._renamed()
         )
 
     def __hash__(self) -> int:
@@ -136,6 +130,39 @@ class HlgNode(DaskGraphNode):  # type: ignore[misc]  # dask ships no type inform
 
     def __repr__(self) -> str:
         return f"<HlgNode {self.key!r} {self.node!r}>"
+
+
+class RenamedHlgNode(HlgNode):
+    """An :class:`HlgNode` whose dependencies dask renamed (see :meth:`HlgNode.substitute`).
+
+    ``renamed`` maps each new dependency key to the key the hlg node was built with.
+    """
+
+    __slots__ = ("renamed",)
+    # New dependency key -> the key the node knows it by. Never empty.
+    renamed: dict[Key, Key]
+
+    def __init__(self, key: Key, node: GraphNode, renamed: dict[Key, Key]) -> None:
+        super().__init__(key, node)
+        self.renamed = renamed
+        back = {old: new for new, old in renamed.items()}
+        deps = frozenset(back.get(d, d) for d in node.dependencies)
+        self._dependencies = deps  # type: ignore[misc]  # dask's slot
+
+    def __call__(self, values: Mapping[Key, Any] = ()) -> Any:  # type: ignore[assignment]
+        """Compute the node, giving it the renamed dependencies under its own keys."""
+        renamed = self.renamed
+        return super().__call__({renamed.get(k, k): v for k, v in dict(values).items()})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RenamedHlgNode, (self.key, self.node, self.renamed))
+
+    def copy(self) -> RenamedHlgNode:
+        """Return a shallow copy."""
+        return RenamedHlgNode(self.key, self.node, dict(self.renamed))
+
+    def _renamed(self) -> dict[Key, Key]:
+        return self.renamed
 
 
 def to_dask(flat: FlatGraph) -> dict[Key, Any]:
@@ -169,13 +196,16 @@ def to_dask(flat: FlatGraph) -> dict[Key, Any]:
             f"to_dask takes the FlatGraph that hlg.unpack returns; got {type(flat).__name__}"
         )
     tasks = flat.tasks
-    # Column-wise: wrap every node in one pass at C speed, then fix up the few
-    # nodes that have a native dask form.
-    out: dict[Key, Any] = dict(zip(tasks, map(HlgNode, tasks, tasks.values()), strict=True))
-    for key, node in tasks.items():
-        t = type(node)
-        if t is Alias:
-            out[key] = DaskAlias(key, node.target)  # type: ignore[attr-defined]
-        elif t is DataNode and type(node.value) in _PLAIN_DATA:  # type: ignore[attr-defined]
-            out[key] = DaskDataNode(key, node.value)  # type: ignore[attr-defined]
+    with gc_paused():  # a million new objects, none of them garbage
+        # Column-wise: wrap every node in one pass driven by C (dict, zip, map), then
+        # replace the few nodes that have a native dask form.
+        out: dict[Key, Any] = dict(zip(tasks, map(HlgNode, tasks, tasks.values()), strict=True))
+        for key, node in tasks.items():
+            t = type(node)
+            if t is Task:
+                continue
+            if t is Alias:
+                out[key] = DaskAlias(key, node.target)  # type: ignore[attr-defined]
+            elif t is DataNode and type(node.value) in _PLAIN_DATA:  # type: ignore[attr-defined]
+                out[key] = DaskDataNode(key, node.value)  # type: ignore[attr-defined]
     return out
