@@ -25,7 +25,14 @@ import distributed
 from distributed import Future
 
 from hlg.distributed.expr import PackedGraph, packed_keys
-from hlg.distributed.plugin import METADATA_KEY, OP, PLUGIN_NAME, PROTOCOL, HlgSchedulerPlugin
+from hlg.distributed.plugin import (
+    METADATA_KEY,
+    OP,
+    PLUGIN_NAME,
+    PROTOCOL,
+    HlgSchedulerPlugin,
+    check_version,
+)
 from hlg.errors import UsageError
 from hlg.graph import flatten_keys
 from hlg.keys import Key, validate_key
@@ -61,14 +68,7 @@ def install(client: distributed.Client) -> None:
     UsageError
         The scheduler runs a version of distributed the plugin does not support.
     """
-    try:
-        client.register_plugin(HlgSchedulerPlugin(), name=PLUGIN_NAME)
-    except UsageError:
-        raise
-    except Exception as err:
-        if "plugin supports distributed" in str(err):
-            raise UsageError(str(err)) from err
-        raise
+    client.register_plugin(HlgSchedulerPlugin(), name=PLUGIN_NAME)
     with _LOCK:
         _HAS_PLUGIN[client] = True
 
@@ -80,12 +80,19 @@ def route_of(client: distributed.Client, route: str = "auto") -> str:
     ------
     UsageError
         ``route`` is not one of ``"auto"``, ``"plugin"``, ``"expr"``, or is
-        ``"plugin"`` and the scheduler has no hlg plugin.
+        ``"plugin"`` and the scheduler has no hlg plugin, or this process runs a
+        release of distributed the plugin route does not support.
     """
     if route not in ROUTES:
         raise UsageError(f"unknown route {route!r}; choose one of {', '.join(ROUTES)}")
     if route == "expr":
         return route
+    try:
+        check_version()  # the client side of the plugin route uses client internals too
+    except UsageError:
+        if route == "plugin":
+            raise
+        return "expr"
     with _LOCK:
         known = _HAS_PLUGIN.get(client)
     if known is None:

@@ -33,6 +33,7 @@ from distributed.core import error_message
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import offload
 
+from hlg import __version__
 from hlg.distributed.tasks import to_dask
 from hlg.errors import UsageError
 from hlg.execute.order import order
@@ -107,7 +108,7 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
 
     def __init__(self) -> None:
         self.scheduler: Scheduler | None = None
-        # Graphs received and task states created, for diagnostics.
+        # Graphs this plugin has unpacked and created task states for (diagnostics).
         self.graphs = 0
 
     async def start(self, scheduler: Scheduler) -> None:
@@ -115,20 +116,24 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         check_version()
         self.scheduler = scheduler
         scheduler.stream_handlers[OP] = self.handle_graph
-        from hlg import __version__
-
         scheduler.set_metadata(
             keys=[METADATA_KEY], value={"protocol": PROTOCOL, "hlg": __version__}
         )
 
     async def close(self) -> None:
-        """Remove the handler (called when the plugin is removed or the scheduler stops)."""
+        """Remove the handler (called when the scheduler closes)."""
         if self.scheduler is not None:
             self.scheduler.stream_handlers.pop(OP, None)
             self.scheduler.set_metadata(keys=[METADATA_KEY], value=None)
 
-    async def handle_graph(self, client: str, graph: bytes, keys: Any, **_: Any) -> None:
-        """Unpack ``graph`` and create its task states; report any error to ``keys``."""
+    async def handle_graph(
+        self, client: str, graph: Any = None, keys: Any = None, **_: Any
+    ) -> None:
+        """Unpack ``graph`` and create its task states; report any error to ``keys``.
+
+        The message comes from a client and may be anything: whatever it holds,
+        the handler returns normally, so the client's connection stays open.
+        """
         scheduler = self.scheduler
         assert scheduler is not None  # the handler is added by start()
         start = time.time()

@@ -276,6 +276,13 @@ def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
     assert "Import the package that defines it on the scheduler" in str(info.value)
 
 
+def test_plugin_route_survives_malformed_messages(client):
+    for message in ({}, {"graph": "text", "keys": "k"}, {"keys": [["not", "a", "key"]]}):
+        client._send_to_scheduler({"op": "hlg-update-graph", **message})
+    # The connection is still up and the plugin still takes graphs.
+    assert hd.compute({"a": 5}, "a", client, route="plugin", timeout=TIMEOUT) == 5
+
+
 def test_plugin_route_refuses_bytes_that_are_not_a_graph(client):
     future = distributed.Future("junk-key", client)
     client._send_to_scheduler(
