@@ -186,16 +186,18 @@ def _check_annotations_reach_tasks(client: Any, graph: Any, keys: Any, route: st
     """Every annotation unpack expands per key is on that key's task state, and only there."""
     client.run_on_scheduler(helpers.record_annotations)
     data = hlg.pack(graph, keys, cull=False)
-    expected = hlg.unpack(data).annotations
+    flat = hlg.unpack(data)
+    expected = flat.annotations
     assert expected
     hd.compute(data, keys, client, route=route, timeout=TIMEOUT)
     annotations, priorities = client.run_on_scheduler(helpers.recorded)
     for name, by_key in expected.items():
         assert {k: annotations[name][k] for k in by_key} == by_key
-    for key in priorities:
-        if key in expected.get("priority", {}):
-            assert priorities[key][0] == -expected["priority"][key]  # higher runs first
-        elif key in hlg.unpack(data):
+    prioritised = expected.get("priority", {})
+    for key in flat.tasks:
+        if key in prioritised:
+            assert priorities[key][0] == -prioritised[key]  # higher runs first
+        else:
             assert key not in annotations.get("priority", {})
 
 
