@@ -63,6 +63,7 @@ from hlg.task import (
     _callable_name,
     _scan,
     apply,
+    remote_key,
 )
 
 __all__ = ["Decoder", "Encoder", "PreEncoded"]
@@ -192,7 +193,7 @@ class Encoder:
         if t is Opaque:
             self._deep = True
             return msgpack.ExtType(OPAQUE, packb((obj.serializer, obj.payload)))
-        ref_key = getattr(obj, "__hlg_remote_key__", None)
+        ref_key = remote_key(obj)
         if ref_key is not None:
             # Data held remotely (a scattered Ref): ship its key, never its value.
             self.remote_keys.add(ref_key)
