@@ -21,6 +21,7 @@ describes it best, so ``except KeyError`` and ``except hlg.HlgError`` both work:
     │   └── LayerStateError                        a layer's packed state is malformed
     ├── LayerClassError(HlgError, TypeError)       a layer class breaks the layer contract
     ├── UsageError(HlgError, ValueError)           an argument hlg does not accept
+    ├── NotInstalledError(HlgError, ImportError)   an optional package or program is missing
     ├── TaskExecutionError(HlgError, RuntimeError) a task could not be run at all
     └── WorkerDiedError(HlgError, RuntimeError)    a worker process died mid-task
 
@@ -101,6 +102,10 @@ class LayerStateError(UnpackError):
 
 class LayerClassError(HlgError, TypeError):
     """A layer class breaks the layer contract: a method missing, mis-declared or failing."""
+
+
+class NotInstalledError(HlgError, ImportError):
+    """An optional package or program (graphviz, networkx, ``dot``) is not installed."""
 
 
 class TaskExecutionError(HlgError, RuntimeError):
