@@ -15,12 +15,14 @@ from hlg.errors import (
     GraphError,
     HlgError,
     InvalidKeyError,
+    LayerClassError,
     LayerStateError,
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
     NotInstalledError,
     PackError,
+    ResourceLimitError,
     TaskExecutionError,
     TaskSpecError,
     TooManyTasksError,
@@ -40,6 +42,7 @@ from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
 from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
+from hlg.limits import Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
@@ -57,6 +60,7 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "Cost",
     "CycleError",
     "DataNode",
     "DuplicateKeyError",
@@ -70,7 +74,9 @@ __all__ = [
     "InvalidKeyError",
     "Key",
     "Layer",
+    "LayerClassError",
     "LayerStateError",
+    "Limits",
     "MaterializedLayer",
     "MissingDependencyError",
     "MissingKeyError",
@@ -80,6 +86,7 @@ __all__ = [
     "Profiler",
     "ProgressBar",
     "Ref",
+    "ResourceLimitError",
     "ShuffleLayer",
     "ShuffleRoute",
     "SimpleShuffleLayer",

@@ -52,6 +52,7 @@ from hlg.execute.procpool import ProcessPool
 from hlg.execute.state import SchedulerState
 from hlg.graph import flatten_keys
 from hlg.keys import Key, is_key
+from hlg.limits import Limits
 from hlg.task import GraphNode, SerializedFunction, Task, _callable_name
 from hlg.toposort import find_cycle
 
@@ -84,6 +85,8 @@ def get(
     num_workers: int | None = None,
     callbacks: Iterable[Callback] = (),
     rerun_exceptions_locally: bool = False,
+    limits: Limits | None = None,
+    max_tasks: int | None = None,
 ) -> Any:
     """Compute ``keys`` of ``graph`` and return their values.
 
@@ -106,6 +109,8 @@ def get(
     rerun_exceptions_locally
         When a task raises, run it again in the calling thread, so that a
         debugger (``pdb.pm()``) sees it.
+    limits, max_tasks
+        For packed bytes: what unpacking may build (see :func:`hlg.unpack`).
 
     Raises
     ------
@@ -130,7 +135,9 @@ def get(
     >>> get({0: 5, 1: (add, 0, 10), ("y", 0.5): (add, 1, 2)}, ("y", 0.5))  # dask's key model
     17
     """
-    tasks, carried = graph_tasks(graph, keys)
+    tasks, carried = graph_tasks(
+        graph, keys, unpack_options={"limits": limits, "max_tasks": max_tasks}
+    )
     if keys is None:
         keys = carried
         if keys is None:
