@@ -36,6 +36,7 @@ from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from hlg.errors import MissingDependencyError
+from hlg.execute.memory_order import memory_order
 from hlg.keys import Key
 from hlg.task import GraphNode
 
@@ -105,54 +106,41 @@ def order_tasks(
     >>> order_tasks(tasks, roots=["y"])
     {'x': 0, 'y': 1}
     """
-    position = {key: i for i, key in enumerate(tasks)}
-    complete = roots is None
     if roots is None:
-        has_dependents: set[Key] = set()
-        for node in tasks.values():
-            has_dependents.update(node.dependencies)
-        roots = [key for key in tasks if key not in has_dependents]
-    priority: dict[Key, int] = {}
-    entered: set[Key] = set()
+        keys = list(tasks)
+    else:
+        needed = _needed(tasks, roots, known)
+        keys = [key for key in tasks if key in needed]
+    index = {key: i for i, key in enumerate(keys)}
+    deps: list[list[int]] = []
+    for key in keys:
+        node = tasks[key]
+        try:
+            deps.append(list(map(index.__getitem__, node.dependencies)))
+        except KeyError:  # dependencies outside the graph: known data, or ignored
+            deps.append([index[d] for d in node.dependencies if d in index])
+    outputs = None if roots is None else [index[r] for r in roots if r in index]
+    return {keys[t]: i for i, t in enumerate(memory_order(deps, outputs))}
 
-    def rank(key: Key) -> tuple[int, int]:
-        # More dependencies first (a bigger subtree); graph order breaks ties.
-        return (-len(tasks[key].dependencies), position[key])
 
-    for root in roots:
-        if root in priority or root not in position:
-            continue
-        stack = [root]
-        while stack:
-            key = stack[-1]
-            if key in priority:
-                stack.pop()
-            elif key in entered:
-                stack.pop()
-                priority[key] = len(priority)
-            else:
-                entered.add(key)
-                children = []
-                for d in tasks[key].dependencies:
-                    if d in position:
-                        if d not in priority:
-                            children.append(d)
-                    elif not complete and (known is None or d not in known):
-                        raise _missing(key, d)
-                if not children:
-                    stack.pop()  # a leaf, or all dependencies done: number it now
-                    priority[key] = len(priority)
-                    continue
-                if len(children) > 1:
-                    children.sort(key=rank, reverse=True)
-                stack.extend(children)
-    if complete and len(priority) < len(tasks):
-        # Tasks on a cycle are nobody's root: number them last, in graph order, so
-        # the scheduler can find and report the cycle.
-        for key in tasks:
-            if key not in priority:
-                priority[key] = len(priority)
-    return priority
+def _needed(
+    tasks: Mapping[Key, GraphNode], roots: Iterable[Key], known: Container[Key] | None
+) -> set[Key]:
+    """Collect the tasks ``roots`` need, checking each dependency is a task or known."""
+    needed: set[Key] = set()
+    stack = [key for key in roots if key in tasks]
+    needed.update(stack)
+    while stack:
+        key = stack.pop()
+        for d in tasks[key].dependencies:
+            if d in needed:
+                continue
+            if d in tasks:
+                needed.add(d)
+                stack.append(d)
+            elif known is None or d not in known:
+                raise _missing(key, d)
+    return needed
 
 
 def _missing(key: Key, dep: Key) -> MissingDependencyError:

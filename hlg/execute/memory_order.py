@@ -1,0 +1,395 @@
+"""The ordering algorithm: two walks that keep few results in memory, and the better one.
+
+Tasks are numbers ``0 .. n - 1`` here (graph order); :mod:`hlg.execute.order`
+translates keys. The order is judged the way a single worker would live it: tasks
+run one at a time, and a result is *held* from when its task runs until its last
+dependent has run. A task nothing depends on is handed over at once and never
+held. The fewer results held at the *peak*, the better.
+
+Three rules, applied in this order, make an order that holds little:
+
+1. **Eager**: run a ready task at once if running it does not grow what is held,
+   that is, if it is the last dependent of at least as many held results as it
+   adds (one, or none for a task nothing depends on). Running such a task earlier
+   never raises the count at any later moment, so it is always safe. This is what
+   finishes a reduction as soon as its parts exist, and what runs the second
+   dependent of a splitter right after the first, so the splitter is released.
+2. **Walk**: otherwise, continue a depth-first walk from a *goal*: before a task,
+   walk its missing dependencies one subtree at a time, so each subtree finishes,
+   and its intermediates are released, before the next starts.
+3. **Goal**: when the walk is done, pick where to go next.
+
+Rules 2 and 3 are made in two ways, giving two walks:
+
+- the **static walk** numbers every task once by a depth-first post-order from the
+  outputs, in graph order, visiting dependencies with more direct dependencies
+  first and ties in graph order (for a tree this is the Sethi-Ullman order: big
+  subtrees first, so their many intermediates are gone before the small ones'
+  few results start waiting). Between eager tasks it runs the lowest-numbered
+  task not yet run, which is always ready.
+- the **dynamic walk** picks each goal from what is held: the first unfinished
+  dependent of the most recently produced result still held. Its walk visits
+  dependencies with the most work below them first (the count of tasks below,
+  with shared ones counted once per path, capped). Graphs whose outputs share
+  inputs in clusters (an xarray groupby, a rechunk feeding several outputs) need
+  this: it finishes the outputs that use what is held before loading anything
+  for the others.
+
+Each walk also counts what it holds. The walk holding less at its peak wins;
+ties go to the static walk. Neither wins on every graph: the static walk is
+better on grids of blocks whose reductions follow the grid (``map_overlap``,
+``x.T @ x``), the dynamic walk on clustered outputs. Both are linear in tasks
+plus dependencies (with a heap of eager tasks), and deterministic: every choice
+is by a task's number, never by hash order.
+
+State vocabulary (lists indexed by task number):
+
+- ``deps[t]`` / ``dependents[t]``: the graph, in both directions;
+- ``missing[t]``: dependencies of ``t`` not yet run; ``t`` is *ready* at 0;
+- ``waiting[t]``: dependents of ``t`` not yet run; ``t``'s result is held while
+  this is positive after ``t`` has run;
+- ``freeing[t]``: dependencies of ``t`` whose only remaining dependent is ``t``;
+  running ``t`` releases them. ``t`` is eager when ready and
+  ``freeing[t] >= need[t]``, where ``need[t]`` is 1 if anything depends on
+  ``t``, else 0;
+- ``cursor[t]``: index into ``dependents[t]`` before which every dependent has
+  run, so finding the first unfinished one costs nothing twice;
+- ``eager``: heap of the static numbers of eager tasks; entries for tasks
+  already run are skipped when popped (tasks only become more eager, never less);
+- ``done[t]``: ``t`` has run in the walk under way.
+"""
+
+from __future__ import annotations
+
+from heapq import heapify, heappop, heappush
+
+__all__ = ["memory_order"]
+
+# Work counts grow exponentially on lattices of shared dependencies; past this
+# they only need to compare as "very big".
+_WORK_CAP = 1 << 60
+
+
+def memory_order(deps: list[list[int]], outputs: list[int] | None = None) -> list[int]:
+    """Return the tasks in the order to run them.
+
+    Parameters
+    ----------
+    deps
+        Dependencies of each task, by task number (``0 .. n - 1``, graph order).
+    outputs
+        Tasks to walk from, in the order to prefer them; those that other tasks
+        depend on are skipped. It must hold every task nothing depends on. By
+        default, those tasks in graph order.
+
+    Returns
+    -------
+    list
+        Every task number once, each after its dependencies. If the graph has a
+        cycle: the tasks that can run, then the rest, each in graph order.
+
+    Examples
+    --------
+    >>> memory_order([[], [0], [], [1, 2]])  # 3 needs 1 and 2; 1 needs 0
+    [0, 1, 2, 3]
+    """
+    g = _Graph(deps, outputs)
+    if g.static is None:
+        return g.with_cycle()
+    first = _static_walk(g)
+    if first is None:
+        return g.with_cycle()
+    order, peak = first
+    if peak <= max(map(len, deps), default=0):
+        return order  # every dependency of the widest task is held before it runs anyway
+    if max(map(len, g.dependents), default=0) < 2:
+        # A forest of in-trees: the newest result held always leads to the task
+        # the static walk runs next, so the dynamic walk could only reorder siblings.
+        return order
+    second = _dynamic_walk(g, peak)
+    return order if second is None else second
+
+
+class _Graph:
+    """The graph both ways, the static post-order, and the state walks start from."""
+
+    __slots__ = (
+        "dependents",
+        "deps",
+        "eager",
+        "freeing",
+        "missing",
+        "need",
+        "outputs",
+        "rank",
+        "static",
+        "waiting",
+    )
+
+    def __init__(self, deps: list[list[int]], outputs: list[int] | None) -> None:
+        n = len(deps)
+        self.deps = deps
+        self.dependents = dependents = [[] for _ in range(n)]  # type: list[list[int]]
+        for t, ds in enumerate(deps):
+            for d in ds:
+                dependents[d].append(t)
+        if outputs is None:
+            outputs = [t for t in range(n) if not dependents[t]]
+        else:
+            outputs = [t for t in dict.fromkeys(outputs) if not dependents[t]]
+        self.outputs = outputs
+        static = _post_order(deps, outputs)
+        # A task no output reaches is on a cycle.
+        self.static: list[int] | None = static if len(static) == n else None
+        self.rank = rank = [0] * n
+        for i, t in enumerate(static):
+            rank[t] = i
+        self.missing = [len(ds) for ds in deps]
+        self.waiting = waiting = [len(ds) for ds in dependents]
+        # Results a task must release to be eager: one, or none if nothing needs it.
+        self.need = need = [1 if ds else 0 for ds in dependents]
+        self.freeing = freeing = [0] * n
+        eager = []
+        for t, ds in enumerate(deps):
+            if ds:
+                k = 0
+                for d in ds:
+                    if waiting[d] == 1:
+                        k += 1
+                freeing[t] = k
+            elif not need[t]:
+                eager.append(rank[t])  # a lone task: it costs nothing to run
+        heapify(eager)
+        self.eager = eager
+
+    def start(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Fresh ``missing``, ``waiting``, ``freeing`` and ``eager`` for one walk."""
+        return self.missing[:], self.waiting[:], self.freeing[:], self.eager[:]
+
+    def with_cycle(self) -> list[int]:
+        """Order a graph with a cycle: what can run, then the rest, in graph order.
+
+        No order runs the tasks on a cycle; the scheduler finds and reports them.
+        """
+        missing = self.missing[:]
+        ready = [t for t, m in enumerate(missing) if not m]
+        ready.reverse()
+        result: list[int] = []
+        while ready:
+            t = ready.pop()
+            result.append(t)
+            for u in self.dependents[t]:
+                missing[u] -= 1
+                if not missing[u]:
+                    ready.append(u)
+        return result + [t for t, m in enumerate(missing) if m]
+
+
+def _post_order(deps: list[list[int]], outputs: list[int]) -> list[int]:
+    """Depth-first post-order from ``outputs``.
+
+    Dependencies with more direct dependencies are visited first, ties in graph
+    order. On a cycle the result is not a topological order (the static walk
+    notices).
+    """
+    n = len(deps)
+    # The last pushed is walked first, so push in ascending (count, -number)
+    # order, precomputed as one int per task.
+    push_key = [len(ds) * (n + 1) + n - t for t, ds in enumerate(deps)]
+    order: list[int] = []
+    state = [0] * n  # 0 unseen, 1 dependencies pushed, 2 numbered
+    for root in outputs:
+        if state[root]:
+            continue
+        stack = [root]
+        while stack:
+            t = stack[-1]
+            s = state[t]
+            if s:
+                stack.pop()
+                if s == 1:
+                    state[t] = 2
+                    order.append(t)
+                continue
+            children = [d for d in deps[t] if not state[d]]
+            if children:
+                state[t] = 1
+                if len(children) > 1:
+                    children.sort(key=push_key.__getitem__)
+                stack.extend(children)
+            else:
+                stack.pop()
+                state[t] = 2
+                order.append(t)
+    return order
+
+
+def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
+    """Eager tasks first, else the next task of the static post-order; and its peak.
+
+    Returns ``None`` if the graph has a cycle.
+    """
+    deps, dependents, rank, need = g.deps, g.dependents, g.rank, g.need
+    static = g.static
+    assert static is not None  # checked by the caller
+    missing, waiting, freeing, eager = g.start()
+    n = len(deps)
+    done = [False] * n
+    cursor = [0] * n
+    result: list[int] = []
+    held = peak = 0
+    position = 0  # every task in static[:position] has run
+    while len(result) < n:
+        if eager:
+            t = static[heappop(eager)]
+            if done[t]:
+                continue
+        else:
+            # The first static task not run is ready: its dependencies come before it.
+            while done[static[position]]:
+                position += 1
+            t = static[position]
+            if missing[t]:
+                return None  # only a cycle keeps a dependency after its dependent
+        peak = max(peak, held)
+        done[t] = True
+        result.append(t)
+        for d in deps[t]:
+            w = waiting[d] - 1
+            waiting[d] = w
+            if w == 1:
+                u = _first_waiting(d, dependents, cursor, done)
+                freeing[u] += 1
+                if not missing[u] and freeing[u] >= need[u]:
+                    heappush(eager, rank[u])
+            elif not w:
+                held -= 1
+        if need[t]:
+            held += 1
+            for u in dependents[t]:
+                m = missing[u] - 1
+                missing[u] = m
+                if not m and freeing[u] >= need[u]:
+                    heappush(eager, rank[u])
+    return result, peak
+
+
+def _dynamic_walk(g: _Graph, bound: int) -> list[int] | None:
+    """Eager tasks first, else walk towards goals taken from what is held.
+
+    Gives up (returns ``None``) as soon as it would hold ``bound`` results or
+    more: the static walk's order is then at least as good.
+    """
+    deps, dependents, rank, need = g.deps, g.dependents, g.rank, g.need
+    static = g.static
+    assert static is not None  # checked by the caller
+    push_key = _goal_order(g, static)
+    missing, waiting, freeing, eager = g.start()
+    n = len(deps)
+    done = [False] * n
+    cursor = [0] * n
+    result: list[int] = []
+    held = 0
+    produced: list[int] = []  # results in the order produced; spent ones popped lazily
+    goals: list[int] = []  # the depth-first walk: tasks to run, dependencies above
+    outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
+    while len(result) < n:
+        if eager:
+            t = static[heappop(eager)]
+            if done[t]:
+                continue
+        elif goals:
+            t = goals.pop()
+            if done[t]:
+                continue
+            if missing[t]:
+                goals.append(t)  # back to it once its dependencies, pushed above, have run
+                goals.extend(sorted((d for d in deps[t] if not done[d]), key=push_key.__getitem__))
+                continue
+        else:
+            goals.append(
+                _next_goal(
+                    produced,
+                    outputs,
+                    waiting=waiting,
+                    dependents=dependents,
+                    cursor=cursor,
+                    done=done,
+                )
+            )
+            continue
+        if held >= bound:
+            return None
+        done[t] = True
+        result.append(t)
+        for d in deps[t]:
+            w = waiting[d] - 1
+            waiting[d] = w
+            if w == 1:
+                u = _first_waiting(d, dependents, cursor, done)
+                freeing[u] += 1
+                if not missing[u] and freeing[u] >= need[u]:
+                    heappush(eager, rank[u])
+            elif not w:
+                held -= 1
+        if need[t]:
+            held += 1
+            produced.append(t)
+            for u in dependents[t]:
+                m = missing[u] - 1
+                missing[u] = m
+                if not m and freeing[u] >= need[u]:
+                    heappush(eager, rank[u])
+    return result
+
+
+def _goal_order(g: _Graph, static: list[int]) -> list[int]:
+    """Sort dependents by static order; return the dynamic walk's push order.
+
+    Dependencies with the most work below them (tasks below, counted once per
+    path, capped) are walked first, then in static order. The last pushed is
+    walked first, so the key ascends to the first to walk.
+    """
+    rank = g.rank
+    for ds in g.dependents:
+        if len(ds) > 1:
+            ds.sort(key=rank.__getitem__)
+    deps = g.deps
+    n = len(deps)
+    work = [1] * n
+    get = work.__getitem__
+    for t in static:
+        ds = deps[t]
+        if ds:
+            work[t] = min(1 + sum(map(get, ds)), _WORK_CAP)
+    return [w * (n + 1) + n - r for w, r in zip(work, rank, strict=True)]
+
+
+def _next_goal(
+    produced: list[int],
+    outputs: list[int],
+    *,
+    waiting: list[int],
+    dependents: list[list[int]],
+    cursor: list[int],
+    done: list[bool],
+) -> int:
+    """Pick the first unfinished dependent of the newest result held, else the next output."""
+    while produced:
+        h = produced[-1]
+        if waiting[h]:
+            return _first_waiting(h, dependents, cursor, done)
+        produced.pop()
+    while done[outputs[-1]]:
+        outputs.pop()
+    return outputs[-1]
+
+
+def _first_waiting(t: int, dependents: list[list[int]], cursor: list[int], done: list[bool]) -> int:
+    """Find the first dependent of ``t`` not yet run (``t`` must have one)."""
+    ds = dependents[t]
+    c = cursor[t]
+    while done[ds[c]]:
+        c += 1
+    cursor[t] = c
+    return ds[c]
