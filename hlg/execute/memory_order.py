@@ -138,7 +138,7 @@ class _Graph:
         else:
             outputs = [t for t in dict.fromkeys(outputs) if not dependents[t]]
         self.outputs = outputs
-        static = _post_order(deps, outputs)
+        static = _post_order(deps, dependents, outputs)
         # A task no output reaches is on a cycle.
         self.static: list[int] | None = static if len(static) == n else None
         self.rank = rank = [0] * n
@@ -185,17 +185,23 @@ class _Graph:
         return result + [t for t, m in enumerate(missing) if m]
 
 
-def _post_order(deps: list[list[int]], outputs: list[int]) -> list[int]:
+def _post_order(
+    deps: list[list[int]], dependents: list[list[int]], outputs: list[int]
+) -> list[int]:
     """Depth-first post-order from ``outputs``.
 
-    Dependencies with more direct dependencies are visited first, ties in graph
-    order. On a cycle the result is not a topological order (the static walk
-    notices).
+    Dependencies with more direct dependencies are visited first, then those
+    with more dependents (a shared result computed first lets its other
+    dependents run early), then graph order. On a cycle the result is not a
+    topological order (the static walk notices).
     """
     n = len(deps)
     # The last pushed is walked first, so push in ascending (count, -number)
     # order, precomputed as one int per task.
-    push_key = [len(ds) * (n + 1) + n - t for t, ds in enumerate(deps)]
+    fan = max(map(len, dependents), default=0) + 1
+    push_key = [
+        ((len(ds) * fan + len(dependents[t])) * (n + 1)) + n - t for t, ds in enumerate(deps)
+    ]
     order: list[int] = []
     state = [0] * n  # 0 unseen, 1 dependencies pushed, 2 numbered
     for root in outputs:
