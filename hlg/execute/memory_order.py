@@ -21,26 +21,30 @@ Three rules, applied in this order, make an order that holds little:
 
 Rules 2 and 3 are made in two ways, giving two walks:
 
-- the **static walk** numbers every task once by a depth-first post-order from the
-  outputs, in graph order, visiting dependencies with more direct dependencies
-  first and ties in graph order (for a tree this is the Sethi-Ullman order: big
-  subtrees first, so their many intermediates are gone before the small ones'
-  few results start waiting). Between eager tasks it runs the lowest-numbered
-  task not yet run, which is always ready.
+- the **static walk** takes the outputs as goals, in the order given (graph order
+  by default), and visits dependencies with more direct dependencies first, then
+  those with more dependents (a shared result computed first lets its other
+  dependents run early), then in graph order. For a tree this is close to the
+  Sethi-Ullman order: big subtrees first, so their many intermediates are gone
+  before the small ones' few results start waiting.
 - the **dynamic walk** picks each goal from what is held: the first unfinished
-  dependent of the most recently produced result still held. Its walk visits
+  dependent of the most recently produced result still held. It visits
   dependencies with the most work below them first (the count of tasks below,
   with shared ones counted once per path, capped). Graphs whose outputs share
   inputs in clusters (an xarray groupby, a rechunk feeding several outputs) need
   this: it finishes the outputs that use what is held before loading anything
-  for the others.
+  for the others. Its ties follow the static walk's order.
 
-Each walk also counts what it holds. The walk holding less at its peak wins;
-ties go to the static walk. Neither wins on every graph: the static walk is
+Each walk counts what it holds. The walk holding less at its peak wins; ties go
+to the static walk, and the dynamic walk stops as soon as it holds as much as
+the static walk's peak. It is not run at all when the static walk's peak is the
+most dependencies any one task has (nothing can do better), or when no result
+has two dependents (an in-tree, where the newest result held always leads where
+the static walk goes next). Neither walk wins on every graph: the static walk is
 better on grids of blocks whose reductions follow the grid (``map_overlap``,
 ``x.T @ x``), the dynamic walk on clustered outputs. Both are linear in tasks
-plus dependencies (with a heap of eager tasks), and deterministic: every choice
-is by a task's number, never by hash order.
+plus dependencies, with a heap of eager tasks, and deterministic: every choice is
+by a task's number or position in a walk, never by hash order.
 
 State vocabulary (lists indexed by task number):
 
@@ -54,9 +58,12 @@ State vocabulary (lists indexed by task number):
   ``t``, else 0;
 - ``cursor[t]``: index into ``dependents[t]`` before which every dependent has
   run, so finding the first unfinished one costs nothing twice;
-- ``eager``: heap of the static numbers of eager tasks; entries for tasks
+- ``eager``: heap of eager tasks, first in graph order; entries for tasks
   already run are skipped when popped (tasks only become more eager, never less);
-- ``done[t]``: ``t`` has run in the walk under way.
+- ``done[t]``: ``t`` has run in the walk under way; ``entered[t]``: the walk has
+  pushed ``t``'s dependencies and runs ``t`` when it is back to it;
+- ``stack`` / ``goals``: the depth-first walk, each task below its dependencies;
+- ``produced``: results of the dynamic walk in the order produced.
 """
 
 from __future__ import annotations
@@ -94,8 +101,6 @@ def memory_order(deps: list[list[int]], outputs: list[int] | None = None) -> lis
     [0, 1, 2, 3]
     """
     g = _Graph(deps, outputs)
-    if g.static is None:
-        return g.with_cycle()
     first = _static_walk(g)
     if first is None:
         return g.with_cycle()
@@ -106,12 +111,12 @@ def memory_order(deps: list[list[int]], outputs: list[int] | None = None) -> lis
         # A forest of in-trees: the newest result held always leads to the task
         # the static walk runs next, so the dynamic walk could only reorder siblings.
         return order
-    second = _dynamic_walk(g, peak)
+    second = _dynamic_walk(g, order, peak)
     return order if second is None else second
 
 
 class _Graph:
-    """The graph both ways, the static post-order, and the state walks start from."""
+    """The graph both ways, and the state every walk starts from."""
 
     __slots__ = (
         "dependents",
@@ -121,8 +126,6 @@ class _Graph:
         "missing",
         "need",
         "outputs",
-        "rank",
-        "static",
         "waiting",
     )
 
@@ -138,12 +141,6 @@ class _Graph:
         else:
             outputs = [t for t in dict.fromkeys(outputs) if not dependents[t]]
         self.outputs = outputs
-        static = _post_order(deps, dependents, outputs)
-        # A task no output reaches is on a cycle.
-        self.static: list[int] | None = static if len(static) == n else None
-        self.rank = rank = [0] * n
-        for i, t in enumerate(static):
-            rank[t] = i
         self.missing = [len(ds) for ds in deps]
         self.waiting = waiting = [len(ds) for ds in dependents]
         # Results a task must release to be eager: one, or none if nothing needs it.
@@ -158,7 +155,7 @@ class _Graph:
                         k += 1
                 freeing[t] = k
             elif not need[t]:
-                eager.append(rank[t])  # a lone task: it costs nothing to run
+                eager.append(t)  # a lone task: it costs nothing to run
         heapify(eager)
         self.eager = eager
 
@@ -185,79 +182,37 @@ class _Graph:
         return result + [t for t, m in enumerate(missing) if m]
 
 
-def _post_order(
-    deps: list[list[int]], dependents: list[list[int]], outputs: list[int]
-) -> list[int]:
-    """Depth-first post-order from ``outputs``.
-
-    Dependencies with more direct dependencies are visited first, then those
-    with more dependents (a shared result computed first lets its other
-    dependents run early), then graph order. On a cycle the result is not a
-    topological order (the static walk notices).
-    """
-    n = len(deps)
-    # The last pushed is walked first, so push in ascending (count, -number)
-    # order, precomputed as one int per task.
-    fan = max(map(len, dependents), default=0) + 1
-    push_key = [
-        ((len(ds) * fan + len(dependents[t])) * (n + 1)) + n - t for t, ds in enumerate(deps)
-    ]
-    order: list[int] = []
-    state = [0] * n  # 0 unseen, 1 dependencies pushed, 2 numbered
-    for root in outputs:
-        if state[root]:
-            continue
-        stack = [root]
-        while stack:
-            t = stack[-1]
-            s = state[t]
-            if s:
-                stack.pop()
-                if s == 1:
-                    state[t] = 2
-                    order.append(t)
-                continue
-            children = [d for d in deps[t] if not state[d]]
-            if children:
-                state[t] = 1
-                if len(children) > 1:
-                    children.sort(key=push_key.__getitem__)
-                stack.extend(children)
-            else:
-                stack.pop()
-                state[t] = 2
-                order.append(t)
-    return order
-
-
 def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
-    """Eager tasks first, else the next task of the static post-order; and its peak.
+    """Run eager tasks first, else walk depth-first from the outputs; count the peak.
 
-    Returns ``None`` if the graph has a cycle.
+    The walk visits dependencies with more direct dependencies first, then those
+    with more dependents (a shared result computed first lets its other dependents
+    run early), then in graph order. Returns ``None`` if the graph has a cycle.
     """
-    deps, dependents, rank, need = g.deps, g.dependents, g.rank, g.need
-    static = g.static
-    assert static is not None  # checked by the caller
+    deps, dependents, need = g.deps, g.dependents, g.need
     missing, waiting, freeing, eager = g.start()
     n = len(deps)
+    # The last pushed is walked first, so push in ascending order of this key.
+    fan = max(map(len, dependents), default=0) + 1
+    push_key = [(len(ds) * fan + len(dependents[t])) * (n + 1) + n - t for t, ds in enumerate(deps)]
     done = [False] * n
+    entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
     cursor = [0] * n
     result: list[int] = []
     held = peak = 0
-    position = 0  # every task in static[:position] has run
+    outputs = g.outputs[::-1]  # the next output last
+    stack: list[int] = []  # the depth-first walk: tasks to run, dependencies above
     while len(result) < n:
         if eager:
-            t = static[heappop(eager)]
+            t = heappop(eager)
             if done[t]:
                 continue
         else:
-            # The first static task not run is ready: its dependencies come before it.
-            while done[static[position]]:
-                position += 1
-            t = static[position]
-            if missing[t]:
-                return None  # only a cycle keeps a dependency after its dependent
-        peak = max(peak, held)
+            t = _walk_on(stack, outputs, deps=deps, done=done, entered=entered, push_key=push_key)
+            if t < 0 or missing[t]:
+                return None  # tasks no output needs, or a dependency after its dependent
+        if held > peak:  # noqa: PLR1730 (a call to max costs more in this loop)
+            peak = held
         done[t] = True
         result.append(t)
         for d in deps[t]:
@@ -267,7 +222,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
                 u = _first_waiting(d, dependents, cursor, done)
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    heappush(eager, rank[u])
+                    heappush(eager, u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -276,20 +231,58 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    heappush(eager, rank[u])
+                    heappush(eager, u)
     return result, peak
 
 
-def _dynamic_walk(g: _Graph, bound: int) -> list[int] | None:
+def _walk_on(
+    stack: list[int],
+    outputs: list[int],
+    *,
+    deps: list[list[int]],
+    done: list[bool],
+    entered: list[bool],
+    push_key: list[int],
+) -> int:
+    """Advance the depth-first walk to the next task to run; -1 if none is left.
+
+    On a cycle the task returned may still miss a dependency.
+    """
+    while True:
+        if not stack:
+            while outputs and done[outputs[-1]]:
+                outputs.pop()
+            if not outputs:
+                return -1
+            stack.append(outputs.pop())
+        t = stack[-1]
+        if done[t]:
+            stack.pop()
+        elif entered[t]:
+            stack.pop()
+            return t
+        else:
+            entered[t] = True
+            children = [d for d in deps[t] if not done[d]]
+            if not children:
+                stack.pop()
+                return t
+            if len(children) > 1:
+                children.sort(key=push_key.__getitem__)
+            stack.extend(children)
+
+
+def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
     """Eager tasks first, else walk towards goals taken from what is held.
 
     Gives up (returns ``None``) as soon as it would hold ``bound`` results or
     more: the static walk's order is then at least as good.
     """
-    deps, dependents, rank, need = g.deps, g.dependents, g.rank, g.need
-    static = g.static
-    assert static is not None  # checked by the caller
-    push_key = _goal_order(g, static)
+    deps, dependents, need = g.deps, g.dependents, g.need
+    rank = [0] * len(deps)
+    for i, t in enumerate(first):
+        rank[t] = i
+    push_key = _goal_order(g, first, rank)
     missing, waiting, freeing, eager = g.start()
     n = len(deps)
     done = [False] * n
@@ -301,7 +294,7 @@ def _dynamic_walk(g: _Graph, bound: int) -> list[int] | None:
     outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
     while len(result) < n:
         if eager:
-            t = static[heappop(eager)]
+            t = heappop(eager)
             if done[t]:
                 continue
         elif goals:
@@ -335,7 +328,7 @@ def _dynamic_walk(g: _Graph, bound: int) -> list[int] | None:
                 u = _first_waiting(d, dependents, cursor, done)
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    heappush(eager, rank[u])
+                    heappush(eager, u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -345,18 +338,17 @@ def _dynamic_walk(g: _Graph, bound: int) -> list[int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    heappush(eager, rank[u])
+                    heappush(eager, u)
     return result
 
 
-def _goal_order(g: _Graph, static: list[int]) -> list[int]:
+def _goal_order(g: _Graph, first: list[int], rank: list[int]) -> list[int]:
     """Sort dependents by static order; return the dynamic walk's push order.
 
     Dependencies with the most work below them (tasks below, counted once per
     path, capped) are walked first, then in static order. The last pushed is
     walked first, so the key ascends to the first to walk.
     """
-    rank = g.rank
     for ds in g.dependents:
         if len(ds) > 1:
             ds.sort(key=rank.__getitem__)
@@ -364,7 +356,7 @@ def _goal_order(g: _Graph, static: list[int]) -> list[int]:
     n = len(deps)
     work = [1] * n
     get = work.__getitem__
-    for t in static:
+    for t in first:
         ds = deps[t]
         if ds:
             work[t] = min(1 + sum(map(get, ds)), _WORK_CAP)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+from hlg._gc import gc_paused_for
 from hlg.errors import MissingDependencyError
 from hlg.execute.memory_order import memory_order
 from hlg.keys import Key
@@ -108,19 +109,21 @@ def order_tasks(
     """
     if roots is None:
         keys = list(tasks)
+        nodes = list(tasks.values())
     else:
         needed = _needed(tasks, roots, known)
         keys = [key for key in tasks if key in needed]
-    index = {key: i for i, key in enumerate(keys)}
-    deps: list[list[int]] = []
-    for key in keys:
-        node = tasks[key]
+        nodes = [tasks[key] for key in keys]
+    # The walks build a few small lists per task, none of them in a cycle.
+    with gc_paused_for(len(keys)):
+        index = {key: i for i, key in enumerate(keys)}
+        get = index.__getitem__
         try:
-            deps.append(list(map(index.__getitem__, node.dependencies)))
+            deps = [list(map(get, node.dependencies)) for node in nodes]
         except KeyError:  # dependencies outside the graph: known data, or ignored
-            deps.append([index[d] for d in node.dependencies if d in index])
-    outputs = None if roots is None else [index[r] for r in roots if r in index]
-    return {keys[t]: i for i, t in enumerate(memory_order(deps, outputs))}
+            deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+        outputs = None if roots is None else [index[r] for r in roots if r in index]
+        return {keys[t]: i for i, t in enumerate(memory_order(deps, outputs))}
 
 
 def _needed(
