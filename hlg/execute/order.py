@@ -1,33 +1,13 @@
-"""Static task ordering that keeps memory low.
+"""Static task ordering that keeps memory low: the entry points.
 
 :func:`order` gives every task a priority (0 runs first). The local scheduler
 runs, among the tasks that are ready, the one with the smallest priority, so
 with one worker the priorities are exactly the order of execution.
 
-The algorithm is a depth-first *post-order* walk from the graph's roots (the
-tasks nothing depends on), in graph order. A task is numbered once all its
-dependencies are numbered, and a task's dependencies are walked one subtree at
-a time, so each subtree is finished, and its intermediate results released,
-before the next one starts. That is what keeps memory low: a reduction is
-completed before more leaves are loaded, and a result waits only for the
-siblings that were started before it.
-
-Which dependency to walk first matters. Walking the biggest subtree first
-means its many intermediate results are gone before the small subtrees' few
-results start waiting (the Sethi-Ullman rule for expression trees). Subtree
-size is approximated, cheaply, by the number of direct dependencies; literal
-data, which costs nothing to hold until needed, comes last. Ties keep graph
-order, so the result is the same in every process and under every hash seed.
-
-Vocabulary of the walk:
-
-- ``stack``: tasks to visit; a task stays on it while its dependencies are
-  walked above it;
-- ``entered``: tasks whose dependencies have been pushed;
-- ``priority``: tasks already numbered, with their number.
-
-Everything is iterative: a chain of a million tasks is walked without
-recursion.
+This module turns keys into task numbers and back; the algorithm, and what it
+optimises (the most results held at once), is :mod:`hlg.execute.memory_order`.
+The order is the same in every process and under every hash seed, and nothing
+recurses: a chain of a million tasks is ordered without the C stack.
 """
 
 from __future__ import annotations
@@ -102,8 +82,8 @@ def order_tasks(
     --------
     >>> from hlg import Task, TaskRef
     >>> tasks = {"x": Task(abs, 1), "y": Task(abs, TaskRef("x")), "z": Task(abs, 2)}
-    >>> order_tasks(tasks)
-    {'x': 0, 'y': 1, 'z': 2}
+    >>> order_tasks(tasks)  # z is needed by nothing and needs nothing: it runs first
+    {'z': 0, 'x': 1, 'y': 2}
     >>> order_tasks(tasks, roots=["y"])
     {'x': 0, 'y': 1}
     """
