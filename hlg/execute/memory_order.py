@@ -202,7 +202,8 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
     held = peak = 0
     outputs = g.outputs[::-1]  # the next output last
     stack: list[int] = []  # the depth-first walk: tasks to run, dependencies above
-    while len(result) < n:
+    left = n  # tasks not run yet
+    while left:
         if eager:
             t = heappop(eager)
             if done[t]:
@@ -215,6 +216,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
             peak = held
         done[t] = True
         result.append(t)
+        left -= 1
         for d in deps[t]:
             w = waiting[d] - 1
             waiting[d] = w
@@ -279,20 +281,16 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
     more: the static walk's order is then at least as good.
     """
     deps, dependents, need = g.deps, g.dependents, g.need
-    rank = [0] * len(deps)
-    for i, t in enumerate(first):
-        rank[t] = i
-    push_key = _goal_order(g, first, rank)
+    push_key = _goal_order(g, first)
     missing, waiting, freeing, eager = g.start()
-    n = len(deps)
-    done = [False] * n
-    cursor = [0] * n
+    left = n = len(deps)  # left: tasks not run yet
+    done, cursor = [False] * n, [0] * n
     result: list[int] = []
     held = 0
     produced: list[int] = []  # results in the order produced; spent ones popped lazily
     goals: list[int] = []  # the depth-first walk: tasks to run, dependencies above
     outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
-    while len(result) < n:
+    while left:
         if eager:
             t = heappop(eager)
             if done[t]:
@@ -303,7 +301,10 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
                 continue
             if missing[t]:
                 goals.append(t)  # back to it once its dependencies, pushed above, have run
-                goals.extend(sorted((d for d in deps[t] if not done[d]), key=push_key.__getitem__))
+                todo = [d for d in deps[t] if not done[d]]
+                if len(todo) > 1:
+                    todo.sort(key=push_key.__getitem__)
+                goals.extend(todo)
                 continue
         else:
             goals.append(
@@ -321,6 +322,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
             return None
         done[t] = True
         result.append(t)
+        left -= 1
         for d in deps[t]:
             w = waiting[d] - 1
             waiting[d] = w
@@ -342,13 +344,16 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
     return result
 
 
-def _goal_order(g: _Graph, first: list[int], rank: list[int]) -> list[int]:
-    """Sort dependents by static order; return the dynamic walk's push order.
+def _goal_order(g: _Graph, first: list[int]) -> list[int]:
+    """Sort dependents by the static walk's order; return the dynamic walk's push order.
 
     Dependencies with the most work below them (tasks below, counted once per
     path, capped) are walked first, then in static order. The last pushed is
     walked first, so the key ascends to the first to walk.
     """
+    rank = [0] * len(first)
+    for i, t in enumerate(first):
+        rank[t] = i
     for ds in g.dependents:
         if len(ds) > 1:
             ds.sort(key=rank.__getitem__)
