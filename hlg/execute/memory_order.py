@@ -43,7 +43,7 @@ has two dependents (an in-tree, where the newest result held always leads where
 the static walk goes next). Neither walk wins on every graph: the static walk is
 better on grids of blocks whose reductions follow the grid (``map_overlap``,
 ``x.T @ x``), the dynamic walk on clustered outputs. Both are linear in tasks
-plus dependencies, with a heap of eager tasks, and deterministic: every choice is
+plus dependencies, and deterministic: every choice is
 by a task's number or position in a walk, never by hash order.
 
 State vocabulary (lists indexed by task number):
@@ -58,8 +58,9 @@ State vocabulary (lists indexed by task number):
   ``t``, else 0;
 - ``cursor[t]``: index into ``dependents[t]`` before which every dependent has
   run, so finding the first unfinished one costs nothing twice;
-- ``eager``: heap of eager tasks, first in graph order; entries for tasks
-  already run are skipped when popped (tasks only become more eager, never less);
+- ``eager``: stack of eager tasks, the newest on top, so that a chain of eager
+  tasks runs through; entries for tasks already run are skipped when popped
+  (tasks only become more eager, never less);
 - ``done[t]``: ``t`` has run in the walk under way; ``entered[t]``: the walk has
   pushed ``t``'s dependencies and runs ``t`` when it is back to it;
 - ``stack`` / ``goals``: the depth-first walk, each task below its dependencies;
@@ -67,8 +68,6 @@ State vocabulary (lists indexed by task number):
 """
 
 from __future__ import annotations
-
-from heapq import heapify, heappop, heappush
 
 __all__ = ["memory_order"]
 
@@ -156,7 +155,7 @@ class _Graph:
                 freeing[t] = k
             elif not need[t]:
                 eager.append(t)  # a lone task: it costs nothing to run
-        heapify(eager)
+        eager.reverse()  # popped from the end: lone tasks run in graph order
         self.eager = eager
 
     def start(self) -> tuple[list[int], list[int], list[int], list[int]]:
@@ -205,7 +204,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
     left = n  # tasks not run yet
     while left:
         if eager:
-            t = heappop(eager)
+            t = eager.pop()
             if done[t]:
                 continue
         else:
@@ -224,7 +223,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
                 u = _first_waiting(d, dependents, cursor, done)
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    heappush(eager, u)
+                    eager.append(u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -233,7 +232,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    heappush(eager, u)
+                    eager.append(u)
     return result, peak
 
 
@@ -292,7 +291,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
     outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
     while left:
         if eager:
-            t = heappop(eager)
+            t = eager.pop()
             if done[t]:
                 continue
         elif goals:
@@ -330,7 +329,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
                 u = _first_waiting(d, dependents, cursor, done)
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    heappush(eager, u)
+                    eager.append(u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -340,7 +339,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    heappush(eager, u)
+                    eager.append(u)
     return result
 
 
