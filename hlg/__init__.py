@@ -38,6 +38,7 @@ from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
@@ -76,6 +77,9 @@ __all__ = [
     "Profiler",
     "ProgressBar",
     "Ref",
+    "ShuffleLayer",
+    "ShuffleRoute",
+    "SimpleShuffleLayer",
     "Task",
     "TaskExecutionError",
     "TaskGroup",

@@ -21,11 +21,12 @@ only if they are the same object.
 from __future__ import annotations
 
 import copy
+import types
 from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from hlg.errors import MissingDependencyError, MissingKeyError, PackError
+from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
 from hlg.task import GraphNode
@@ -58,6 +59,10 @@ class Layer(Mapping[Key, GraphNode]):
     """
 
     tag: ClassVar[str | None] = None
+    #: The roles this layer type's tasks take (see :meth:`role_keys`); none by default.
+    roles: ClassVar[tuple[str, ...]] = ()
+    #: Role -> annotations for the tasks of that role; set per instance, never mutated.
+    role_annotations: Mapping[str, Mapping[str, Any]] = types.MappingProxyType({})
 
     def __init__(self, name: str, annotations: Mapping[str, Any] | None = None) -> None:
         if type(name) is not str or not name:
@@ -96,6 +101,18 @@ class Layer(Mapping[Key, GraphNode]):
             return tasks[key]
         except (KeyError, TypeError):
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
+
+    def outside_references(self) -> list[tuple[Key, Key]] | None:
+        """After :meth:`materialize`, the ``(key, dependency)`` pairs leaving the build order.
+
+        A layer that builds each task after every task of its own that it needs
+        may list the pairs whose dependency is not a key it built earlier (its
+        keys from other layers), so that the unpacker checks those instead of
+        every dependency of every task. The list must be exact, and the dict
+        :meth:`materialize` returned must be a new one: the unpacker may adopt it.
+        The default, ``None``, means the layer cannot say.
+        """
+        return None
 
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that this layer produces, each once.
@@ -170,6 +187,92 @@ class Layer(Mapping[Key, GraphNode]):
                 "registry tag; decorate the class with @hlg.register_layer('your-package.name')"
             )
         return tag
+
+    # -- per-role annotations ------------------------------------------------------------
+
+    def role_keys(self, role: str) -> Iterable[Key]:
+        """Return the keys of the tasks that have ``role``, one of :attr:`roles`.
+
+        A layer whose tasks play different parts (a shuffle's splits and
+        combines) names them in :attr:`roles` and overrides this and
+        :meth:`role_size`; ``role_annotations`` then apply to those keys only,
+        expanded per key on the scheduler. It must not need the tasks built.
+        """
+        raise UsageError(f"layer {self.name!r} ({type(self).__name__}) has no role {role!r}")
+
+    def role_size(self, role: str) -> int:
+        """Return how many tasks have ``role``, without building them."""
+        raise UsageError(f"layer {self.name!r} ({type(self).__name__}) has no role {role!r}")
+
+    def check_role_annotations(
+        self, role_annotations: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Check role names against :attr:`roles` and values as annotations; return a copy."""
+        out: dict[str, dict[str, Any]] = {}
+        for role, values in role_annotations.items():
+            if role not in self.roles:
+                known = ", ".join(map(repr, self.roles)) or "none"
+                raise PackError(
+                    f"layer {self.name!r}: {type(self).__name__} has no task role {role!r}; "
+                    f"its roles: {known}"
+                )
+            if not isinstance(values, Mapping):
+                raise PackError(
+                    f"layer {self.name!r}: the annotations of role {role!r} must be a mapping "
+                    f"of name to value; got {type(values).__name__}"
+                )
+            if values:
+                out[role] = validate_annotations(values, layer=self.name)
+        return out
+
+    def with_role_annotations(self, role: str, **annotations: Any) -> Layer:
+        """Return a copy of the layer with ``annotations`` added for the tasks of ``role``.
+
+        Raises
+        ------
+        PackError
+            The layer type has no such role, or a value is not a valid annotation.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 10, dict, list)
+        >>> layer.with_role_annotations("output", retries=2).role_annotations["output"]
+        {'retries': 2}
+        >>> layer.with_role_annotations("nope", retries=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        hlg.errors.PackError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
+        """
+        new = copy.copy(self)
+        merged = {**self.role_annotations.get(role, {}), **annotations}
+        new.role_annotations = {
+            **self.role_annotations,
+            **self.check_role_annotations({role: merged}),
+        }
+        return new
+
+    def annotation_entries(self) -> int:
+        """Return how many per-key annotation entries unpacking this layer writes.
+
+        Layer annotations for every key, then role annotations for their role's keys
+        (a role's value for a name the layer also sets overwrites it, so this bounds
+        the entries held from above). Computed from :meth:`__len__` and
+        :meth:`role_size`, without building tasks, so that an unpacker can check it
+        against a budget first.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 100, dict, list, annotations={"retries": 1})
+        >>> len(layer), layer.role_size("split"), layer.role_size("piece")
+        (2400, 200, 2000)
+        >>> layer.annotation_entries() == 2400 + 200 + 2000
+        True
+        """
+        total = len(self) * len(self.annotations)
+        for role, values in self.role_annotations.items():
+            total += self.role_size(role) * len(values)
+        return total
 
     # -- conveniences --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from hlg._gc import gc_paused
 from hlg.errors import PackError
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.keys import Key, validate_key
+from hlg.layers.base import MATERIALIZED_TAG
 from hlg.layers.materialized import MaterializedLayer
 from hlg.packing.codec import Encoder, packb
 from hlg.packing.envelope import FORMAT_NAME, FORMAT_VERSION
@@ -80,15 +81,22 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
         layer = g._layers[name]
         tag = layer.packed_tag()
         state = encoder.state(layer.pack_state(encoder), layer=name)
-        layers.append(
-            {
-                "tag": tag,
-                "name": name,
-                "dependencies": tuple(sorted(g._dependencies[name])),
-                "annotations": encoder.state(layer.annotations, layer=name),
-                "state": state,
-            }
-        )
+        record = {
+            "tag": tag,
+            "name": name,
+            "dependencies": tuple(sorted(g._dependencies[name])),
+            "annotations": encoder.state(layer.annotations, layer=name),
+            "state": state,
+        }
+        if layer.role_annotations:
+            if tag == MATERIALIZED_TAG:
+                raise PackError(
+                    f"layer {name!r} has annotations per task role but packs as its "
+                    "materialised tasks, which have no roles on the scheduler; give its type "
+                    "a pack_state/unpack_state and a registry tag"
+                )
+            record["roles"] = encoder.state(layer.role_annotations, layer=name)
+        layers.append(record)
     remote |= encoder.remote_keys
     missing = {k: v for k, v in unresolved.items() if k not in remote}
     if missing:
