@@ -7,7 +7,9 @@
 42
 """
 
+from hlg.compute import Computable, compute, persist
 from hlg.convert import convert_graph
+from hlg.dask_scheduler import DaskScheduler, dask_scheduler
 from hlg.errors import (
     CycleError,
     DuplicateKeyError,
@@ -54,7 +56,9 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "Computable",
     "CycleError",
+    "DaskScheduler",
     "DataNode",
     "DuplicateKeyError",
     "FlatGraph",
@@ -92,13 +96,16 @@ __all__ = [
     "annotate",
     "apply",
     "blockwise",
+    "compute",
     "convert_graph",
+    "dask_scheduler",
     "get",
     "key_group",
     "key_split",
     "optimize",
     "order",
     "pack",
+    "persist",
     "register_layer",
     "tokenize",
     "unpack",

@@ -30,6 +30,7 @@ from heapq import heappop
 from typing import Any
 
 from hlg.convert import convert_graph
+from hlg.daskspec import check_scheduler_kwargs, dask_graph
 from hlg.errors import (
     CycleError,
     GraphError,
@@ -69,6 +70,7 @@ def get(
     num_workers: int | None = None,
     callbacks: Iterable[Callback] = (),
     rerun_exceptions_locally: bool = False,
+    **dask_kwargs: Any,
 ) -> Any:
     """Compute ``keys`` of ``graph`` and return their values.
 
@@ -91,6 +93,11 @@ def get(
     rerun_exceptions_locally
         When a task raises, run it again in the calling thread, so that a
         debugger (``pdb.pm()``) sees it.
+    **dask_kwargs
+        What dask passes its schedulers besides these (``cache``, ``pool``,
+        ``chunksize``, ...; see :data:`hlg.daskspec.DASK_SCHEDULER_KWARGS`):
+        accepted and ignored, so that ``dask.compute(x, scheduler=hlg.get)``
+        works. Any other name raises :class:`~hlg.UsageError`.
 
     Raises
     ------
@@ -110,6 +117,8 @@ def get(
     >>> get(dsk, [["x"], "z"], scheduler="sync")
     ((1,), 3)
     """
+    if dask_kwargs:
+        check_scheduler_kwargs(dask_kwargs)
     tasks = as_tasks(graph, keys)
     if keys is None:
         keys = tasks.keys if isinstance(tasks, FlatGraph) else None
@@ -143,6 +152,9 @@ def as_tasks(graph: Any, keys: Any = None, data: Mapping[Key, Any] | None = None
         return unpack(graph)
     if isinstance(graph, FlatGraph):
         return graph
+    dask_tasks = dask_graph(graph)
+    if dask_tasks is not None:
+        graph = dask_tasks
     if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph):
         return convert_graph(graph)
     hlg_graph = ensure_graph(graph)
