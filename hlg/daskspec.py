@@ -338,9 +338,7 @@ class _Converter:
                 f"a fused dask task's output key {output!r} is not in its inner graph"
             )
         steps = [(k, nodes[k]) for k in order]
-        return Task(
-            Subgraph(steps, output, tuple(inputs)), *[self.arg(d, depth + 1) for d in deps]
-        )
+        return Task(Subgraph(steps, output, tuple(inputs)), *[self.arg(d, depth + 1) for d in deps])
 
     def _check(self, obj: Any, depth: int) -> type:
         t = type(obj)
