@@ -95,6 +95,17 @@ def _bag(db: Any) -> Any:
     return db.from_sequence(range(5_000), npartitions=500)
 
 
+def _alternating(
+    run_dask: Callable[[], Any], run_hlg: Callable[[], Any], repeat: int
+) -> tuple[float, float, float]:
+    """Best times of the two runs, taken in turns so that load on the machine hits both."""
+    t_dask = t_hlg = float("inf")
+    for _ in range(repeat):
+        t_dask = min(t_dask, best_of(run_dask, 1))
+        t_hlg = min(t_hlg, best_of(run_hlg, 1))
+    return t_dask, t_hlg, t_dask / t_hlg
+
+
 def main(repeat: int = 5) -> None:
     import dask
 
@@ -114,17 +125,17 @@ def main(repeat: int = 5) -> None:
             rows.append((name, "yes" if cheap else "no", "-", "-", "-", "-", "-", "-"))
             print(f"  {name}: hlg cannot run it here: {err}")
             continue
-        times = []
-        for dask_scheduler, hlg_scheduler, kwargs in (
-            ("sync", sync_hlg, {}),
-            ("threads", threads_hlg, {"num_workers": 2}),
-        ):
-            t_dask = best_of(
-                lambda s=dask_scheduler, k=kwargs: dask.compute(collection, scheduler=s, **k),
+        times = [
+            _alternating(
+                lambda s=dask_scheduler, k=kwargs, c=collection: dask.compute(c, scheduler=s, **k),
+                lambda s=hlg_scheduler, c=collection: dask.compute(c, scheduler=s),
                 repeat,
             )
-            t_hlg = best_of(lambda s=hlg_scheduler: dask.compute(collection, scheduler=s), repeat)
-            times.append((t_dask, t_hlg, t_dask / t_hlg))
+            for dask_scheduler, hlg_scheduler, kwargs in (
+                ("sync", sync_hlg, {}),
+                ("threads", threads_hlg, {"num_workers": 2}),
+            )
+        ]
         (sd, sh, sr), (td, th, tr) = times
         rows.append(
             (
@@ -138,9 +149,11 @@ def main(repeat: int = 5) -> None:
                 f"{tr:.2f}x",
             )
         )
-        for ratio in (sr, tr):
-            if (cheap and ratio < 1.0) or ratio < 1 / 1.05:
-                over_budget.append(f"{name}: {ratio:.2f}x")
+        over_budget += [
+            f"{name}: {ratio:.2f}x"
+            for ratio in (sr, tr)
+            if (cheap and ratio < 1.0) or ratio < 1 / 1.05
+        ]
     print_table(
         "dask.compute(collection, scheduler=...): dask's scheduler vs hlg's (ms; ratio > 1: hlg"
         " faster)",
