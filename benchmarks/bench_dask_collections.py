@@ -56,14 +56,14 @@ def workloads() -> list[tuple[str, bool, Callable[[], Any]]]:
     import numpy as np
     import pandas as pd
 
-    def array(n: int = 400, chunk: int = 10) -> Any:
+    def array(n: int = 300, chunk: int = 10) -> Any:
         return da.ones((n, n), chunks=chunk)
 
     def frame() -> Any:
-        df = pd.DataFrame({"a": np.arange(20_000) % 97, "b": np.arange(20_000.0)})
-        return dd.from_pandas(df, npartitions=64)
+        df = pd.DataFrame({"a": np.arange(10_000) % 97, "b": np.arange(10_000.0)})
+        return dd.from_pandas(df, npartitions=48)
 
-    def delayed_tree(n: int = 2_000) -> Any:
+    def delayed_tree(n: int = 1_000) -> Any:
         add = dask.delayed(_add)
         level = [dask.delayed(_inc)(i) for i in range(n)]
         while len(level) > 1:
@@ -71,15 +71,15 @@ def workloads() -> list[tuple[str, bool, Callable[[], Any]]]:
         return level[0]
 
     return [
-        ("array elementwise (1,600 blocks)", True, lambda: (array() + 1) * 2 - array().T),
+        ("array elementwise (900 blocks)", True, lambda: (array() + 1) * 2 - array().T),
         ("array sum", True, lambda: array().sum()),
-        ("array x.T @ x", True, lambda: array(200).T @ array(200)),
+        ("array x.T @ x", True, lambda: array(120).T @ array(120)),
         ("array rechunk", True, lambda: array().rechunk((20, 5))),
-        ("array slicing", True, lambda: array()[3:397:2, ::3]),
-        ("array map_overlap", True, lambda: array(200).map_overlap(_double, depth=1)),
-        ("bag map/filter (500 parts)", True, lambda: _bag(db).map(_inc).filter(_odd)),
+        ("array slicing", True, lambda: array()[3:297:2, ::3]),
+        ("array map_overlap", True, lambda: array(200, 20).map_overlap(_double, depth=1)),
+        ("bag map/filter (300 parts)", True, lambda: _bag(db).map(_inc).filter(_odd)),
         ("bag foldby", True, lambda: _bag(db).foldby(_mod7, _add, 0)),
-        ("delayed tree (4,000 tasks)", True, delayed_tree),
+        ("delayed tree (2,000 tasks)", True, delayed_tree),
         ("dataframe groupby-agg", False, lambda: frame().groupby("a").b.agg(["sum", "max"])),
         ("dataframe set_index", False, lambda: frame().set_index("b")),
         ("dataframe shuffle", False, lambda: frame().shuffle("a", shuffle_method="tasks")),
@@ -92,7 +92,7 @@ def workloads() -> list[tuple[str, bool, Callable[[], Any]]]:
 
 
 def _bag(db: Any) -> Any:
-    return db.from_sequence(range(5_000), npartitions=500)
+    return db.from_sequence(range(3_000), npartitions=300)
 
 
 def _alternating(

@@ -290,9 +290,14 @@ class _Converter:
     def task(self, obj: Any, depth: int) -> Task:
         if obj.func is self.subgraph_func:
             return self.subgraph(obj, depth)
-        args = [self.arg(a, depth + 1) for a in obj.args]
-        kwargs = {k: self.arg(v, depth + 1) for k, v in obj.kwargs.items()}
-        return Task(obj.func, *args, **kwargs)
+        # Most arguments are literals: test for a node here, without a call per argument.
+        roots, arg, inner = self.roots, self.arg, depth + 1
+        args = [arg(a, inner) if isinstance(a, roots) else a for a in obj.args]
+        kwargs = obj.kwargs
+        if kwargs:
+            kwargs = {k: arg(v, inner) if isinstance(v, roots) else v for k, v in kwargs.items()}
+            return Task(obj.func, *args, **kwargs)
+        return Task(obj.func, *args)
 
     def arg(self, value: Any, depth: int) -> Any:
         """Convert what dask evaluates in place: an argument or a container's item."""
@@ -329,16 +334,14 @@ class _Converter:
                 f"input keys, *inputs); got {type(inner).__name__}, {type(inputs).__name__}"
             )
         nodes = {k: self.node(v, depth + 1) for k, v in inner.items()}
-        try:
-            order = toposort({k: n.dependencies for k, n in nodes.items()})
-        except CycleError as err:
-            raise TaskSpecError(f"a fused dask task's inner graph has a cycle: {err}") from err
         if output not in nodes:
             raise TaskSpecError(
                 f"a fused dask task's output key {output!r} is not in its inner graph"
             )
-        steps = [(k, nodes[k]) for k in order]
-        return Task(Subgraph(steps, output, tuple(inputs)), *[self.arg(d, depth + 1) for d in deps])
+        return Task(
+            Subgraph(_ordered(nodes), output, tuple(inputs)),
+            *[self.arg(d, depth + 1) for d in deps],
+        )
 
     def _check(self, obj: Any, depth: int) -> type:
         t = type(obj)
@@ -360,6 +363,26 @@ class _Converter:
                 "into several keys"
             )
         return t
+
+
+def _ordered(nodes: dict[Key, GraphNode]) -> list[tuple[Key, GraphNode]]:
+    """Return ``nodes`` as (key, node) pairs, each after the nodes it depends on."""
+    items = list(nodes.items())
+    # dask's fused graphs are usually in order already, or in reverse order: check both
+    # in one pass each before sorting.
+    for candidate in (items, items[::-1]):
+        done: set[Key] = set()
+        for key, node in candidate:
+            if any(d in nodes and d not in done for d in node.dependencies):
+                break
+            done.add(key)
+        else:
+            return candidate
+    try:
+        order = toposort({k: n.dependencies for k, n in items})
+    except CycleError as err:
+        raise TaskSpecError(f"a fused dask task's inner graph has a cycle: {err}") from err
+    return [(k, nodes[k]) for k in order]
 
 
 def _identity(value: Any) -> Any:

@@ -116,6 +116,29 @@ def test_convert_dask_node_fused_subgraph_takes_data_node_inputs() -> None:
     assert converted({"x": 1}) == 5
 
 
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 2, 0]])
+def test_convert_dask_node_fused_subgraph_in_any_order(order: list[int]) -> None:
+    tasks = [
+        ts.Task("p", add, ts.TaskRef("in"), 1),
+        ts.Task("q", mul, ts.TaskRef("p"), 3),
+        ts.Task("out", add, ts.TaskRef("q"), ts.TaskRef("p")),
+    ]
+    inner = {tasks[i].key: tasks[i] for i in order}
+    node = ts.Task("out", ts._execute_subgraph, inner, "out", ("in",), ts.TaskRef("x"))
+    assert convert_dask_node(node)({"x": 1}) == 8
+
+
+def test_convert_dask_node_fused_subgraph_with_a_cycle_raises_task_spec_error() -> None:
+    inner = {
+        "a": ts.Task("a", abs, ts.TaskRef("b")),
+        "b": ts.Task("b", abs, ts.TaskRef("a")),
+        "out": ts.Task("out", abs, ts.TaskRef("a")),
+    }
+    node = ts.Task("out", ts._execute_subgraph, inner, "out", ())
+    with pytest.raises(hlg.TaskSpecError, match="inner graph has a cycle"):
+        convert_dask_node(node)
+
+
 def test_convert_dask_node_malformed_subgraph_raises_task_spec_error() -> None:
     node = ts.Task("z", ts._execute_subgraph, {"z": ts.DataNode("z", 1)}, "missing", ())
     with pytest.raises(hlg.TaskSpecError, match="output key 'missing'"):
