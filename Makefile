@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_blockwise.py
 	$(PY) benchmarks/bench_order.py
 	$(PY) benchmarks/bench_scheduler.py
+	$(PY) benchmarks/bench_dask_collections.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,8 @@ tasks of microseconds, where scheduling dominates.
 Budget: hlg faster on every cheap workload; no workload more than 5% slower
 (ratio = dask time / hlg time, so >= 1.00 means hlg is faster).
 
-Run: ``python benchmarks/bench_dask_collections.py`` (needs ``pip install -e '.[test]'``).
+Run: ``python benchmarks/bench_dask_collections.py [WORKLOAD-SUBSTRING [REPEAT]]``
+(needs ``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _alternating(
     return t_dask, t_hlg, t_dask / t_hlg
 
 
-def main(repeat: int = 5) -> None:
+def main(repeat: int = 5, only: str = "") -> None:
     import dask
 
     sync_hlg = hlg.dask_scheduler("sync")
@@ -118,6 +119,8 @@ def main(repeat: int = 5) -> None:
     rows = []
     over_budget = []
     for name, cheap, build in workloads():
+        if only not in name:
+            continue
         collection = build()
         try:
             dask.compute(collection, scheduler=sync_hlg)  # warm: imports, caches
@@ -176,4 +179,8 @@ def main(repeat: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Optional: a substring of the workloads to run, and the number of repeats.
+    main(
+        repeat=int(sys.argv[2]) if len(sys.argv) > 2 else 5,
+        only=sys.argv[1] if len(sys.argv) > 1 else "",
+    )
