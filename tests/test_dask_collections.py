@@ -184,6 +184,16 @@ def test_dask_persist_on_hlg_holds_the_values() -> None:
     np.testing.assert_allclose(held.compute(scheduler=hlg.get), x.compute(scheduler="sync"))
 
 
+@pytest.mark.parametrize(
+    "name", ["array-xtx", "bag-map-filter", "dataframe-groupby-agg", "delayed-kwargs"]
+)
+def test_dask_persist_on_hlg_matches_dask(name: str) -> None:
+    collection = WORKLOADS[name]()
+    (expected,) = dask.compute(collection, scheduler="sync")
+    (held,) = dask.persist(collection, scheduler=hlg.get)
+    assert_same(expected, held.compute(scheduler="sync"))
+
+
 def test_dask_delayed_keyword_arguments_reach_the_function() -> None:
     total = _delayed()
     assert dask.compute(total, scheduler=hlg.dask_scheduler("sync")) == (
