@@ -327,12 +327,17 @@ class _Converter:
         return dict(pairs)
 
     def subgraph(self, obj: Any, depth: int) -> Task:
-        inner, output, inputs, *deps = obj.args
-        if not isinstance(inner, Mapping) or not isinstance(inputs, tuple | list):
+        args = obj.args
+        if (
+            len(args) < 3
+            or not isinstance(args[0], Mapping)
+            or not isinstance(args[2], tuple | list)
+        ):
             raise TaskSpecError(
-                "a fused dask task (_execute_subgraph) does not hold (graph, output key, "
-                f"input keys, *inputs); got {type(inner).__name__}, {type(inputs).__name__}"
+                "a fused dask task (_execute_subgraph) holds (graph, output key, input keys, "
+                f"*inputs); got ({', '.join(type(a).__name__ for a in args)})"
             )
+        inner, output, inputs, *deps = args
         nodes = {k: self.node(v, depth + 1) for k, v in inner.items()}
         if output not in nodes:
             raise TaskSpecError(

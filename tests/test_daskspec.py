@@ -143,6 +143,8 @@ def test_convert_dask_node_malformed_subgraph_raises_task_spec_error() -> None:
     node = ts.Task("z", ts._execute_subgraph, {"z": ts.DataNode("z", 1)}, "missing", ())
     with pytest.raises(hlg.TaskSpecError, match="output key 'missing'"):
         convert_dask_node(node)
+    with pytest.raises(hlg.TaskSpecError, match=r"holds \(graph, output key, input keys"):
+        convert_dask_node(ts.Task("z", ts._execute_subgraph, [1], "z"))
 
 
 def test_convert_dask_node_unknown_node_type_raises_task_spec_error() -> None:
