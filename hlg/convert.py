@@ -3,8 +3,12 @@
 The rules are dask's: a tuple whose first item is callable is a task; a value
 equal to a key of the graph (or of ``known_keys``) is a reference to it, also
 as a whole value (an alias); lists are searched for references and tasks;
-``(apply, func, args, kwargs)`` passes keyword arguments; everything else is a
-literal. Tuples that are not tasks and dicts are literals, never searched.
+``(apply, func, args, kwargs)`` passes keyword arguments, and its ``args``
+are searched for references whether they are a list or a tuple; everything
+else is a literal. Other tuples that are not tasks, and dicts, are literals,
+never searched. A key is any of dask's key types (``str``, ``bytes``, ``int``,
+``float``, tuples of those), so ``(add, 1, 2)`` refers to key ``1`` when the
+graph has one, as in dask.
 
 Conversion runs once per graph, so it is built for speed: the two most common
 shapes, ``(func, key_or_literal, ...)`` and ``(func, [keys...])``, are built in
@@ -39,6 +43,9 @@ from hlg.task import (
 )
 
 __all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_refs"]
+
+# Types of keys that are not tuples (dask's key model), checked by exact type.
+_SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
 
 
 class KeyUnion:
@@ -158,7 +165,7 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
         if obj and callable(obj[0]):
             return _parse_task(obj, keys)
         return _ref(obj) if _is_ref(obj, keys) else obj
-    if t is str:
+    if t in _SCALAR_KEYS:
         return _ref(obj) if obj in keys else obj
     if t is list:
         return [_parse(item, keys) for item in obj]
@@ -207,6 +214,11 @@ def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...
         elif t is int:
             if not INT_MIN <= arg < INT_END:
                 return None
+            if arg in keys:  # dask's key model: ints, floats and bytes are keys too
+                refs.append(i)
+        elif t is float or t is bytes:
+            if arg in keys:
+                refs.append(i)
         elif t not in PLAIN_SCALARS:
             return None
     return tuple(refs)
@@ -225,7 +237,7 @@ def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
             return task
     if func is apply and 2 <= len(obj) <= 4:
         target = _parse(obj[1], keys)
-        args = _parse(obj[2], keys) if len(obj) > 2 else []
+        args = _parse_apply_args(obj[2], keys) if len(obj) > 2 else []
         kwargs = _parse_kwargs(obj[3], keys) if len(obj) > 3 else {}
         if (
             callable(target)
@@ -237,6 +249,15 @@ def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
             return Task(target, *args, **kwargs)
         return Task(apply, target, args, kwargs)
     return Task(func, *[_parse(arg, keys) for arg in obj[1:]])
+
+
+def _parse_apply_args(obj: Any, keys: Container[object]) -> Any:
+    # ``args`` of ``(apply, func, args, kwargs)``: a list or a tuple of arguments, each
+    # searched for keys (a tuple here is an argument list, not a literal), unless the
+    # tuple is itself a task or a key, whose value is then the argument list.
+    if type(obj) is tuple and not (obj and callable(obj[0])) and not _is_ref(obj, keys):
+        return tuple([_parse(item, keys) for item in obj])
+    return _parse(obj, keys)
 
 
 def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | None:
@@ -271,7 +292,7 @@ _NOT_FLAT = object()
 def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
     # A key (as a TaskRef), a literal leaf or non-task tuple, or _NOT_FLAT.
     t = type(obj)
-    if t is str or t is tuple:
+    if t is tuple or t in _SCALAR_KEYS:
         if t is tuple and obj and callable(obj[0]):
             return _NOT_FLAT
         if _is_ref(obj, keys):

@@ -25,7 +25,7 @@ from hlg.errors import (
     MissingKeyError,
     MissingLayerError,
 )
-from hlg.keys import Key, is_key
+from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer, PendingKeys, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
 from hlg.task import GraphNode
@@ -161,7 +161,20 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
     @classmethod
     def merge(cls, *graphs: HighLevelGraph | Mapping[Any, Any]) -> HighLevelGraph:
-        """Combine graphs; a layer name present in several keeps the last one.
+        """Combine graphs, keeping every key of every layer.
+
+        A layer name present in several graphs names one layer, often culled
+        differently in each (``g.cull(a)`` and ``g.cull(b)``). When one of them
+        holds every key of the others it is kept; otherwise, for layers holding
+        their tasks (:class:`~hlg.MaterializedLayer`), the tasks are combined.
+        Lazy layers are never expanded to combine them: merge the graphs before
+        culling instead.
+
+        Raises
+        ------
+        GraphError
+            Two lazy layers of one name hold different keys and neither holds
+            all of the other's.
 
         Examples
         --------
@@ -169,13 +182,21 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> b = HighLevelGraph.from_dict({"b": 2}, name="b")
         >>> sorted(HighLevelGraph.merge(a, b))
         ['a', 'b']
+        >>> g = HighLevelGraph.from_dict({"x": 1, "y": 2}, name="g")
+        >>> sorted(HighLevelGraph.merge(g.cull("x"), g.cull("y")))
+        ['x', 'y']
         """
         layers: dict[str, Layer] = {}
         dependencies: dict[str, frozenset[str]] = {}
         for graph in graphs:
             g = ensure_graph(graph)
-            layers.update(g._layers)
-            dependencies.update(g._dependencies)
+            for name, layer in g._layers.items():
+                old = layers.get(name)
+                layers[name] = layer if old is None else _merge_layers(old, layer)
+                dependencies[name] = dependencies.get(name, frozenset()) | g._dependencies[name]
+            for name, deps in g._dependencies.items():
+                if name not in g._layers:
+                    dependencies[name] = dependencies.get(name, frozenset()) | deps
         return cls(layers, dependencies)
 
     # -- the collection protocol ---------------------------------------------------------
@@ -338,7 +359,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         Parameters
         ----------
         keys
-            A key, or a (nested) list of keys.
+            A key, or a (nested) list or a set of keys.
 
         Raises
         ------
@@ -476,10 +497,49 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
                         )
             _check_task_cycles(name, tasks)
 
+    # -- pickling and tokens -------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (HighLevelGraph._from_layers, (self._layers, self._dependencies, self._order))
+
+    def __hlg_tokenize__(self) -> object:
+        """Describe the graph for :func:`hlg.tokenize`: equal graphs tokenize equal.
+
+        The token covers each layer's name, type, annotations and content, and
+        the layer dependencies; it materialises layers that have no compact
+        packed state of their own.
+        """
+        return (
+            sorted(
+                (name, type(layer).__qualname__, layer.annotations, _layer_content(layer))
+                for name, layer in self._layers.items()
+            ),
+            sorted((name, sorted(deps)) for name, deps in self._dependencies.items()),
+        )
+
     # -- display -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+
+
+def _merge_layers(old: Layer, new: Layer) -> Layer:
+    """Return one layer holding the keys of two layers of the same name."""
+    if old is new:
+        return old
+    if len(old) >= len(new) and all(key in old for key in new):
+        return old
+    if len(new) >= len(old) and all(key in new for key in old):
+        return new
+    if isinstance(old, MaterializedLayer) and isinstance(new, MaterializedLayer):
+        tasks = {**old.materialize(), **new.materialize()}
+        return MaterializedLayer._from_nodes(tasks, new.name, new.annotations)
+    raise GraphError(
+        f"layer {new.name!r} appears in two of the merged graphs with different keys "
+        f"({len(old):,} and {len(new):,} keys, neither holding all of the other's), as two "
+        "culls of one layer do; merging would lose keys. Merge the graphs before culling, "
+        "or cull the merged graph to all the keys at once"
+    )
 
 
 def _task_needing(layer: Layer, dep: Key) -> Key | str:
@@ -503,13 +563,26 @@ def _check_task_cycles(name: str, tasks: Mapping[Key, GraphNode]) -> None:
     )
 
 
+def _layer_content(layer: Layer) -> object:
+    # What a layer computes, for tokens: its tasks for layers that hold them, else the
+    # layer object itself (tokenized by its pickled bytes).
+    if isinstance(layer, MaterializedLayer):
+        return sorted(
+            ((tokenize(key), node) for key, node in layer.materialize().items()),
+            key=lambda item: item[0],
+        )
+    return layer
+
+
 def flatten_keys(keys: Any) -> Iterator[Key]:
-    """Iterate over the keys of a key or a nested list of keys.
+    """Iterate over the keys of a key or a nested list (or set) of keys.
 
     Examples
     --------
     >>> list(flatten_keys([["x", ("y", 0)], "z"]))
     ['x', ('y', 0), 'z']
+    >>> sorted(flatten_keys({"a", "b"}))
+    ['a', 'b']
     """
     if type(keys) is list and list not in set(map(type, keys)):
         return iter(keys)  # already flat: the common case, checked in C
@@ -520,8 +593,11 @@ def _flatten(keys: Any) -> Iterator[Key]:
     stack = [keys]
     while stack:
         item = stack.pop()
-        if type(item) is list:
+        t = type(item)
+        if t is list:
             stack.extend(reversed(item))
+        elif t is set or t is frozenset:
+            stack.extend(item)
         else:
             yield item
 

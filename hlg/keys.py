@@ -1,9 +1,12 @@
 """Keys: their types, their task groups and prefixes, and deterministic tokens.
 
-A *key* names one task's output. It is either a ``str`` (``"total"``) or a
-tuple whose first item is a ``str`` and whose other items are ``int`` or ``str``
-(``("add-3f2a", 0, 4)``). Keys travel through msgpack exactly: a tuple key comes
-back a tuple.
+A *key* names one task's output. hlg follows dask's key model: a key is a
+``str``, ``bytes``, ``int`` or ``float``, or a tuple of keys (tuples may nest).
+Most keys are ``"total"`` or ``("add-3f2a", 0, 4)``; dask.array's
+``map_overlap`` emits ``("getitem-8fa3", 0, 0.9)``, and hand-written graphs use
+plain ints. ``bool`` and numpy scalars are not keys (``True == 1`` would make
+them collide with int keys). Keys travel through msgpack exactly: a tuple key
+comes back a tuple, a float part a float and a bytes part bytes.
 
 Keys are grouped twice for diagnostics:
 
@@ -11,6 +14,9 @@ Keys are grouped twice for diagnostics:
   layer;
 - the *task prefix* of the same key is ``"x"``: the group with tokens removed, so
   every ``x-…`` layer of a session adds up in one row.
+
+Keys that are not strings group as ``"other"`` (an int or float key) or by
+their decoded text (a bytes key).
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ import functools
 import hashlib
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Collection
 from itertools import chain
-from operator import itemgetter
 from typing import Any, TypeAlias, TypeGuard
 
 from hlg.errors import InvalidKeyError
@@ -40,8 +46,12 @@ __all__ = [
     "validate_keys",
 ]
 
-Key: TypeAlias = str | tuple[str | int, ...]
-"""The type of a key: ``"x"`` or ``("x-3f2a", 0, 4)``."""
+Key: TypeAlias = str | bytes | int | float | tuple["Key", ...]
+"""The type of a key: ``"x"``, ``("x-3f2a", 0, 4)``, ``5``, ``("y", 0.5)``."""
+
+# The types of keys that are not tuples, checked by exact type (never bool).
+_SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
+_KEY_PARTS: frozenset[type] = _SCALAR_KEYS | {tuple}
 
 
 def is_key(obj: object) -> TypeGuard[Key]:
@@ -49,18 +59,24 @@ def is_key(obj: object) -> TypeGuard[Key]:
 
     Examples
     --------
-    >>> is_key("x"), is_key(("x", 0, "a")), is_key(("x", 1.5)), is_key((0, "x"))
-    (True, True, False, False)
+    >>> is_key("x"), is_key(("x", 0, 1.5)), is_key(3), is_key((b"x", ("y", 0)))
+    (True, True, True, True)
+    >>> is_key(True), is_key(["x", 0]), is_key(("x", None))
+    (False, False, False)
     """
     t = type(obj)
-    if t is str:
+    if t in _SCALAR_KEYS:
         return True
-    if t is not tuple or not obj or type(obj[0]) is not str:  # type: ignore[index]
+    if t is not tuple:
         return False
-    for part in obj:  # type: ignore[attr-defined]
-        t = type(part)
-        if t is not int and t is not str:
-            return False
+    stack: list[Any] = [obj]
+    while stack:  # nested tuples without recursion: keys may come from hostile bytes
+        for part in stack.pop():
+            u = type(part)
+            if u is tuple:
+                stack.append(part)
+            elif u not in _SCALAR_KEYS:
+                return False
     return True
 
 
@@ -69,23 +85,21 @@ def all_keys(keys: Collection[object]) -> bool:
 
     Examples
     --------
-    >>> all_keys(["x", ("y", 0, "a")]), all_keys([("y", 0.5)]), all_keys([()])
+    >>> all_keys(["x", ("y", 0, 0.5), 3]), all_keys([("y", None)]), all_keys([True])
     (True, False, False)
     """
     types = set(map(type, keys))
-    if types <= {str}:
+    if types <= _SCALAR_KEYS:
         return True
-    if not types <= {str, tuple}:
+    if not types <= _KEY_PARTS:
         return False
-    tuples: Collection[Any] = keys if str not in types else [k for k in keys if type(k) is tuple]
-    if not tuples:
+    tuples = [k for k in keys if type(k) is tuple]
+    parts = set(map(type, chain.from_iterable(tuples)))
+    if parts <= _SCALAR_KEYS:
         return True
-    try:
-        if set(map(type, map(itemgetter(0), tuples))) != {str}:
-            return False
-    except IndexError:  # an empty tuple
+    if not parts <= _KEY_PARTS:
         return False
-    return set(map(type, chain.from_iterable(tuples))) <= {str, int}
+    return all(map(is_key, tuples))  # nested tuples: the rare case
 
 
 def validate_keys(keys: Collection[object], *, layer: str | None = None) -> None:
@@ -93,10 +107,10 @@ def validate_keys(keys: Collection[object], *, layer: str | None = None) -> None
 
     Examples
     --------
-    >>> validate_keys(["x", ("y", 1)])
-    >>> validate_keys(["x", 3], layer="l")
+    >>> validate_keys(["x", ("y", 1), 2, 0.5])
+    >>> validate_keys(["x", None], layer="l")
     Traceback (most recent call last):
-    hlg.errors.InvalidKeyError: layer 'l': key 3 is a int; a key is a str or a tuple ...
+    hlg.errors.InvalidKeyError: layer 'l': key None is a NoneType; a key is a str, bytes, ...
     """
     if not all_keys(keys):
         for key in keys:
@@ -115,32 +129,78 @@ def validate_key(key: object, *, layer: str | None = None) -> Key:
 
     Examples
     --------
-    >>> validate_key(("x", 0))
-    ('x', 0)
+    >>> validate_key(("x", 0, 0.5))
+    ('x', 0, 0.5)
     >>> validate_key(["x", 0])
     Traceback (most recent call last):
-    hlg.errors.InvalidKeyError: key ['x', 0] is a list; a key is a str or a tuple ...
+    hlg.errors.InvalidKeyError: key ['x', 0] is a list; a key is a str, bytes, int or float, ...
     """
     if is_key(key):
         return key
     where = f"layer {layer!r}: " if layer is not None else ""
-    if isinstance(key, tuple) and key:
-        bad = [p for p in key[1:] if not (type(p) is int or type(p) is str)]
-        if type(key[0]) is not str:
-            detail = f"its first item is {type(key[0]).__name__}, not str"
-        else:
-            detail = f"it holds {type(bad[0]).__name__} {bad[0]!r}; convert it to int or str"
-        raise InvalidKeyError(f"{where}key {key!r} is not a valid key: {detail}")
+    if type(key) is tuple:
+        bad = _first_bad_part(key)
+        raise InvalidKeyError(
+            f"{where}key {key!r} is not a valid key: it holds {type(bad).__name__} {bad!r}; "
+            "convert it to str, bytes, int or float"
+        )
     raise InvalidKeyError(
-        f"{where}key {key!r} is a {type(key).__name__}; a key is a str or a tuple whose "
-        "first item is a str and whose other items are int or str"
+        f"{where}key {key!r} is a {type(key).__name__}; a key is a str, bytes, int or "
+        "float, or a tuple of keys"
     )
+
+
+def _first_bad_part(key: tuple[Any, ...]) -> object:
+    stack: list[Any] = [key]
+    while stack:
+        for part in stack.pop():
+            if type(part) is tuple:
+                stack.append(part)
+            elif type(part) not in _SCALAR_KEYS:
+                return part
+    return None
 
 
 _HEX_TOKEN = re.compile(r"[0-9a-f]{8,}")
 
 
-@functools.lru_cache(maxsize=100_000)
+class _NameCache:
+    """Prefixes of key names already split, bounded by the characters held.
+
+    Key names can be long (a name may embed a repr), so the bound is on the total
+    length of the names kept, not on their count: past ``limit`` characters the
+    cache starts over, and a name longer than ``longest`` is never kept.
+    """
+
+    def __init__(self, limit: int, longest: int) -> None:
+        self.limit = limit
+        self.longest = longest
+        # Name -> prefix. Invariant: sum(len(name)) over the entries is self.chars.
+        self.entries: dict[str, str] = {}
+        self.chars = 0
+        self.lock = threading.Lock()
+
+    def split(self, name: str) -> str:
+        found = self.entries.get(name)
+        if found is not None:
+            return found
+        prefix = _split_name(name)
+        size = len(name)
+        if size <= self.longest:
+            with self.lock:
+                if self.chars + size > self.limit:
+                    self.entries = {}
+                    self.chars = 0
+                if name not in self.entries:
+                    self.entries[name] = prefix
+                    self.chars += size
+        return prefix
+
+
+#: Holds at most 4 million characters of key names (a few tens of MB at most).
+_NAMES = _NameCache(limit=1 << 22, longest=1 << 10)
+
+
 def _split_name(name: str) -> str:
     if len(name) >= 32 and _HEX_TOKEN.fullmatch(name):
         return "data"  # an anonymous token, such as a scattered object's key
@@ -156,11 +216,25 @@ def _split_name(name: str) -> str:
     return result or "other"
 
 
+def _name_of(key: object) -> str | None:
+    """Return the text that names ``key``: its first str or bytes part, if any."""
+    while type(key) is tuple:
+        if not key:
+            return None
+        key = key[0]
+    if type(key) is str:
+        return key
+    if type(key) is bytes:
+        return key.decode("utf-8", "replace")
+    return None
+
+
 def key_split(key: Key) -> str:
     """Return the task prefix of a key: its name without tokens and indices.
 
     Words after the first are kept while they are alphabetic and do not look
-    like a hexadecimal token.
+    like a hexadecimal token. A bytes name is decoded first; a key with no text
+    (an int or float) has the prefix ``"other"``.
 
     Examples
     --------
@@ -172,17 +246,20 @@ def key_split(key: Key) -> str:
     'x'
     >>> key_split("add-deadbeef")
     'add'
+    >>> key_split(b"load-3"), key_split(7), key_split((("y-1", 0), 2))
+    ('load', 'other', 'y')
     """
-    name = key[0] if type(key) is tuple else key
-    if type(name) is not str or not name:
+    name = key if type(key) is str else _name_of(key)
+    if not name:
         return "other"
-    return _split_name(name)
+    return _NAMES.split(name)
 
 
 def key_group(key: Key) -> str:
     """Return the task group of a key.
 
-    A tuple key's group is its first item; a string key's group is its prefix.
+    A tuple key's group is its first item when that is a name (``str`` or
+    ``bytes``); other keys group by their prefix.
 
     Examples
     --------
@@ -190,10 +267,15 @@ def key_group(key: Key) -> str:
     'x-3f2a9c'
     >>> key_group("x-1")
     'x'
+    >>> key_group((b"y-1", 0)), key_group((3, 0)), key_group(2.5)
+    ('y-1', 'other', 'other')
     """
-    if type(key) is tuple:
+    if type(key) is tuple and key:
         first = key[0]
-        return first if type(first) is str else "other"
+        if type(first) is str:
+            return first
+        if type(first) is bytes:
+            return first.decode("utf-8", "replace")
     return key_split(key)
 
 

@@ -61,6 +61,8 @@ _LEAVES: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None), 
 PLAIN_SCALARS: frozenset[type] = frozenset({str, float, bool, type(None), bytes})
 INT_MIN, INT_END = -(1 << 63), 1 << 64
 _EMPTY: frozenset[Key] = frozenset()
+# Values whose hash is consistent with == across all of them, so DataNode hashes them.
+_HASHED_VALUES: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None)})
 
 
 def apply(func: Callable[..., Any], args: Iterable[Any] = (), kwargs: Any = None) -> Any:
@@ -171,9 +173,15 @@ class GraphNode:
         return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash((type(self), repr(self)))
+        # Consistent with __eq__: equal nodes have equal hashes. Only parts whose
+        # hash agrees with equality across types are hashed (1 == 1.0 == True hash
+        # alike; a set and an equal frozenset would not), the rest by type alone.
+        return hash((type(self), self._hash_part()))
 
     def _identity(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _hash_part(self) -> object:
         raise NotImplementedError
 
 
@@ -205,6 +213,9 @@ class DataNode(GraphNode):
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.value,)
+
+    def _hash_part(self) -> object:
+        return self.value if type(self.value) in _HASHED_VALUES else None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_data, (self.value, self._deep))
@@ -244,6 +255,9 @@ class Alias(GraphNode):
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.target,)
+
+    def _hash_part(self) -> object:
+        return self.target
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Alias, (self.target,))
@@ -380,6 +394,12 @@ class Task(GraphNode):
     def _identity(self) -> tuple[Any, ...]:
         return (self.func, self.args, self.kwargs)
 
+    def _hash_part(self) -> object:
+        try:
+            return hash(self.func)
+        except TypeError:  # an unhashable callable: tasks still hash, by type
+            return None
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             Task._from_parts,
@@ -478,7 +498,9 @@ class SerializedFunction:
     # Worker-side cache shared by every SerializedFunction in this process, so that a
     # function arriving once per task through a process pool is loaded only once.
     _CACHE: ClassVar[dict[bytes, Callable[..., Any]]] = {}
-    _CACHE_LIMIT: ClassVar[int] = 4096
+    # Bounded by the bytes of the functions held (a closure may be megabytes).
+    _CACHE_LIMIT: ClassVar[int] = 64 << 20
+    _cache_bytes: ClassVar[int] = 0
 
     def __init__(self, name: str, data: bytes) -> None:
         self.name = name
@@ -496,9 +518,13 @@ class SerializedFunction:
                 cached = self._CACHE.get(self.data)
                 if cached is None:
                     cached = _load_callable(self.name, self.data)
-                    if len(self._CACHE) >= self._CACHE_LIMIT:
-                        self._CACHE.clear()
-                    self._CACHE[self.data] = cached
+                    cls = SerializedFunction
+                    if cls._cache_bytes + len(self.data) > cls._CACHE_LIMIT:
+                        cls._CACHE.clear()
+                        cls._cache_bytes = 0
+                    if len(self.data) <= cls._CACHE_LIMIT:
+                        cls._CACHE[self.data] = cached
+                        cls._cache_bytes += len(self.data)
                 self._func = cached
             return self._func
 

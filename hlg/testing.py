@@ -277,7 +277,7 @@ class RangeLayer(Layer):
     def __getitem__(self, key: Key) -> GraphNode:
         if key not in self:
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}")
-        return Task(self.func, key[1])
+        return Task(self.func, key[1])  # type: ignore[index]
 
     def materialize(self) -> dict[Key, GraphNode]:
         """Build every task."""
@@ -286,7 +286,7 @@ class RangeLayer(Layer):
 
     def cull(self, keys: Iterable[Key]) -> tuple[RangeLayer, set[Key]]:
         """Keep the given keys: a contiguous run stays a range, others a list of indices."""
-        wanted: list[int] = sorted({cast(int, k[1]) for k in keys if k in self})
+        wanted: list[int] = sorted({cast(int, k[1]) for k in keys if k in self})  # type: ignore[index]
         if wanted and wanted[-1] - wanted[0] + 1 == len(wanted):
             culled = RangeLayer(self.name, self.func, wanted[0], wanted[-1] + 1)
         else:

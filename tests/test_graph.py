@@ -154,3 +154,39 @@ def test_ensure_graph_refuses_things_that_are_not_graphs():
 
     with pytest.raises(hlg.GraphError, match="expected a graph"):
         ensure_graph(42)
+
+
+def test_merge_of_two_culls_of_one_layer_keeps_every_key():
+    g = HighLevelGraph.from_dict({"x": 1, "y": 2, "z": (abs, "x")}, name="g")
+    merged = HighLevelGraph.merge(g.cull("z"), g.cull("y"))
+    assert sorted(merged) == ["x", "y", "z"]
+    assert sorted(HighLevelGraph.merge(g.cull("z"), g)) == ["x", "y", "z"]
+
+
+def test_merge_refuses_two_different_culls_of_a_lazy_layer():
+    layer = hlg.blockwise(abs, "y", "i", "x", "i", numblocks={"x": (4,)})
+    x = HighLevelGraph.from_dict({("x", i): -i for i in range(4)}, name="x")
+    g = HighLevelGraph({"x": x.layers["x"], "y": layer}, {"y": {"x"}})
+    with pytest.raises(hlg.GraphError, match="two culls of one layer"):
+        HighLevelGraph.merge(g.cull(("y", 0)), g.cull(("y", 1)))
+
+
+def test_graphs_pickle_deepcopy_and_tokenize_equal_when_equal():
+    import copy
+    import pickle
+
+    def build(value):
+        return HighLevelGraph({"a": {"a": value, "b": (abs, "a")}, "c": {"c": ("b")}}, {"c": {"a"}})
+
+    g = build(-1)
+    for other in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g), build(-1)):
+        assert dict(other) == dict(g)
+        assert hlg.tokenize(other) == hlg.tokenize(g)
+    assert hlg.tokenize(build(-2)) != hlg.tokenize(g)
+    assert hlg.get(pickle.loads(pickle.dumps(g)), "c", scheduler="sync") == 1
+
+
+def test_cull_takes_a_set_of_keys():
+    g = HighLevelGraph.from_dict({"x": 1, "y": 2, "z": (abs, "x")}, name="g")
+    assert sorted(g.cull({"z", "y"})) == ["x", "y", "z"]
+    assert sorted(g.cull(frozenset({"x"}))) == ["x"]

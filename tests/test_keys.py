@@ -12,15 +12,35 @@ import hlg
 from hlg.keys import all_keys, is_key, key_group, key_split, tokenize, validate_key, validate_keys
 
 
-@pytest.mark.parametrize("key", ["x", ("x",), ("x", 0), ("x-3f2a", 0, 4), ("x", "a", 1), ("", 0)])
-def test_is_key_accepts_str_and_tuples_starting_with_str(key):
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x",
+        ("x",),
+        ("x", 0),
+        ("x-3f2a", 0, 4),
+        ("", 0),
+        1,
+        -7,
+        1.5,
+        b"x",
+        (),
+        (0, "x"),
+        ("getitem-8fa3", 0, 0.9),
+        ("x", ("y", 0)),
+        (b"x", 2.5, ("z", (1,))),
+    ],
+)
+def test_is_key_accepts_dasks_key_model(key):
     assert is_key(key)
     assert validate_key(key) == key
     assert all_keys([key])
+    assert all_keys(["fine", key])
 
 
 @pytest.mark.parametrize(
-    "key", [1, 1.5, None, b"x", (), (0, "x"), ("x", 1.5), ("x", ("y", 0)), ["x", 0], ("x", True)]
+    "key",
+    [None, True, ["x", 0], ("x", True), ("x", None), ("x", ("y", [0])), {"x"}, np.int64(3)],
 )
 def test_validate_key_rejects_other_values_with_hlg_error(key):
     assert not is_key(key)
@@ -31,14 +51,22 @@ def test_validate_key_rejects_other_values_with_hlg_error(key):
     assert "layer 'lay'" in str(info.value)
 
 
+def test_is_key_walks_deeply_nested_tuples_without_recursion():
+    key: object = "x"
+    for _ in range(100_000):
+        key = (key, 0)
+    assert is_key(key)
+    assert not is_key((key, None))
+
+
 def test_validate_key_names_a_numpy_integer_and_says_what_to_do():
-    with pytest.raises(hlg.InvalidKeyError, match="convert it to int or str"):
+    with pytest.raises(hlg.InvalidKeyError, match="convert it to str, bytes, int or float"):
         validate_key(("x", np.int64(3)))
 
 
 def test_validate_keys_reports_the_first_bad_key():
     with pytest.raises(hlg.InvalidKeyError, match="'bad'"):
-        validate_keys(["ok", ("bad", 1.0)])
+        validate_keys(["ok", 3, ("bad", None)])
 
 
 @pytest.mark.parametrize(
@@ -54,6 +82,13 @@ def test_validate_keys_reports_the_first_bad_key():
         ("<lambda>-1", "lambda"),
         ("0123456789abcdef0123456789abcdef", "data"),
         (("x",), "x"),
+        (b"load-3f2a9c1d", "load"),
+        ((b"load-1", 0), "load"),
+        ((("y-1", 0), 2), "y"),
+        (7, "other"),
+        (0.5, "other"),
+        ((), "other"),
+        ((3, "x"), "other"),
     ],
 )
 def test_key_split_drops_tokens_and_indices(key, prefix):
@@ -62,7 +97,15 @@ def test_key_split_drops_tokens_and_indices(key, prefix):
 
 @pytest.mark.parametrize(
     ("key", "group"),
-    [(("x-3f2a9c", 0), "x-3f2a9c"), (("x-3f2a9c", 0, 1), "x-3f2a9c"), ("x-1", "x"), ("y", "y")],
+    [
+        (("x-3f2a9c", 0), "x-3f2a9c"),
+        (("x-3f2a9c", 0, 1), "x-3f2a9c"),
+        ("x-1", "x"),
+        ("y", "y"),
+        ((b"y-1", 0), "y-1"),
+        ((3, 0), "other"),
+        (2.5, "other"),
+    ],
 )
 def test_key_group_is_first_item_of_tuple_keys(key, group):
     assert key_group(key) == group
@@ -149,3 +192,15 @@ def test_tokenize_is_stable_across_processes_and_hash_seeds():
         outputs.add(out.stdout.strip())
     assert len(outputs) == 1
     assert len(outputs.pop()) == 32
+
+
+def test_key_split_cache_is_bounded_by_characters_not_count():
+    from hlg.keys import _NAMES
+
+    for i in range(40):
+        key_split(f"big{i}-" + "a" * 200_000)  # longer than any cached name
+    for i in range(50_000):
+        key_split(f"name-{i}-" + "b" * 200)
+    assert _NAMES.chars <= _NAMES.limit
+    assert sum(map(len, _NAMES.entries)) == _NAMES.chars
+    assert key_split("name-3-" + "b" * 200) == "name"

@@ -140,7 +140,7 @@ def test_convert_uses_known_keys_of_other_layers():
 
 def test_convert_graph_names_the_key_of_a_bad_value():
     with pytest.raises(hlg.InvalidKeyError):
-        convert_graph({1: 2})
+        convert_graph({None: 2})
 
 
 def test_convert_refuses_values_nested_too_deeply():
@@ -170,3 +170,37 @@ def test_serialized_function_loads_once_and_names_failures():
     broken = SerializedFunction("gone", b"not a pickle")
     with pytest.raises(hlg.TaskExecutionError, match="'gone'"):
         broken.load()
+
+
+def test_equal_nodes_hash_equal():
+    pairs = [
+        (DataNode(1), DataNode(1.0)),
+        (DataNode(True), DataNode(1)),
+        (DataNode({1}), DataNode(frozenset({1}))),
+        (DataNode([1, 2]), DataNode([1, 2])),
+        (Task(abs, TaskRef("x")), Task(abs, TaskRef("x"))),
+        (Task(sum, [1, 2], start=1), Task(sum, [1, 2], start=1)),
+        (Alias("x"), Alias("x")),
+    ]
+    for a, b in pairs:
+        assert a == b and hash(a) == hash(b)
+    assert len({DataNode(1), DataNode(1.0), DataNode(2)}) == 2
+
+
+def test_loaded_function_cache_is_bounded_by_bytes(monkeypatch):
+    import functools
+    from operator import getitem
+
+    from hlg.task import SerializedFunction
+
+    monkeypatch.setattr(SerializedFunction, "_CACHE", {})
+    monkeypatch.setattr(SerializedFunction, "_cache_bytes", 0)
+    monkeypatch.setattr(SerializedFunction, "_CACHE_LIMIT", 50_000)
+    for i in range(20):
+        data = pickle.dumps(functools.partial(getitem, (i, b"x" * 10_000), 0))
+        assert SerializedFunction("getitem", data).load()() == i
+        assert SerializedFunction._cache_bytes <= 50_000
+    assert sum(map(len, SerializedFunction._CACHE)) == SerializedFunction._cache_bytes
+    huge = pickle.dumps(functools.partial(len, b"y" * 60_000))
+    assert SerializedFunction("len", huge).load()() == 60_000
+    assert huge not in SerializedFunction._CACHE

@@ -7,7 +7,18 @@ they see a consistent :class:`~hlg.execute.state.SchedulerState` and need no
 locking of their own. Keep them cheap: they run once per task.
 
 Use a callback for one call (``hlg.get(..., callbacks=[cb])``) or for every
-run inside a block (``with cb: ...``).
+run inside a block (``with cb: ...``). Callbacks active through ``with`` are
+off inside the tasks of a run: a task that calls ``hlg.get`` itself does not
+report its inner run to them (pass ``callbacks=`` to that inner call to watch
+it).
+
+A hook can fail. The policy is the same on every scheduler: the first
+exception from ``pretask`` or ``posttask`` stops new tasks from starting,
+tasks already running finish, and the hook's exception is raised from
+``hlg.get`` with a note naming the hook and the key. An exception from
+``start`` or ``start_state`` is raised before any task runs. ``finish`` hooks
+all run, even after a failure; the first exception one raises is raised if the
+run itself succeeded, and otherwise noted on the run's error.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from html import escape
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from hlg._table import format_table
 from hlg.errors import UsageError
@@ -56,6 +67,11 @@ class Callback:
     >>> counter.ran
     ['a', 'b']
     """
+
+    #: Whether the scheduler should measure each result's size (``sys.getsizeof``)
+    #: into its task group's ``nbytes_total`` while this callback is active. Off
+    #: unless a callback reads the sizes: the count can cost more than a task.
+    measures_sizes: ClassVar[bool] = False
 
     def start(self, graph: Mapping[Key, GraphNode]) -> None:
         """Before ordering: ``graph`` maps keys to tasks; those the requested keys need run."""
@@ -97,7 +113,9 @@ def active_callbacks() -> list[Callback]:
 class ProgressBar(Callback):
     """A terminal progress bar for runs, drawn by tqdm (``pip install hlg[progress]``).
 
-    Quiet when the output is not a terminal, unless ``force`` is set.
+    Quiet when the output is not a terminal, unless ``force`` is set. If the
+    output goes away mid-run (a closed pipe, as in ``python script.py | head``),
+    the bar stops drawing and the run goes on.
 
     Parameters
     ----------
@@ -146,26 +164,45 @@ class ProgressBar(Callback):
             raise UsageError(
                 "hlg.ProgressBar draws with tqdm; install it with pip install 'hlg[progress]'"
             ) from err
-        self._bar = tqdm(
-            total=state.ntasks,
-            file=out,
-            delay=self.minimum,
-            desc=self.description,
-            unit="task",
-            mininterval=0.1,
-            dynamic_ncols=True,
-        )
+        try:
+            self._bar = tqdm(
+                total=state.ntasks,
+                file=out,
+                delay=self.minimum,
+                desc=self.description,
+                unit="task",
+                mininterval=0.1,
+                dynamic_ncols=True,
+            )
+        except _CLOSED_STREAM:
+            self._bar = None
 
     def posttask(self, key: Key, result: Any, state: SchedulerState, worker_id: int) -> None:
         """Advance the bar."""
         if self._bar is not None:
-            self._bar.update(1)
+            try:
+                self._bar.update(1)
+            except _CLOSED_STREAM:
+                self._abandon()
 
     def finish(self, state: SchedulerState, errored: bool) -> None:
         """Close the bar."""
         if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+            bar, self._bar = self._bar, None
+            try:
+                bar.close()
+            except _CLOSED_STREAM:
+                bar.disable = True
+
+    def _abandon(self) -> None:
+        # The stream is gone: stop drawing, and keep tqdm from drawing on close.
+        bar, self._bar = self._bar, None
+        bar.disable = True
+
+
+# What writing to a stream that went away raises: BrokenPipeError (an OSError) for a
+# closed pipe, ValueError for a closed file object.
+_CLOSED_STREAM = (OSError, ValueError)
 
 
 class TaskGroups(Callback):
@@ -188,6 +225,8 @@ class TaskGroups(Callback):
     >>> tg.groups["x-1a2b3c4d"].states["memory"], tg.groups["x-1a2b3c4d"].types
     (1, {'int'})
     """
+
+    measures_sizes = True
 
     def __init__(self) -> None:
         self.groups: dict[str, TaskGroup] = {}
@@ -224,7 +263,8 @@ class Profiler(Callback):
     Attributes
     ----------
     records : list of TaskRecord
-        One per finished task, in the order they finished.
+        One per finished task, in the order they finished, for every run since
+        the ``with`` block was entered (or since the profiler was made).
 
     Examples
     --------
@@ -242,26 +282,24 @@ class Profiler(Callback):
 
     def __init__(self) -> None:
         self.records: list[TaskRecord] = []
-        # Start times of tasks running now, by key.
-        self._starts: dict[Key, float] = {}
+        # Start times of tasks running now, by run (the state's id) and key: runs in
+        # several threads may share the profiler, and their keys may overlap.
+        self._starts: dict[tuple[int, Key], float] = {}
 
     def __enter__(self) -> Profiler:
+        self.records = []
+        self._starts = {}
         super().__enter__()
         return self
 
-    def start(self, graph: Mapping[Key, GraphNode]) -> None:
-        """Forget earlier runs."""
-        self.records = []
-        self._starts = {}
-
     def pretask(self, key: Key, state: SchedulerState) -> None:
         """Note the start time."""
-        self._starts[key] = time.perf_counter()
+        self._starts[id(state), key] = time.perf_counter()
 
     def posttask(self, key: Key, result: Any, state: SchedulerState, worker_id: int) -> None:
         """Record the task."""
         end = time.perf_counter()
-        start = self._starts.pop(key, end)
+        start = self._starts.pop((id(state), key), end)
         self.records.append(TaskRecord(key, key_group(key), start, end, worker_id))
 
     def table(self) -> str:

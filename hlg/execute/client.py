@@ -6,24 +6,31 @@ to the key, or, in dask-style dicts, as the key itself. With the
 ``processes`` scheduler the client keeps one pool of worker processes for its
 whole life; ``scatter(..., broadcast=True)`` copies data to every worker once,
 so tasks that use it do not ship it again.
+
+A client is safe to share between threads. Scattering, gathering and
+releasing are guarded by one lock; computations on the ``sync`` and
+``threads`` schedulers run side by side; on ``processes`` they take turns
+on the client's one pool, which is started once, by the first computation
+that needs it. When a worker process dies, the computation raises
+:class:`~hlg.WorkerDiedError` and the client starts a new pool next time.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from hlg.convert import KeyUnion, convert_graph
-from hlg.errors import MissingKeyError, UsageError
+from hlg.convert import KeyUnion
+from hlg.errors import MissingKeyError, UsageError, WorkerDiedError
 from hlg.execute.callbacks import Callback
-from hlg.execute.local import SCHEDULERS, as_tasks, run
+from hlg.execute.forms import graph_tasks
+from hlg.execute.local import SCHEDULERS, run
 from hlg.execute.procpool import ProcessPool
-from hlg.graph import HighLevelGraph
 from hlg.keys import Key, tokenize, validate_key
-from hlg.materialize.flatgraph import FlatGraph
 from hlg.task import Ref
 
 __all__ = ["Client"]
@@ -60,6 +67,8 @@ class Client:
         self._broadcast: set[Key] = set()
         self._pool: ProcessPool | None = None
         self._closed = False
+        # Guards _data, _broadcast, _pool and _closed; held only briefly, never for a run.
+        self._lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -76,12 +85,14 @@ class Client:
 
     def close(self) -> None:
         """Drop all data and stop worker processes."""
-        self._data.clear()
-        self._broadcast.clear()
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-        self._closed = True
+        with self._lock:
+            self._data.clear()
+            self._broadcast.clear()
+            pool, self._pool = self._pool, None
+            self._closed = True
+        if pool is not None:
+            with pool.lease():  # a computation running on it finishes first
+                pool.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._data)} keys held"
@@ -128,10 +139,18 @@ class Client:
         return f"{type(value).__name__}-{token}"
 
     def _hold(self, key: Key, value: Any, broadcast: bool) -> Ref:
-        self._data[key] = value
-        if broadcast and self.scheduler in ("processes", "multiprocessing"):
-            self._workers().broadcast(("store", key, value))
-            self._broadcast.add(key)
+        with self._lock:
+            self._data[key] = value
+        if broadcast and SCHEDULERS[self.scheduler] == "processes":
+            pool = self._workers()
+            try:
+                with pool.lease():
+                    pool.broadcast_store(key, value)
+            except WorkerDiedError:
+                self._drop_pool(pool)
+                raise
+            with self._lock:
+                self._broadcast.add(key)
         return Ref(key)
 
     def gather(self, refs: Any) -> Any:
@@ -167,11 +186,14 @@ class Client:
             items = [items]
         for ref in items:
             key = ref.key if isinstance(ref, Ref) else ref
-            self._data.pop(key, None)
-            if key in self._broadcast:
+            with self._lock:
+                self._data.pop(key, None)
+                forget = key in self._broadcast
                 self._broadcast.discard(key)
-                if self._pool is not None:
-                    self._pool.broadcast(("forget", key))
+                pool = self._pool
+            if forget and pool is not None:
+                with pool.lease():
+                    pool.broadcast_forget(key)
 
     @property
     def held_keys(self) -> frozenset[Key]:
@@ -194,42 +216,65 @@ class Client:
             A task needs a key that is neither in the graph nor held by the client.
         """
         self._check_open()
-        if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph | FlatGraph):
-            tasks: Any = convert_graph(graph, KeyUnion(self._data))
-        else:
-            tasks = as_tasks(graph, keys, self._data)
-        if isinstance(tasks, FlatGraph):
-            keys = tasks.keys if keys is None else keys
-            tasks = tasks.tasks
+        with self._lock:
+            data = dict(self._data)  # a snapshot: other threads may scatter and release
+            broadcast = frozenset(self._broadcast)
+        tasks, carried = graph_tasks(graph, keys, known=KeyUnion(data))
+        keys = carried if keys is None else keys
         if keys is None:
             raise UsageError(
                 "pass the keys to compute; only packed and flat graphs carry their own"
             )
-        pool = self._workers() if SCHEDULERS[self.scheduler] == "processes" else None
-        try:
+        if SCHEDULERS[self.scheduler] != "processes":
             return run(
                 tasks,
                 keys,
                 scheduler=self.scheduler,
                 num_workers=self.num_workers,
                 callbacks=callbacks,
-                data=self._data,
-                pool=pool,
-                broadcast=frozenset(self._broadcast),
+                data=data,
                 **kwargs,
             )
-        except BaseException:
-            if pool is not None and not all(p.is_alive() for p in pool.processes):
-                # Broken: start a new pool next time. Broadcast data lived in the old
-                # workers, so ship it with each task from now on.
-                self._pool = None
-                self._broadcast.clear()
-            raise
+        pool = self._workers()
+        with pool.lease():
+            if pool.closed:  # replaced while this computation waited for it
+                raise WorkerDiedError(
+                    "the client's worker processes were stopped while this computation "
+                    "waited for them (a worker died, or the client was closed); compute again"
+                )
+            try:
+                return run(
+                    tasks,
+                    keys,
+                    scheduler=self.scheduler,
+                    num_workers=self.num_workers,
+                    callbacks=callbacks,
+                    data=data,
+                    pool=pool,
+                    broadcast=broadcast,
+                    **kwargs,
+                )
+            except BaseException:
+                if not pool.alive():
+                    self._drop_pool(pool)
+                raise
 
     def _workers(self) -> ProcessPool:
-        if self._pool is None:
-            self._pool = ProcessPool(self.num_workers or os.cpu_count() or 1)
-        return self._pool
+        """Return the client's pool, starting it on first use (once, whatever the threads)."""
+        with self._lock:
+            self._check_open()
+            if self._pool is None:
+                self._pool = ProcessPool(self.num_workers or os.cpu_count() or 1)
+            return self._pool
+
+    def _drop_pool(self, pool: ProcessPool) -> None:
+        # A broken pool: start a new one next time. Broadcast data lived in the old
+        # workers, so it ships with each task from now on.
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+                self._broadcast.clear()
+        pool.close()
 
     def _check_open(self) -> None:
         if self._closed:

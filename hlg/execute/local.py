@@ -2,7 +2,8 @@
 
 One run:
 
-1. take the graph in any form and keep only the tasks the requested keys need;
+1. take the graph in any form (:func:`hlg.execute.forms.graph_tasks`) and keep
+   only the tasks the requested keys need;
 2. order them (:mod:`hlg.execute.order`) and build a
    :class:`~hlg.execute.state.SchedulerState`;
 3. run ready tasks, smallest priority first, on one of three drivers:
@@ -10,18 +11,27 @@ One run:
    - ``sync``: one loop in the calling thread;
    - ``threads``: worker threads that share the state under one lock, each
      taking the next ready task, running it outside the lock, and recording
-     the result (there is no central dispatcher to hand tasks over to);
+     the result (there is no central dispatcher to hand tasks over to). Each
+     thread runs in a copy of the caller's :mod:`contextvars` context;
    - ``processes``: a pool of worker processes fed by the calling thread;
      tasks, inputs and results cross as cloudpickle bytes.
 
 Intermediate results are released as soon as their last dependent finishes.
-A task's exception stops the run: no new task starts, running ones finish,
-and the exception is raised again with its original type and traceback and a
-note naming the key. Ctrl-C does the same with KeyboardInterrupt.
+
+The failure policy, the same on every driver: the first failure of a run (a
+task raising, a callback hook raising, Ctrl-C) stops new tasks from starting;
+tasks already running finish; then the failure is raised again with its
+original type and traceback and a note naming the key (and, for a hook, the
+hook). A worker process that dies is a :class:`~hlg.WorkerDiedError`.
+
+Callbacks active through ``with`` blocks are switched off inside a run's
+tasks, so that a task calling :func:`get` itself is not counted twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 import time
@@ -29,8 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heappop
 from typing import Any
 
-from hlg.convert import convert_graph
-from hlg.daskspec import check_scheduler_kwargs, dask_graph
+from hlg.daskspec import check_scheduler_kwargs
 from hlg.errors import (
     CycleError,
     GraphError,
@@ -39,16 +48,15 @@ from hlg.errors import (
     WorkerDiedError,
 )
 from hlg.execute.callbacks import Callback, active_callbacks
+from hlg.execute.forms import graph_tasks
 from hlg.execute.procpool import ProcessPool
 from hlg.execute.state import SchedulerState
-from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
+from hlg.graph import flatten_keys
 from hlg.keys import Key, is_key
-from hlg.materialize.flatgraph import FlatGraph
-from hlg.materialize.unpack import unpack
 from hlg.task import GraphNode, SerializedFunction, Task, _callable_name
 from hlg.toposort import find_cycle
 
-__all__ = ["SCHEDULERS", "as_tasks", "get", "run"]
+__all__ = ["SCHEDULERS", "add_note", "get", "run"]
 
 #: Accepted scheduler names and the driver each selects.
 SCHEDULERS = {
@@ -60,6 +68,13 @@ SCHEDULERS = {
     "processes": "processes",
     "multiprocessing": "processes",
 }
+
+# Ids of the ``with`` callbacks of the runs whose tasks the current context is running:
+# they are off here, so a task's own hlg.get does not report to them. Callbacks a task
+# activates itself are not in it, and see that task's inner runs.
+_OUTER: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "hlg_outer_callbacks", default=frozenset()
+)
 
 
 def get(
@@ -105,8 +120,11 @@ def get(
         A requested key is not in the graph.
     WorkerDiedError
         A worker process died; the message names the task it was running.
+    TaskExecutionError
+        A task's result or exception could not travel back from a worker
+        process; the message carries the exception's type, message and traceback.
     Exception
-        Whatever a task raised, with a note naming the task's key.
+        Whatever a task or a callback hook raised, with a note naming the key.
 
     Examples
     --------
@@ -116,56 +134,26 @@ def get(
     6
     >>> get(dsk, [["x"], "z"], scheduler="sync")
     ((1,), 3)
+    >>> get({0: 5, 1: (add, 0, 10), ("y", 0.5): (add, 1, 2)}, ("y", 0.5))  # dask's key model
+    17
     """
     if dask_kwargs:
         check_scheduler_kwargs(dask_kwargs)
-    tasks = as_tasks(graph, keys)
+    tasks, carried = graph_tasks(graph, keys)
     if keys is None:
-        keys = tasks.keys if isinstance(tasks, FlatGraph) else None
+        keys = carried
         if keys is None:
             raise UsageError(
                 "pass the keys to compute; only packed and flat graphs carry their own"
             )
-    nodes = tasks.tasks if isinstance(tasks, FlatGraph) else tasks
     return run(
-        nodes,
+        tasks,
         keys,
         scheduler=scheduler,
         num_workers=num_workers,
         callbacks=callbacks,
         rerun_exceptions_locally=rerun_exceptions_locally,
     )
-
-
-def as_tasks(graph: Any, keys: Any = None, data: Mapping[Key, Any] | None = None) -> Any:
-    """Return ``graph`` as a mapping of nodes (or a FlatGraph), culled to ``keys`` if given.
-
-    Keys in ``data`` are values held already (scattered data), which tasks of
-    a high-level graph may depend on.
-
-    Examples
-    --------
-    >>> sorted(as_tasks({"a": 1, "b": (abs, "a")}))
-    ['a', 'b']
-    """
-    if isinstance(graph, bytes | bytearray | memoryview):
-        return unpack(graph)
-    if isinstance(graph, FlatGraph):
-        return graph
-    dask_tasks = dask_graph(graph)
-    if dask_tasks is not None:
-        graph = dask_tasks
-    if isinstance(graph, Mapping) and not isinstance(graph, HighLevelGraph):
-        return convert_graph(graph)
-    hlg_graph = ensure_graph(graph)
-    if keys is None:
-        return hlg_graph.to_dict()
-    present = [k for k in flatten_keys(keys) if is_key(k) and k in hlg_graph]
-    culled, unresolved = hlg_graph._cull(present)
-    missing = {k: v for k, v in unresolved.items() if data is None or k not in data}
-    if missing:
-        hlg_graph._raise_unresolved(culled, missing)
-    return culled.to_dict()
 
 
 def run(
@@ -183,7 +171,8 @@ def run(
     """Run nodes; the engine behind :func:`get` and :class:`~hlg.Client`.
 
     ``data`` holds values of keys that are not tasks (scattered data); with
-    ``pool``, keys in ``broadcast`` are already held by every worker process.
+    ``pool`` (leased by the caller), keys in ``broadcast`` are already held by
+    every worker process.
     """
     driver = SCHEDULERS.get(scheduler)
     if driver is None:
@@ -193,19 +182,26 @@ def run(
     workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise UsageError(f"num_workers must be at least 1; got {num_workers}")
+    if isinstance(keys, set | frozenset):
+        raise UsageError(
+            "pass the keys as a list (the values come back as a tuple in the same order), "
+            f"not as a {type(keys).__name__}"
+        )
     data = data or {}
     wanted = list(flatten_keys(keys))
     for key in wanted:
         if not (is_key(key) and (key in tasks or key in data)):
             raise MissingKeyError(f"key {key!r} is not in the graph")
-    hooks = _Hooks([*active_callbacks(), *callbacks])
+    outer = _OUTER.get()
+    active = [cb for cb in active_callbacks() if id(cb) not in outer]
+    hooks = _Hooks([*active, *callbacks])
     hooks.call("start", tasks)
-    state = SchedulerState.build(tasks, wanted, data)
+    state = SchedulerState.build(tasks, wanted, data, measure_sizes=hooks.measure_sizes)
     for key in wanted:
         if key not in state.index:
             state.cache[key] = data[key]
     hooks.call("start_state", state)
-    errored = True
+    token = _OUTER.set(outer.union(map(id, active)))
     try:
         if driver == "sync":
             _run_sync(state, hooks, rerun_exceptions_locally)
@@ -222,14 +218,37 @@ def run(
             )
         if state.finished < state.ntasks:
             _raise_stalled(state)
-        errored = False
-    finally:
-        hooks.call("finish", state, errored)
+    except BaseException as err:
+        _OUTER.reset(token)
+        hooks.finish(state, err)
+        raise
+    _OUTER.reset(token)
+    hooks.finish(state, None)
     return _nest(keys, state.cache)
 
 
+def add_note(err: BaseException, note: str) -> None:
+    """Add ``note`` to ``err``, even when its type refuses new attributes.
+
+    A frozen dataclass exception raises on ``add_note``; the note is then
+    stored the way ``add_note`` stores it, bypassing the type's ``__setattr__``.
+    """
+    try:
+        err.add_note(note)
+    except Exception:
+        notes = list(getattr(err, "__notes__", None) or ())
+        notes.append(note)
+        with contextlib.suppress(Exception):  # an exception without a __dict__ keeps none
+            object.__setattr__(err, "__notes__", notes)
+
+
 class _Hooks:
-    """The overridden hooks of the active callbacks, ready to call."""
+    """The overridden hooks of the active callbacks, ready to call.
+
+    ``pretask`` and ``posttask`` are called by the drivers directly (they run
+    once per task); :meth:`failed` turns an exception one of them raised into
+    the run's error.
+    """
 
     def __init__(self, callbacks: Sequence[Callback]) -> None:
         def overridden(name: str) -> list[Callable[..., None]]:
@@ -238,11 +257,55 @@ class _Hooks:
 
         self.pretask = overridden("pretask")
         self.posttask = overridden("posttask")
-        self._other = {name: overridden(name) for name in ("start", "start_state", "finish")}
+        self._start = {name: overridden(name) for name in ("start", "start_state")}
+        self._finish = overridden("finish")
+        self.measure_sizes = any(cb.measures_sizes for cb in callbacks)
 
     def call(self, name: str, *args: Any) -> None:
-        for hook in self._other[name]:
-            hook(*args)
+        for hook in self._start[name]:
+            try:
+                hook(*args)
+            except BaseException as err:
+                add_note(err, f"hlg: raised by the callback hook {_hook_name(hook)}")
+                raise
+
+    def finish(self, state: SchedulerState, error: BaseException | None) -> None:
+        """Call every ``finish`` hook; raise the first one's exception if the run succeeded."""
+        first: BaseException | None = None
+        for hook in self._finish:
+            try:
+                hook(state, error is not None)
+            except Exception as err:
+                add_note(err, f"hlg: raised by the callback hook {_hook_name(hook)}")
+                if error is not None:
+                    add_note(
+                        error, f"hlg: the callback hook {_hook_name(hook)} also raised {err!r}"
+                    )
+                elif first is None:
+                    first = err
+        if first is not None:
+            raise first
+
+    @staticmethod
+    def failed(hook: Callable[..., Any], key: Key, err: BaseException) -> BaseException:
+        add_note(err, f"hlg: raised by the callback hook {_hook_name(hook)} for key {key!r}")
+        return err
+
+
+def _hook_name(hook: Callable[..., Any]) -> str:
+    owner = getattr(hook, "__self__", None)
+    name = getattr(hook, "__name__", "hook")
+    return f"{type(owner).__name__}.{name}" if owner is not None else name
+
+
+def _call_hooks(hooks: list[Callable[..., None]], key: Key, *args: Any) -> BaseException | None:
+    """Call per-task hooks; return the first exception, annotated, or None."""
+    for hook in hooks:
+        try:
+            hook(key, *args)
+        except Exception as err:
+            return _Hooks.failed(hook, key, err)
+    return None
 
 
 # --------------------------------------------------------------------------- sync
@@ -256,8 +319,11 @@ def _run_sync(state: SchedulerState, hooks: _Hooks, rerun: bool) -> None:
         i = heappop(ready)
         key = keys[i]
         state.start(i)
-        for hook in pretask:
-            hook(key, state)
+        if pretask:
+            failure = _call_hooks(pretask, key, state)
+            if failure is not None:
+                state.fail(i)
+                raise failure
         start = clock()
         try:
             result = nodes[i](cache)
@@ -265,8 +331,10 @@ def _run_sync(state: SchedulerState, hooks: _Hooks, rerun: bool) -> None:
             state.fail(i)
             _reraise(state, i, err, rerun=False)
         state.finish(i, result, clock() - start)
-        for post in posttask:
-            post(key, result, state, 0)
+        if posttask:
+            failure = _call_hooks(posttask, key, result, state, 0)
+            if failure is not None:
+                raise failure
 
 
 # --------------------------------------------------------------------------- threads
@@ -277,23 +345,34 @@ class _ThreadRun:
 
     def __init__(self) -> None:
         self.condition = threading.Condition(threading.Lock())
-        # Set to stop taking new tasks: after an error or on Ctrl-C.
+        # Set to stop taking new tasks: after a failure or on Ctrl-C.
         self.stop = False
-        # The first failure: (task number, exception).
-        self.error: tuple[int, BaseException] | None = None
+        # The first failure: (task number, exception), or (None, exception) for a
+        # failure already annotated (a hook's, or the scheduler's own).
+        self.error: tuple[int | None, BaseException] | None = None
+
+    def fail(self, i: int | None, err: BaseException) -> None:
+        """Record a failure and stop the run; the caller holds ``condition``."""
+        if self.error is None:
+            self.error = (i, err)
+        self.stop = True
+        self.condition.notify_all()
 
 
 def _run_threads(state: SchedulerState, hooks: _Hooks, num_workers: int, rerun: bool) -> None:
     shared = _ThreadRun()
-    threads = [
-        threading.Thread(
-            target=_thread_worker,
-            args=(state, hooks, shared, n),
-            name=f"hlg-worker-{n}",
-            daemon=True,
+    threads = []
+    for n in range(min(num_workers, max(state.ntasks, 1))):
+        # Each thread runs in its own copy of the caller's context (contextvars).
+        context = contextvars.copy_context()
+        threads.append(
+            threading.Thread(
+                target=context.run,
+                args=(_thread_worker, state, hooks, shared, n),
+                name=f"hlg-worker-{n}",
+                daemon=True,
+            )
         )
-        for n in range(min(num_workers, max(state.ntasks, 1)))
-    ]
     try:
         for thread in threads:
             thread.start()
@@ -310,14 +389,26 @@ def _run_threads(state: SchedulerState, hooks: _Hooks, num_workers: int, rerun: 
         raise
     if shared.error is not None:
         i, err = shared.error
+        if i is None:
+            raise err
         _reraise(state, i, err, rerun)
 
 
 def _thread_worker(
     state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worker_id: int
 ) -> None:
+    try:
+        _thread_loop(state, hooks, shared, worker_id)
+    except BaseException as err:  # a failure outside any task: never leave others waiting
+        with shared.condition:
+            add_note(err, f"hlg: raised in scheduler thread {worker_id}")
+            shared.fail(None, err)
+
+
+def _thread_loop(state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worker_id: int) -> None:
     condition = shared.condition
     ready, nodes, keys, cache = state.ready, state.nodes, state.keys, state.cache
+    pretask, posttask = hooks.pretask, hooks.posttask
     clock = time.perf_counter
     while True:
         with condition:
@@ -329,24 +420,28 @@ def _thread_worker(
             i = heappop(ready)
             key = keys[i]
             state.start(i)
-            for hook in hooks.pretask:
-                hook(key, state)
+            if pretask:
+                failure = _call_hooks(pretask, key, state)
+                if failure is not None:
+                    state.fail(i)
+                    shared.fail(None, failure)
+                    return
         start = clock()
         try:
             result = nodes[i](cache)  # reads only keys no other thread will delete now
         except BaseException as err:
             with condition:
                 state.fail(i)
-                if shared.error is None:
-                    shared.error = (i, err)
-                shared.stop = True
-                condition.notify_all()
+                shared.fail(i, err)
             return
         duration = clock() - start
         with condition:
             state.finish(i, result, duration)
-            for post in hooks.posttask:
-                post(key, result, state, worker_id)
+            if posttask:
+                failure = _call_hooks(posttask, key, result, state, worker_id)
+                if failure is not None:
+                    shared.fail(None, failure)
+                    return
             # This worker takes the next ready task itself: wake others only for the
             # rest, or all of them when nothing is left so that they can exit.
             if not ready and not state.running:
@@ -356,6 +451,77 @@ def _thread_worker(
 
 
 # --------------------------------------------------------------------------- processes
+
+
+class _ProcessRun:
+    """The parent's bookkeeping for one run on a process pool."""
+
+    def __init__(self, state: SchedulerState, pool: ProcessPool, broadcast: frozenset[Key]):
+        self.state = state
+        self.pool = pool
+        self.broadcast = broadcast
+        self.shipped = _FunctionShipper()
+        # Workers with nothing to do, the next one to use last.
+        self.idle = list(range(pool.size))[::-1]
+        # Worker -> (task number, start time) of the task it runs.
+        self.on_worker: dict[int, tuple[int, float]] = {}
+        # The first failure, as in _ThreadRun.error.
+        self.error: tuple[int | None, BaseException] | None = None
+
+    def fail(self, i: int | None, err: BaseException) -> None:
+        if self.error is None:
+            self.error = (i, err)
+
+    def dispatch(self, hooks: _Hooks) -> None:
+        """Send ready tasks to idle workers, until either runs out or the run failed."""
+        state, ready, keys = self.state, self.state.ready, self.state.keys
+        while self.idle and ready and self.error is None:
+            i = heappop(ready)
+            state.start(i)
+            if hooks.pretask:
+                failure = _call_hooks(hooks.pretask, keys[i], state)
+                if failure is not None:
+                    state.fail(i)
+                    self.fail(None, failure)
+                    return
+            node = state.nodes[i]
+            values = {d: state.cache[d] for d in node.dependencies if d not in self.broadcast}
+            w = self.idle[-1]
+            try:
+                self.pool.submit(w, self.shipped.node(node), values)
+            except WorkerDiedError as died:
+                state.fail(i)
+                add_note(died, f"hlg: task {keys[i]!r} was about to be sent to it")
+                raise
+            except Exception as err:  # the task or its inputs could not be pickled
+                state.fail(i)
+                add_note(err, "hlg: the task or its inputs could not be sent to a worker process")
+                self.fail(i, err)
+                return
+            self.idle.pop()
+            self.on_worker[w] = (i, time.perf_counter())
+
+    def collect(self, hooks: _Hooks) -> None:
+        """Wait for replies and record them."""
+        state, keys = self.state, self.state.keys
+        for w, reply in self.pool.wait(list(self.on_worker)):
+            i, started = self.on_worker.pop(w)
+            if reply is None:
+                state.fail(i)
+                raise _worker_died(self.pool, w, keys[i])
+            self.idle.append(w)
+            if reply.ok:
+                state.finish(i, reply.value, time.perf_counter() - started)
+                if hooks.posttask and self.error is None:
+                    failure = _call_hooks(hooks.posttask, keys[i], reply.value, state, w)
+                    if failure is not None:
+                        self.fail(None, failure)
+            else:
+                state.fail(i)
+                err = reply.value
+                if reply.traceback:
+                    add_note(err, f"hlg: traceback in the worker process:\n{reply.traceback}")
+                self.fail(i, err)
 
 
 def _run_processes(
@@ -369,46 +535,18 @@ def _run_processes(
 ) -> None:
     own = pool is None
     workers = pool if pool is not None else ProcessPool(min(num_workers, max(state.ntasks, 1)))
-    shipped = _FunctionShipper()
-    idle = list(range(workers.size))[::-1]
-    on_worker: dict[int, tuple[int, float]] = {}
-    error: tuple[int, BaseException] | None = None
-    ready, keys = state.ready, state.keys
+    run = _ProcessRun(state, workers, broadcast)
     try:
         try:
             while True:
-                while idle and ready and error is None:
-                    i = heappop(ready)
-                    w = idle.pop()
-                    state.start(i)
-                    for hook in hooks.pretask:
-                        hook(keys[i], state)
-                    node = state.nodes[i]
-                    values = {d: state.cache[d] for d in node.dependencies if d not in broadcast}
-                    workers.send(w, ("task", i, shipped.node(node), values))
-                    on_worker[w] = (i, time.perf_counter())
-                if not on_worker:
+                run.dispatch(hooks)
+                if not run.on_worker:
                     break
-                for w, reply in workers.wait(list(on_worker)):
-                    i, started = on_worker.pop(w)
-                    if reply is None:
-                        state.fail(i)
-                        raise _worker_died(workers, w, keys[i])
-                    idle.append(w)
-                    if reply[1]:
-                        state.finish(i, reply[2], time.perf_counter() - started)
-                        for post in hooks.posttask:
-                            post(keys[i], reply[2], state, w)
-                    else:
-                        state.fail(i)
-                        err = reply[2]
-                        err.add_note(f"hlg: traceback in the worker process:\n{reply[3]}")
-                        if error is None:
-                            error = (i, err)
+                run.collect(hooks)
         except KeyboardInterrupt:
-            while on_worker:  # let running tasks finish, then stop
-                for w, _ in workers.wait(list(on_worker)):
-                    on_worker.pop(w, None)
+            while run.on_worker:  # let running tasks finish, then stop
+                for w, _ in workers.wait(list(run.on_worker)):
+                    run.on_worker.pop(w, None)
             raise
     except BaseException:
         if not own:
@@ -417,8 +555,11 @@ def _run_processes(
     finally:
         if own:
             workers.close()
-    if error is not None:
-        _reraise(state, error[0], error[1], rerun)
+    if run.error is not None:
+        i, err = run.error
+        if i is None:
+            raise err
+        _reraise(state, i, err, rerun)
 
 
 def _worker_died(workers: ProcessPool, w: int, key: Key) -> WorkerDiedError:
@@ -469,9 +610,9 @@ def _reraise(state: SchedulerState, i: int, err: BaseException, rerun: bool) -> 
         try:
             state.nodes[i](state.cache)  # its inputs are still held: it never finished
         except Exception as again:
-            again.add_note(f"hlg: raised while computing key {key!r} (rerun locally)")
+            add_note(again, f"hlg: raised while computing key {key!r} (rerun locally)")
             raise
-    err.add_note(f"hlg: raised while computing key {key!r}")
+    add_note(err, f"hlg: raised while computing key {key!r}")
     raise err
 
 

@@ -35,9 +35,11 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
-from hlg.errors import MissingDependencyError
+from hlg.errors import CycleError, MissingDependencyError
+from hlg.execute.forms import graph_tasks
 from hlg.keys import Key
 from hlg.task import GraphNode
+from hlg.toposort import find_cycle
 
 __all__ = ["order", "order_tasks"]
 
@@ -48,14 +50,19 @@ def order(graph: Any) -> dict[Key, int]:
     Parameters
     ----------
     graph
-        A dict graph, :class:`~hlg.HighLevelGraph`, layer, :class:`~hlg.FlatGraph`
-        or packed bytes.
+        A dict graph, :class:`~hlg.HighLevelGraph`, layer, collection,
+        :class:`~hlg.FlatGraph` or packed bytes.
 
     Returns
     -------
     dict
         Key to priority, ``0`` to ``len(graph) - 1``, each task after its
         dependencies.
+
+    Raises
+    ------
+    CycleError
+        Tasks depend on each other in a cycle; the message names them.
 
     Examples
     --------
@@ -64,11 +71,29 @@ def order(graph: Any) -> dict[Key, int]:
     >>> sorted(order(dsk).items(), key=lambda kv: kv[1])
     [('a', 0), ('b', 1), ('c', 2), ('d', 3)]
     """
-    from hlg.execute.local import as_tasks  # the graph forms, shared with get
-    from hlg.materialize.flatgraph import FlatGraph
+    tasks = graph_tasks(graph).tasks
+    priority = order_tasks(tasks)
+    _check_acyclic(tasks, priority)
+    return priority
 
-    tasks = as_tasks(graph)
-    return order_tasks(tasks.tasks if isinstance(tasks, FlatGraph) else tasks)
+
+def _check_acyclic(tasks: Mapping[Key, GraphNode], priority: Mapping[Key, int]) -> None:
+    # A topological numbering puts every task after its dependencies; tasks on a
+    # cycle cannot be, so any task numbered before one of its dependencies is on
+    # (or after) a cycle, which find_cycle then names.
+    for key, node in tasks.items():
+        mine = priority[key]
+        for dep in node.dependencies:
+            if priority.get(dep, -1) >= mine:
+                deps = {k: n.dependencies for k, n in tasks.items()}
+                for start in (key, dep, *deps):
+                    cycle = find_cycle(deps, start)
+                    if cycle:
+                        raise CycleError(
+                            "tasks depend on each other in a cycle: "
+                            + " -> ".join(map(repr, cycle))
+                            + "; a task cannot need its own result"
+                        )
 
 
 def order_tasks(

@@ -13,7 +13,11 @@ and compact. The vocabulary:
 - ``cache``: results held, by key, plus data given up front (scattered data).
 
 Each task goes ``waiting → processing → memory → released`` (or ``erred``),
-and its task group counts it in that state.
+and its task group counts it in that state. A group's ``nbytes_total`` (the
+``sys.getsizeof`` of each result) is measured only when a callback asks for
+it (``Callback.measures_sizes``, set by :class:`~hlg.TaskGroups`): for some
+objects, a pandas DataFrame of strings say, that count is a deep walk that
+costs more than the task itself.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from types import FunctionType
 from typing import Any
 
 from hlg.execute.order import order_tasks
-from hlg.keys import Key, key_split
+from hlg.keys import Key, key_group, key_split
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.task import GraphNode
 
@@ -75,6 +79,8 @@ class SchedulerState:
     group_of: list[TaskGroup]
     #: Number of finished tasks.
     finished: int = 0
+    #: Whether to add each result's size to its group's ``nbytes_total``.
+    measure_sizes: bool = False
 
     @classmethod
     def build(
@@ -82,10 +88,13 @@ class SchedulerState:
         tasks: Mapping[Key, GraphNode],
         requested: Iterable[Key],
         data: Mapping[Key, Any] | None = None,
+        *,
+        measure_sizes: bool = False,
     ) -> SchedulerState:
         """Set up a run of what ``requested`` needs from ``tasks``.
 
-        ``data`` holds the values of keys that are not tasks (scattered data).
+        ``data`` holds the values of keys that are not tasks (scattered data);
+        with ``measure_sizes``, results' sizes are added up per task group.
 
         Raises
         ------
@@ -138,6 +147,7 @@ class SchedulerState:
             groups=groups,
             prefixes=prefixes,
             group_of=group_of,
+            measure_sizes=measure_sizes,
         )
 
     @property
@@ -164,9 +174,9 @@ class SchedulerState:
         states = group.states
         states[_PROCESSING] -= 1
         group.duration += duration
-        rtype = type(result)
-        group.nbytes_total += _sizeof(result)
-        group.types.add(rtype.__name__)
+        if self.measure_sizes:
+            group.nbytes_total += _sizeof(result)
+        group.types.add(type(result).__name__)
         woken = 0
         waiting = self.waiting
         for d in self.dependents[i]:
@@ -202,10 +212,11 @@ def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
     groups: dict[str, TaskGroup] = {}
     group_of: list[TaskGroup] = []
     for key in keys:
-        name = key[0] if type(key) is tuple else key_split(key)  # key_group, inlined
-        group = groups.get(name)  # type: ignore[arg-type]
+        # key_group, inlined for the common tuple key
+        name = key[0] if type(key) is tuple and key and type(key[0]) is str else key_group(key)
+        group = groups.get(name)
         if group is None:
-            group = groups[name] = TaskGroup(name, key_split(name))  # type: ignore[index, arg-type]
+            group = groups[name] = TaskGroup(name, key_split(name))
         group_of.append(group)
     for group in groups.values():
         group.states[_WAITING] = 0

@@ -320,7 +320,7 @@ class Blockwise(Layer):
     def __getitem__(self, key: Key) -> GraphNode:
         if key not in self:
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}")
-        return self._task(key[1:])  # type: ignore[arg-type]
+        return self._task(key[1:])  # type: ignore[arg-type, index]
 
     def get_dependencies(self, key: Key) -> frozenset[Key]:
         """Return the keys block ``key`` needs, computed from the indices."""

@@ -88,6 +88,16 @@ class MaterializedLayer(Layer):
         layer._lock = threading.Lock()
         return layer
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The lock guards this process's lazy conversion; a copy gets its own.
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def _tasks(self) -> dict[Key, GraphNode]:
         nodes = self._nodes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,33 @@ class LayerSummary:
     tag: str
     ntasks: int
     dependencies: tuple[str, ...]
+
+
+class _Dependencies(Mapping[Key, frozenset[Key]]):
+    """A read-only view of each task's dependencies, read from the tasks themselves."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self, tasks: Mapping[Key, GraphNode]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, key: Key) -> frozenset[Key]:
+        return self._tasks[key].dependencies
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._tasks
+        except TypeError:
+            return False
+
+    def __repr__(self) -> str:
+        return repr({key: node.dependencies for key, node in self._tasks.items()})
 
 
 class FlatGraph:
@@ -76,10 +104,10 @@ class FlatGraph:
         except TypeError:
             return False
 
-    @property
-    def dependencies(self) -> dict[Key, frozenset[Key]]:
-        """Each key's dependencies (a new dict on each access)."""
-        return {key: node.dependencies for key, node in self.tasks.items()}
+    @cached_property
+    def dependencies(self) -> Mapping[Key, frozenset[Key]]:
+        """Each key's dependencies: a read-only view, each lookup O(1)."""
+        return _Dependencies(self.tasks)
 
     @cached_property
     def dependents(self) -> dict[Key, set[Key]]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -54,3 +58,75 @@ class CountedFunction:
 
     def __reduce__(self) -> Any:
         return (_load_counted, ())
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def _fail_to_load() -> Any:
+    raise ValueError("this value cannot be loaded")
+
+
+class LoadFails:
+    """Pickles fine; unpickling it raises ValueError."""
+
+    def __reduce__(self) -> Any:
+        return (_fail_to_load, ())
+
+
+def make_unloadable(_: Any = None) -> LoadFails:
+    return LoadFails()
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenError(Exception):
+    """An exception that refuses new attributes, notes included."""
+
+    code: int
+
+
+def raise_frozen(_: Any = None) -> Any:
+    raise FrozenError(7)
+
+
+def raise_unpicklable(_: Any = None) -> Any:
+    raise ValueError("holds a lock", threading.Lock())
+
+
+def kill_after(seconds: float) -> Any:
+    time.sleep(seconds)
+    os._exit(5)
+
+
+def nested_get(x: int) -> int:
+    import hlg
+
+    return int(hlg.get({"a": x, "b": (inc, "a")}, "b", scheduler="threads", num_workers=2))
+
+
+def read_var(_: Any = None) -> Any:
+    return VAR.get()
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("hlg_test_var", default="unset")
+
+
+def run_with_timeout(func: Callable[[], Any], seconds: float = 60) -> Any:
+    """Call ``func`` in a thread; fail (instead of hanging) if it does not return in time."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = func()
+        except BaseException as err:  # handed to the caller
+            out["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise AssertionError(f"hung: no answer within {seconds} s")
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")

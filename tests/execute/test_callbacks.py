@@ -94,9 +94,10 @@ def test_profiler_records_every_task_with_a_table_and_a_timeline():
     assert "<title>(&#x27;x&#x27;, 3)" in svg
 
 
-def test_profiler_forgets_earlier_runs():
+def test_profiler_keeps_every_run_of_its_with_block_and_forgets_older_ones():
     prof = Profiler()
-    hlg.get(graph(2), "sum", scheduler="sync", callbacks=[prof])
-    hlg.get({"a": 1}, "a", scheduler="sync", callbacks=[prof])
-    assert [r.key for r in prof.records] == ["a"]
-    assert Profiler().to_svg().startswith("<svg")
+    hlg.get({"old": 1}, "old", scheduler="sync", callbacks=[prof])
+    with prof:
+        hlg.get(graph(2), "sum", scheduler="sync")
+        hlg.get({"a": 1}, "a", scheduler="threads")
+    assert [r.key for r in prof.records] == [("x", 0), ("x", 1), "sum", "a"]

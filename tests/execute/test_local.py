@@ -273,6 +273,8 @@ def test_live_task_groups_count_states_and_results(scheduler):
     seen = {}
 
     class Groups(Callback):
+        measures_sizes = True
+
         def finish(self, state, errored):
             seen.update(state.groups)
 
