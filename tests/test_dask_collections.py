@@ -79,15 +79,12 @@ WORKLOADS: dict[str, Callable[[], Any]] = {
     "dataframe-merge": lambda: _frame().merge(
         _frame().rename(columns={"b": "b2"}), on=["a", "c"], shuffle_method="tasks"
     ),
+    # More than 32 partitions: the task shuffle runs in stages, keys like ("s", 0, (0, 0)).
     "dataframe-shuffle-staged": lambda: dd.from_pandas(
         pd.DataFrame({"a": np.arange(200) % 13, "b": np.arange(200.0)}), npartitions=40
     ).shuffle("a", shuffle_method="tasks"),
     "delayed-kwargs": _delayed,
 }
-
-# Workloads whose keys need dask's full key model: floats (map_overlap) and nested
-# tuples (a task shuffle of more than 32 partitions runs in stages).
-NEEDS_KEY = {"array-map_overlap": ("getitem", 0, 0.9), "dataframe-shuffle-staged": ("s", 0, (0, 0))}
 
 
 def _normal(value: Any) -> Any:
@@ -128,9 +125,6 @@ def process_client() -> Iterator[hlg.Client]:
 
 @pytest.fixture(params=sorted(WORKLOADS))
 def workload(request: pytest.FixtureRequest) -> tuple[Any, Any]:
-    sample = NEEDS_KEY.get(request.param)
-    if sample is not None and not hlg.keys.is_key(sample):
-        pytest.skip(f"its keys are like {sample!r}, which this hlg's keys do not take yet")
     collection = WORKLOADS[request.param]()
     (expected,) = dask.compute(collection, scheduler="sync")
     return collection, expected
