@@ -26,7 +26,6 @@ import dataclasses
 import sys
 from collections.abc import Iterable, Mapping
 from heapq import heappush
-from types import FunctionType
 from typing import Any
 
 from hlg.execute.order import order_tasks
@@ -225,26 +224,8 @@ def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
     return groups, group_of
 
 
-# How each result type is measured: 0 by sys.getsizeof, 1 by its ``nbytes``, 2 by its
-# object header. A __sizeof__ written in Python (pandas': a deep memory_usage, which
-# costs milliseconds per DataFrame, more than many tasks) is never called; such
-# results count by ``nbytes`` if their type defines it, else by their header.
-_MEASURE: dict[type, int] = {}
-
-
 def _sizeof(obj: Any) -> int:
-    t = type(obj)
-    how = _MEASURE.get(t)
-    if how is None:
-        python_level = isinstance(getattr(t, "__sizeof__", None), FunctionType)
-        how = _MEASURE[t] = (1 if hasattr(t, "nbytes") else 2) if python_level else 0
     try:
-        if how == 0:
-            return sys.getsizeof(obj)
-        if how == 1:
-            nbytes = obj.nbytes
-            if type(nbytes) is int:
-                return nbytes
-        return object.__sizeof__(obj)
+        return sys.getsizeof(obj)
     except Exception:  # objects whose __sizeof__ is broken are still results
         return 0
