@@ -13,7 +13,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,progress]'
+	$(PY) -m pip install --quiet -e '.[test,progress,distributed]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,11 +26,13 @@ test: $(STAMP)
 	$(PY) -m mypy --strict hlg
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet -e '.[bench,distributed]'
 	$(PY) benchmarks/bench_packing.py
 	$(PY) benchmarks/bench_blockwise.py
 	$(PY) benchmarks/bench_order.py
 	$(PY) benchmarks/bench_scheduler.py
+	$(PY) benchmarks/bench_distributed.py
+	$(PY) benchmarks/bench_shuffle.py
 	$(PY) benchmarks/bench_dask_collections.py
 
 clean:

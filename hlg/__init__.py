@@ -21,6 +21,7 @@ from hlg.errors import (
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
+    NotInstalledError,
     PackError,
     TaskExecutionError,
     TaskSpecError,
@@ -40,6 +41,7 @@ from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
@@ -47,6 +49,7 @@ from hlg.optimize import optimize
 from hlg.packing.pack import pack
 from hlg.packing.registry import register_layer
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply
+from hlg.visualize.describe import describe
 
 __version__ = "0.1.0"
 
@@ -76,10 +79,14 @@ __all__ = [
     "MissingDependencyError",
     "MissingKeyError",
     "MissingLayerError",
+    "NotInstalledError",
     "PackError",
     "Profiler",
     "ProgressBar",
     "Ref",
+    "ShuffleLayer",
+    "ShuffleRoute",
+    "SimpleShuffleLayer",
     "Task",
     "TaskExecutionError",
     "TaskGroup",
@@ -99,6 +106,7 @@ __all__ = [
     "compute",
     "convert_graph",
     "dask_scheduler",
+    "describe",
     "get",
     "key_group",
     "key_split",

@@ -3,7 +3,9 @@
 Part one runs the load → clean → analyze → store pipeline on two threads. Part
 two builds ``y = (x + 1) * 2`` over a 577 x 577 grid of blocks, about a
 million tasks in three Blockwise layers, packs it without building a task,
-culls it to a corner, fuses the chain, and computes that corner.
+culls it to a corner, fuses the chain, and computes that corner. Part three
+groups a 10,000-partition table by key through a multi-stage shuffle, packs
+it, and computes a few groups.
 
 Run it with ``hlg demo`` or ``python -m hlg demo``.
 """
@@ -16,27 +18,34 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from hlg._table import format_table
 from hlg.execute.callbacks import ProgressBar, TaskGroups
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph
 from hlg.layers.blockwise import BlockIndex, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute
 from hlg.materialize.unpack import unpack
 from hlg.optimize import optimize
 from hlg.packing.pack import pack
+from hlg.visualize.describe import describe
 
 __all__ = [
     "analyze",
     "build_array_expression",
+    "build_groupby",
     "build_pipeline",
     "clean",
+    "concat_rows",
     "format_layers",
     "load",
     "main",
+    "make_rows",
     "one",
+    "split_rows_by_key",
     "store",
+    "sum_by_key",
 ]
 
 FILES = ("myfile.a.data", "myfile.b.data", "myfile.c.data")
@@ -110,24 +119,20 @@ def build_pipeline(directory: str) -> HighLevelGraph:
 
 
 def format_layers(graph: HighLevelGraph) -> str:
-    """Return a table of the graph's layers: name, type, tasks, dependencies.
+    """Return the graph's layer table (see :func:`hlg.describe`).
 
     Examples
     --------
     >>> print(format_layers(build_pipeline("/tmp")))
-    layer    type               tasks  depends on
-    -------  -----------------  -----  ----------
-    load     MaterializedLayer      3
-    clean    MaterializedLayer      3  load
-    analyze  MaterializedLayer      1  clean
-    store    MaterializedLayer      1  analyze
+    HighLevelGraph: 4 layers, 8 tasks
+    layer    type               tag               tasks  depends on
+    -------  -----------------  ----------------  -----  ----------
+    load     MaterializedLayer  hlg.materialized      3
+    clean    MaterializedLayer  hlg.materialized      3  load
+    analyze  MaterializedLayer  hlg.materialized      1  clean
+    store    MaterializedLayer  hlg.materialized      1  analyze
     """
-    rows = [["layer", "type", "tasks", "depends on"]]
-    for name in graph.topological_layers():
-        layer = graph.layers[name]
-        deps = ", ".join(sorted(graph.dependencies[name]))
-        rows.append([name, type(layer).__name__, f"{len(layer):,}", deps])
-    return format_table(rows, left=(0, 1, 3))
+    return describe(graph, sizes=False).to_text()
 
 
 def one(index: tuple[int, ...]) -> float:
@@ -175,10 +180,108 @@ def array_part() -> None:
         print("  " + "  ".join(f"{v:.1f}" for v in row))
 
 
+def make_rows(index: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Make partition ``index`` of the demo table: 20 ``(key, value)`` rows, keys below 100,000.
+
+    Examples
+    --------
+    >>> make_rows((3,))[:3]
+    [(23757, 3), (28486, 4), (33215, 5)]
+    """
+    i = index[0]
+    return [((i * 7919 + j * 4729) % 100_000, (i + j) % 10) for j in range(20)]
+
+
+def split_rows_by_key(rows: list[tuple[int, int]], route: ShuffleRoute) -> list[list[Any]]:
+    """Cut rows into ``route.nsplits`` pieces by the group of their destination, ``key % n``.
+
+    Examples
+    --------
+    >>> route = ShuffleRoute(stage=0, nstages=1, nsplits=2, divisor=1, npartitions=2)
+    >>> split_rows_by_key([(1, 10), (2, 20), (3, 30)], route)
+    [[(2, 20)], [(1, 10), (3, 30)]]
+    """
+    pieces: list[list[Any]] = [[] for _ in range(route.nsplits)]
+    for row in rows:
+        pieces[route.group(row[0] % route.npartitions)].append(row)
+    return pieces
+
+
+def concat_rows(pieces: list[list[Any]], route: ShuffleRoute, position: int) -> list[Any]:
+    """Join pieces into one partition.
+
+    Examples
+    --------
+    >>> concat_rows([[(1, 2)], [], [(3, 4)]], None, 0)
+    [(1, 2), (3, 4)]
+    """
+    return [row for piece in pieces for row in piece]
+
+
+def sum_by_key(rows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sum the values of each key, sorted by key.
+
+    Examples
+    --------
+    >>> sum_by_key([(2, 1), (1, 5), (2, 3)])
+    [(1, 5), (2, 4)]
+    """
+    sums: dict[int, int] = {}
+    for key, value in rows:
+        sums[key] = sums.get(key, 0) + value
+    return sorted(sums.items())
+
+
+def build_groupby(npartitions: int = 10_000) -> HighLevelGraph:
+    """Build ``rows.groupby(key).sum()``: rows, a multi-stage shuffle by key, per-partition sums.
+
+    Examples
+    --------
+    >>> graph = build_groupby(10)
+    >>> sorted(graph.layers), len(graph)
+    (['rows', 'shuffle', 'sums'], 140)
+    >>> get(graph, ("sums", 3), scheduler="sync")[:2]
+    [(2723, 7), (5913, 7)]
+    """
+    rows = blockwise(make_rows, "rows", "i", BlockIndex((npartitions,)), "i", numblocks={})
+    shuffle = ShuffleLayer("shuffle", "rows", npartitions, split_rows_by_key, concat_rows)
+    sums = blockwise(sum_by_key, "sums", "i", "shuffle", "i", numblocks={"shuffle": (npartitions,)})
+    return HighLevelGraph(
+        {"rows": rows, "shuffle": shuffle, "sums": sums},
+        {"shuffle": {"rows"}, "sums": {"shuffle"}},
+    )
+
+
+def groupby_part() -> None:
+    """Part three: a groupby through a multi-stage shuffle of 10,000 partitions."""
+    graph = build_groupby()
+    shuffle = graph.layers["shuffle"]
+    assert isinstance(shuffle, ShuffleLayer)
+    print("\nA groupby-sum through a shuffle: 10,000 partitions of (key, value) rows\n")
+    print(format_layers(graph))
+    print(
+        f"\nThe shuffle routes rows in {shuffle.nstages} stages of {shuffle.plan.nsplits} groups "
+        f"({len(shuffle):,} tasks, not the {10_000**2:,} pieces of a one-stage shuffle)."
+    )
+    start = time.perf_counter()
+    data = pack(graph)
+    elapsed = 1e3 * (time.perf_counter() - start)
+    print(f"{len(graph):,} tasks pack to {len(data):,} bytes in {elapsed:.1f} ms.")
+    wanted = [("sums", i) for i in range(3)]
+    culled = graph.cull(wanted)
+    print(f"Culled to 3 output partitions: {len(culled):,} tasks (every input is still split).")
+    flat = unpack(pack(culled, wanted))
+    values = get(flat, wanted, scheduler="threads", num_workers=2)
+    print("Computed through pack and unpack; the first groups of each partition:")
+    for (_, i), groups in zip(wanted, values, strict=True):
+        print(f"  partition {i}: " + ", ".join(f"key {k}: {v}" for k, v in groups[:4]))
+
+
 def main() -> int:
     """Run the demo and print what happens at each step."""
     pipeline_part()
     array_part()
+    groupby_part()
     return 0
 
 

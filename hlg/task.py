@@ -53,6 +53,8 @@ __all__ = [
     "Task",
     "TaskRef",
     "apply",
+    "register_remote_type",
+    "remote_key",
 ]
 
 # Values that can never hold a reference, checked by exact type for speed.
@@ -148,6 +150,48 @@ class Ref:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Ref, (self.key,))
+
+
+# Types whose instances stand for data held remotely (a dask.distributed Future, say),
+# each with the function that reads its key. Filled by register_remote_type only.
+_REMOTE_TYPES: dict[type, Callable[[Any], Key]] = {}
+
+
+def register_remote_type(cls: type, key_of: Callable[[Any], Key]) -> None:
+    """Let instances of ``cls`` stand for remote data, as :class:`Ref` does.
+
+    A task argument of that type becomes a dependency on ``key_of(obj)``, and
+    packing ships that key, never the object.
+
+    Examples
+    --------
+    >>> class Handle:
+    ...     def __init__(self, name):
+    ...         self.name = name
+    >>> register_remote_type(Handle, lambda h: h.name)
+    >>> Task(abs, Handle("x-1")).dependencies, remote_key(Handle("x-1"))
+    (frozenset({'x-1'}), 'x-1')
+    """
+    if not isinstance(cls, type) or not callable(key_of):
+        raise TaskSpecError(
+            f"register_remote_type takes a class and a function; got {cls!r} and {key_of!r}"
+        )
+    _REMOTE_TYPES[cls] = key_of
+
+
+def remote_key(obj: Any) -> Key | None:
+    """Return the key of the remote data ``obj`` stands for, or None if it is not remote.
+
+    Examples
+    --------
+    >>> remote_key(Ref("x")), remote_key("x")
+    ('x', None)
+    """
+    key_of = _REMOTE_TYPES.get(type(obj))
+    if key_of is not None:
+        return validate_key(key_of(obj))
+    key = getattr(obj, "__hlg_remote_key__", None)
+    return None if key is None else validate_key(key)
 
 
 class GraphNode:
@@ -445,6 +489,9 @@ def _scan(obj: Any, deps: set[Key]) -> bool:
     if isinstance(obj, GraphNode):
         deps.update(obj.dependencies)
         return True
+    if t in _REMOTE_TYPES:
+        deps.add(validate_key(_REMOTE_TYPES[t](obj)))
+        return True
     return t is Opaque or t is SerializedFunction
 
 
@@ -467,6 +514,8 @@ def _resolve(obj: Any, values: Mapping[Key, Any]) -> Any:
         return obj.load()
     if isinstance(obj, GraphNode):
         return obj(values)
+    if t in _REMOTE_TYPES:
+        return values[_REMOTE_TYPES[t](obj)]
     return obj
 
 

@@ -6,7 +6,9 @@
 2. materialisation: the same keys, and ``layer[key]`` and
    ``get_dependencies`` agree with it;
 3. packing: pack → bytes → unpack gives the same tasks and dependencies as
-   direct materialisation, annotations expanded to every key;
+   direct materialisation, annotations expanded to every key, and per-role
+   annotations to the keys of their role (``role_keys`` agreeing with
+   ``role_size``);
 4. culling: a cull to a few keys keeps them and exactly what they need, and
    the culled layer packs too;
 5. the packed size, against an optional budget.
@@ -128,13 +130,34 @@ def _check_round_trip(
     _assert(set(flat.tasks) == set(tasks), f"{layer!r}: unpacking gives other keys")
     for key, node in tasks.items():
         assert_same_node(flat.tasks[key], node, f"{layer!r}: unpacked task {key!r}")
+    roles = {role: set(layer.role_keys(role)) for role in layer.roles}
+    for role, keys in roles.items():
+        _assert(keys <= set(tasks), f"{layer!r}: role {role!r} names keys the layer lacks")
+        _assert(
+            len(keys) == layer.role_size(role),
+            f"{layer!r}: role_size({role!r}) is {layer.role_size(role)}, it has {len(keys)} keys",
+        )
     for name, value in layer.annotations.items():
         expanded = flat.annotations.get(name, {})
         _assert(
-            all(expanded.get(k) == value for k in tasks),
+            all(expanded.get(k) == value for k in tasks if not _role_sets(layer, roles, name, k)),
             f"{layer!r}: annotation {name!r} is not expanded to every key",
         )
+    for role, values in layer.role_annotations.items():
+        for name, value in values.items():
+            expanded = flat.annotations.get(name, {})
+            _assert(
+                all(expanded.get(k) == value for k in roles[role]),
+                f"{layer!r}: annotation {name!r} of role {role!r} is not expanded to its keys",
+            )
     return len(data)
+
+
+def _role_sets(layer: Layer, roles: dict[str, set[Key]], name: str, key: Key) -> bool:
+    # Whether a role annotation overrides annotation ``name`` at ``key``.
+    return any(
+        name in values and key in roles[role] for role, values in layer.role_annotations.items()
+    )
 
 
 def _check_cull(layer: Layer, tasks: Mapping[Key, GraphNode], chosen: tuple[Key, ...]) -> None:

@@ -70,11 +70,43 @@ def range_example() -> hlg.Layer:
     return RangeLayer("r", inc, 0, 100, annotations={"retries": 1})
 
 
+def split_rows(rows: list[int], route: hlg.ShuffleRoute) -> list[list[int]]:
+    """Split a partition of ints by destination ``row % npartitions``."""
+    pieces: list[list[int]] = [[] for _ in range(route.nsplits)]
+    for row in rows:
+        pieces[route.group(row % route.npartitions)].append(row)
+    return pieces
+
+
+def combine_rows(pieces: list[list[int]], route: hlg.ShuffleRoute, position: int) -> list[int]:
+    return sorted(row for piece in pieces for row in piece)
+
+
+def shuffle_example() -> hlg.Layer:
+    return hlg.ShuffleLayer(
+        "sh",
+        "x",
+        7,
+        split_rows,
+        combine_rows,
+        npartitions_out=10,
+        max_branch=4,
+        empty=[],
+        annotations={"retries": 2},
+    )
+
+
+def simple_shuffle_example() -> hlg.Layer:
+    return hlg.SimpleShuffleLayer("ss", "x", 5, split_rows, combine_rows, npartitions_out=3)
+
+
 #: An example instance of every built-in layer type, by registry tag.
 LAYER_EXAMPLES = {
     "hlg.materialized": materialized_example,
     "hlg.testing.range": range_example,
     "hlg.blockwise": blockwise_example,
+    "hlg.shuffle": shuffle_example,
+    "hlg.shuffle.simple": simple_shuffle_example,
 }
 
 

@@ -172,6 +172,42 @@ def test_serialized_function_loads_once_and_names_failures():
         broken.load()
 
 
+class RemoteHandle:
+    """Stands for data held elsewhere, under ``name`` (as a distributed Future does)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def test_register_remote_type_makes_instances_dependencies_that_pack_as_keys():
+    from hlg.task import register_remote_type, remote_key
+
+    register_remote_type(RemoteHandle, lambda h: h.name)
+    handle = RemoteHandle(("data-1f2e", 0))
+    task = Task(add, handle, 1)
+    assert task.dependencies == frozenset({("data-1f2e", 0)})
+    assert task({("data-1f2e", 0): 41}) == 42
+    assert Task(sum, [handle, 2])({("data-1f2e", 0): 1}) == 3
+    assert remote_key(handle) == ("data-1f2e", 0)
+    assert remote_key(hlg.Ref("x")) == "x"
+    assert remote_key(object()) is None
+    data = hlg.pack({"y": (add, handle, 1)}, "y")
+    assert b"RemoteHandle" not in data  # its key travels, not the object
+    flat = hlg.unpack(data)
+    assert flat.remote_keys == frozenset({("data-1f2e", 0)})
+    with pytest.raises(hlg.InvalidKeyError):
+        Task(abs, RemoteHandle(["not", "a", "key"]))
+
+
+def test_register_remote_type_refuses_what_is_not_a_class_and_a_function():
+    from hlg.task import register_remote_type
+
+    with pytest.raises(hlg.TaskSpecError, match="takes a class and a function"):
+        register_remote_type("RemoteHandle", lambda h: h.name)
+    with pytest.raises(hlg.TaskSpecError, match="takes a class and a function"):
+        register_remote_type(RemoteHandle, "name")
+
+
 def test_equal_nodes_hash_equal():
     pairs = [
         (DataNode(1), DataNode(1.0)),

@@ -37,7 +37,8 @@ def annotate(**annotations: Any) -> Iterator[None]:
     Parameters
     ----------
     **annotations
-        ``priority`` (number), ``retries`` (int >= 0), ``workers`` (str or list of
+        ``priority`` (number; among ready tasks, higher runs first, as in dask),
+        ``retries`` (int >= 0), ``workers`` (str or list of
         str), ``resources`` (dict of str to number), or any msgpack-native value
         under another name.
 

@@ -10,6 +10,10 @@ and may override, for speed, the methods whose defaults materialise:
 
 - ``__contains__`` and ``__getitem__`` for single keys;
 - :meth:`Layer.cull`: a smaller layer plus the keys it needs from other layers;
+- :meth:`Layer.takes_box` and :meth:`Layer.cull_lazily`: culling to and from
+  :class:`KeyBox` es, boxes of block keys that are never listed, so that a
+  graph culls through contractions and reductions in time independent of the
+  number of blocks;
 - :meth:`Layer.pack_state` / :meth:`Layer.unpack_state`: a small msgpack state
   and the scheduler-side rebuild. A layer that does not override them is
   packed as its materialised tasks, so every layer can be shipped.
@@ -21,11 +25,16 @@ only if they are the same object.
 from __future__ import annotations
 
 import copy
+import math
+import os
+import types
 from abc import abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from hlg.errors import MissingDependencyError, MissingKeyError, PackError
+from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
 from hlg.task import GraphNode
@@ -33,7 +42,7 @@ from hlg.task import GraphNode
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
-__all__ = ["Layer", "NeededKeys", "PendingKeys"]
+__all__ = ["KeyBox", "Layer", "NeededKeys", "PendingKeys"]
 
 MATERIALIZED_TAG = "hlg.materialized"
 
@@ -58,6 +67,10 @@ class Layer(Mapping[Key, GraphNode]):
     """
 
     tag: ClassVar[str | None] = None
+    #: The roles this layer type's tasks take (see :meth:`role_keys`); none by default.
+    roles: ClassVar[tuple[str, ...]] = ()
+    #: Role -> annotations for the tasks of that role; set per instance, never mutated.
+    role_annotations: Mapping[str, Mapping[str, Any]] = types.MappingProxyType({})
 
     def __init__(self, name: str, annotations: Mapping[str, Any] | None = None) -> None:
         if type(name) is not str or not name:
@@ -96,6 +109,18 @@ class Layer(Mapping[Key, GraphNode]):
             return tasks[key]
         except (KeyError, TypeError):
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
+
+    def outside_references(self) -> list[tuple[Key, Key]] | None:
+        """After :meth:`materialize`, the ``(key, dependency)`` pairs leaving the build order.
+
+        A layer that builds each task after every task of its own that it needs
+        may list the pairs whose dependency is not a key it built earlier (its
+        keys from other layers), so that the unpacker checks those instead of
+        every dependency of every task. The list must be exact, and the dict
+        :meth:`materialize` returned must be a new one: the unpacker may adopt it.
+        The default, ``None``, means the layer cannot say.
+        """
+        return None
 
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that this layer produces, each once.
@@ -136,6 +161,27 @@ class Layer(Mapping[Key, GraphNode]):
         kept, external = cull_tasks(self.name, tasks, keys)
         return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
 
+    def takes_box(self, box: KeyBox) -> bool:
+        """Return whether :meth:`cull_lazily` takes ``box`` as it is, without listing its keys.
+
+        A layer says yes only if every key of the box is one of its keys. The
+        default says no: the graph then lists the box's keys for this layer.
+        """
+        return False
+
+    def cull_lazily(self, keys: Collection[Key]) -> tuple[Layer, set[Key]]:
+        """Return what :meth:`cull` does, where boxes of keys may stand for lists of them.
+
+        A graph culls through this method. ``keys`` is either distinct keys of
+        this layer or a :class:`KeyBox` that :meth:`takes_box` accepted; the
+        returned keys may be a :class:`NeededKeys` whose ``boxes`` hold needed
+        keys that are not listed in the set. The default calls :meth:`cull`.
+        Layers that cull by block index (Blockwise, tree reductions) override
+        both methods, so that culling a reduction to its one output key never
+        lists the million blocks that it reads.
+        """
+        return self.cull(keys)
+
     # -- packing -------------------------------------------------------------------------
 
     def pack_state(self, encoder: Encoder) -> Any:
@@ -171,6 +217,92 @@ class Layer(Mapping[Key, GraphNode]):
             )
         return tag
 
+    # -- per-role annotations ------------------------------------------------------------
+
+    def role_keys(self, role: str) -> Iterable[Key]:
+        """Return the keys of the tasks that have ``role``, one of :attr:`roles`.
+
+        A layer whose tasks play different parts (a shuffle's splits and
+        combines) names them in :attr:`roles` and overrides this and
+        :meth:`role_size`; ``role_annotations`` then apply to those keys only,
+        expanded per key on the scheduler. It must not need the tasks built.
+        """
+        raise UsageError(f"layer {self.name!r} ({type(self).__name__}) has no role {role!r}")
+
+    def role_size(self, role: str) -> int:
+        """Return how many tasks have ``role``, without building them."""
+        raise UsageError(f"layer {self.name!r} ({type(self).__name__}) has no role {role!r}")
+
+    def check_role_annotations(
+        self, role_annotations: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Check role names against :attr:`roles` and values as annotations; return a copy."""
+        out: dict[str, dict[str, Any]] = {}
+        for role, values in role_annotations.items():
+            if role not in self.roles:
+                known = ", ".join(map(repr, self.roles)) or "none"
+                raise PackError(
+                    f"layer {self.name!r}: {type(self).__name__} has no task role {role!r}; "
+                    f"its roles: {known}"
+                )
+            if not isinstance(values, Mapping):
+                raise PackError(
+                    f"layer {self.name!r}: the annotations of role {role!r} must be a mapping "
+                    f"of name to value; got {type(values).__name__}"
+                )
+            if values:
+                out[role] = validate_annotations(values, layer=self.name)
+        return out
+
+    def with_role_annotations(self, role: str, **annotations: Any) -> Layer:
+        """Return a copy of the layer with ``annotations`` added for the tasks of ``role``.
+
+        Raises
+        ------
+        PackError
+            The layer type has no such role, or a value is not a valid annotation.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 10, dict, list)
+        >>> layer.with_role_annotations("output", retries=2).role_annotations["output"]
+        {'retries': 2}
+        >>> layer.with_role_annotations("nope", retries=2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        hlg.errors.PackError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
+        """
+        new = copy.copy(self)
+        merged = {**self.role_annotations.get(role, {}), **annotations}
+        new.role_annotations = {
+            **self.role_annotations,
+            **self.check_role_annotations({role: merged}),
+        }
+        return new
+
+    def annotation_entries(self) -> int:
+        """Return how many per-key annotation entries unpacking this layer writes.
+
+        Layer annotations for every key, then role annotations for their role's keys
+        (a role's value for a name the layer also sets overwrites it, so this bounds
+        the entries held from above). Computed from :meth:`__len__` and
+        :meth:`role_size`, without building tasks, so that an unpacker can check it
+        against a budget first.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.ShuffleLayer("s", "x", 100, dict, list, annotations={"retries": 1})
+        >>> len(layer), layer.role_size("split"), layer.role_size("piece")
+        (2400, 200, 2000)
+        >>> layer.annotation_entries() == 2400 + 200 + 2000
+        True
+        """
+        total = len(self) * len(self.annotations)
+        for role, values in self.role_annotations.items():
+            total += self.role_size(role) * len(values)
+        return total
+
     # -- conveniences --------------------------------------------------------------------
 
     def with_annotations(self, **annotations: Any) -> Layer:
@@ -195,6 +327,104 @@ class Layer(Mapping[Key, GraphNode]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
 
+    # -- display -------------------------------------------------------------------------
+
+    def describe(self, *, sizes: bool = True) -> Any:
+        """Return this layer's row of the layer table, without materialising it.
+
+        See :func:`hlg.describe`.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.blockwise(abs, "y", "ij", "x", "ij", numblocks={"x": (20, 50)})
+        >>> row = layer.describe().layers[0]
+        >>> row.tasks, row.blocks
+        (1000, '20 x 50 blocks')
+        """
+        from hlg.visualize import describe
+
+        return describe(self, sizes=sizes)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
+        """Draw this layer as a one-box picture; see :meth:`hlg.HighLevelGraph.visualize`."""
+        from hlg.visualize import visualize
+
+        return visualize(self, filename)
+
+    def to_dot(self) -> str:
+        """Return this layer as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
+        True
+        """
+        from hlg.visualize import to_dot
+
+        return to_dot(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)
+
+
+class KeyBox(Collection[Key]):
+    """The keys ``(name, *block)`` of every block in a box of block ranges, never listed.
+
+    Parameters
+    ----------
+    name
+        The first item of every key: by convention the producing layer's name.
+    ranges
+        The block numbers along each dimension.
+
+    Examples
+    --------
+    >>> box = KeyBox("x", (range(2), range(1, 3)))
+    >>> len(box), ("x", 1, 2) in box, ("x", 0, 0) in box, list(box)[:2]
+    (4, True, False, [('x', 0, 1), ('x', 0, 2)])
+    """
+
+    __slots__ = ("name", "ranges")
+
+    def __init__(self, name: str, ranges: Sequence[range]) -> None:
+        self.name = name
+        self.ranges = tuple(ranges)
+
+    def __len__(self) -> int:
+        return math.prod(map(len, self.ranges))
+
+    def __iter__(self) -> Iterator[Key]:
+        return map((self.name,).__add__, product(*self.ranges))
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not tuple or len(key) != len(self.ranges) + 1 or key[0] != self.name:
+            return False
+        return all(
+            type(i) is int and i in r
+            for i, r in zip(key[1:], self.ranges)  # noqa: B905 - length checked
+        )
+
+    def fits(self, numblocks: Sequence[int]) -> bool:
+        """Return whether the box lies inside a grid of ``numblocks`` blocks per dimension.
+
+        Examples
+        --------
+        >>> KeyBox("x", (range(2, 4),)).fits((4,)), KeyBox("x", (range(2, 5),)).fits((4,))
+        (True, False)
+        """
+        return len(numblocks) == len(self.ranges) and all(
+            r.step == 1 and 0 <= r.start <= r.stop <= n
+            for r, n in zip(self.ranges, numblocks, strict=True)
+        )
+
+    def __repr__(self) -> str:
+        spans = ", ".join(f"{r.start}:{r.stop}" for r in self.ranges)
+        return f"KeyBox({self.name!r}, [{spans}])"
+
 
 class NeededKeys(set[Key]):
     """The external keys :meth:`Layer.cull` returns, with hints for the layers producing them.
@@ -206,6 +436,10 @@ class NeededKeys(set[Key]):
     two layers gave one for the same name. A hint only saves work; a layer must
     check that it describes exactly the keys it is given before relying on it.
 
+    ``boxes`` holds further needed keys as :class:`KeyBox` es, not listed in
+    the set. Only :meth:`Layer.cull_lazily` returns boxes; :meth:`Layer.cull`
+    lists every key.
+
     Examples
     --------
     >>> import hlg
@@ -215,11 +449,12 @@ class NeededKeys(set[Key]):
     ([('x', 4), ('x', 7)], ['x'])
     """
 
-    __slots__ = ("hints",)
+    __slots__ = ("boxes", "hints")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         super().__init__(keys)
         self.hints: dict[str, Any] = {}
+        self.boxes: list[KeyBox] = []
 
     def __repr__(self) -> str:
         return repr(set(self))
@@ -254,26 +489,41 @@ def cull_tasks(
 ) -> tuple[dict[Key, GraphNode], set[Key]]:
     """Keep ``keys`` of ``tasks`` and, transitively, what they need within ``tasks``.
 
-    Returns the kept tasks and the keys they need from outside.
+    Returns the kept tasks, each after the tasks it needs (so that an unpacker
+    proves them acyclic as it merges them), and the keys they need from outside.
+    A task is kept when it is met a second time, its dependencies then kept; a
+    cycle leaves an order that is not a dependency order, which unpacking checks.
     """
     kept: dict[Key, GraphNode] = {}
     external: set[Key] = set()
+    entered: set[Key] = set()  # tasks whose dependencies were pushed
     stack = list(keys)
     while stack:
-        key = stack.pop()
+        key = stack[-1]
         if key in kept:
+            stack.pop()
             continue
         try:
             node = tasks[key]
         except KeyError:
             raise MissingKeyError(f"layer {name!r} has no key {key!r}") from None
-        kept[key] = node
+        if key in entered:
+            stack.pop()
+            kept[key] = node
+            continue
+        pushed = False
         for dep in node.dependencies:
             if dep in tasks:
                 if dep not in kept:
                     stack.append(dep)
+                    pushed = True
             else:
                 external.add(dep)
+        if pushed:
+            entered.add(key)
+        else:
+            stack.pop()
+            kept[key] = node
     return kept, external
 
 

@@ -6,14 +6,17 @@ The steps, each of which names the layer and key of any problem:
 2. check layer names: unique, dependencies that name layers, no cycle;
 3. in topological order of layers, find each layer's class by its registry
    tag, rebuild it from its state, check its size against ``max_tasks``,
-   materialise it, and merge its tasks;
+   materialise it, merge its tasks, and expand its annotations per key (then
+   its per-role annotations over the keys of each role, see ``Layer.role_keys``);
 4. check every dependency: produced by a task or held remotely;
 5. check that tasks form no cycle.
 
 Merging records, for each task, whether its dependencies were already merged.
 In a layer graph written in dependency order they all are, which proves the
 graph acyclic without a separate pass; only *forward* references (to a key
-merged later) call for the full cycle check of step 5.
+merged later) call for the full cycle check of step 5. A layer that knows which
+of its references leave its own build order says so
+(``Layer.outside_references``), and only those are looked at.
 
 Nothing here unpickles: functions stay :class:`~hlg.task.SerializedFunction`
 and opaque arguments :class:`~hlg.task.Opaque` until a worker runs the task.
@@ -22,8 +25,9 @@ This package imports neither numpy, pandas nor cloudpickle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 from hlg._gc import gc_paused
 from hlg.errors import (
@@ -42,6 +46,9 @@ from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
 from hlg.packing.registry import get_layer_class
 from hlg.task import GraphNode
 from hlg.toposort import toposort
+
+if TYPE_CHECKING:
+    from hlg.layers.base import Layer
 
 __all__ = ["unpack"]
 
@@ -102,8 +109,10 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
     needed = {d for record in order for d in record.dependencies}
     default_keys: list[Key] = []
     for record in order:
-        layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
+        layer, layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
         unseen = envelope.decoder.take_unseen(layer_tasks)
+        if unseen is None and type(layer_tasks) is dict:
+            unseen = layer.outside_references()
         if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
         elif not tasks and type(layer_tasks) is dict:
@@ -114,6 +123,8 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
             _merge_checked(record.name, layer_tasks, unseen, tasks, forward)
         for name, value in record.annotations.items():
             annotations.setdefault(name, {}).update(dict.fromkeys(layer_tasks, value))
+        if record.roles:
+            _expand_roles(record, layer, annotations)
         summaries.append(
             LayerSummary(record.name, record.tag, len(layer_tasks), record.dependencies)
         )
@@ -127,6 +138,37 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
                 f"requested key {key!r} is produced by no layer of the packed graph"
             )
     return FlatGraph(tasks, keys, envelope.remote_keys, annotations, tuple(summaries))
+
+
+def _expand_roles(
+    record: PackedLayer, layer: Layer, annotations: dict[str, dict[Key, Any]]
+) -> None:
+    # Per-role annotations, expanded to the keys of each role; they win over the
+    # layer's own. The layer lists a role's keys from its state (see Layer.role_keys).
+    # Roles giving a name the same value are expanded in one pass (a shuffle's split
+    # and piece tasks share their priority): one dict, built without merging.
+    by_name: dict[str, list[tuple[Any, Iterable[Key]]]] = {}
+    for role, values in record.roles.items():
+        if role not in layer.roles:
+            raise LayerStateError(
+                f"layer {record.name!r} (tag {record.tag!r}) has annotations for task role "
+                f"{role!r}, which its layer type does not have"
+            )
+        keys = layer.role_keys(role)
+        for name, value in values.items():
+            by_name.setdefault(name, []).append((value, keys))
+    for name, entries in by_name.items():
+        first = entries[0][0]
+        if all(type(v) is type(first) and v == first for v, _ in entries):
+            expanded = dict.fromkeys(chain.from_iterable(k for _, k in entries), first)
+        else:
+            expanded = {}
+            for value, keys in entries:
+                expanded.update(dict.fromkeys(keys, value))
+        if name in annotations:
+            annotations[name].update(expanded)
+        else:
+            annotations[name] = expanded
 
 
 def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
@@ -153,7 +195,7 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 def _materialize(
     record: PackedLayer, envelope: Envelope, max_tasks: int | None, so_far: int
-) -> Mapping[Key, GraphNode]:
+) -> tuple[Layer, Mapping[Key, GraphNode]]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
     try:
@@ -165,7 +207,7 @@ def _materialize(
                 f"{where} brings the graph to {so_far + len(layer):,} tasks, more than "
                 f"max_tasks={max_tasks:,}; raise the limit or send a smaller graph"
             )
-        return layer.materialize()
+        return layer, layer.materialize()
     except HlgError:
         raise
     except Exception as err:

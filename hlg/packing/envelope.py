@@ -34,6 +34,8 @@ class PackedLayer:
     dependencies: tuple[str, ...]
     annotations: dict[str, Any]
     state: Any
+    # Role -> annotations for that role's keys (optional field, absent when empty).
+    roles: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -179,12 +181,19 @@ def _layer_record(record: Any, index: int) -> PackedLayer:
         raise LayerStateError(f"{label}: its dependencies are not all layer names")
     if not all(type(a) is str for a in record["annotations"]):
         raise LayerStateError(f"{label}: its annotation names are not all str")
+    roles = record.get("roles", {})
+    if type(roles) is not dict or not all(
+        type(role) is str and type(a) is dict and all(type(n) is str for n in a)
+        for role, a in roles.items()
+    ):
+        raise LayerStateError(f"{label}: field 'roles' is not a map of role to annotations")
     return PackedLayer(
         tag=record["tag"],
         name=record["name"],
         dependencies=record["dependencies"],
         annotations=record["annotations"],
         state=record["state"],
+        roles=roles,
     )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from hlg._gc import gc_paused
 from hlg.errors import PackError
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
-from hlg.keys import Key, validate_key
+from hlg.keys import Key, validate_key, validate_keys
+from hlg.layers.base import MATERIALIZED_TAG
 from hlg.layers.materialized import MaterializedLayer
 from hlg.packing.codec import Encoder, packb
 from hlg.packing.envelope import FORMAT_NAME, FORMAT_VERSION
@@ -68,7 +69,9 @@ def pack(
 
 
 def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) -> bytes:
-    requested = None if keys is None else [validate_key(k) for k in flatten_keys(keys)]
+    requested = None if keys is None else list(flatten_keys(keys))
+    if requested is not None:
+        validate_keys(requested)  # checked in bulk, by type, in C
     remote = {validate_key(k) for k in remote_keys}
     unresolved: dict[Key, str | None] = {}
     if requested is not None and cull:
@@ -80,15 +83,22 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
         layer = g._layers[name]
         tag = layer.packed_tag()
         state = encoder.state(layer.pack_state(encoder), layer=name)
-        layers.append(
-            {
-                "tag": tag,
-                "name": name,
-                "dependencies": tuple(sorted(g._dependencies[name])),
-                "annotations": encoder.state(layer.annotations, layer=name),
-                "state": state,
-            }
-        )
+        record = {
+            "tag": tag,
+            "name": name,
+            "dependencies": tuple(sorted(g._dependencies[name])),
+            "annotations": encoder.state(layer.annotations, layer=name),
+            "state": state,
+        }
+        if layer.role_annotations:
+            if tag == MATERIALIZED_TAG:
+                raise PackError(
+                    f"layer {name!r} has annotations per task role but packs as its "
+                    "materialised tasks, which have no roles on the scheduler; give its type "
+                    "a pack_state/unpack_state and a registry tag"
+                )
+            record["roles"] = encoder.state(layer.role_annotations, layer=name)
+        layers.append(record)
     remote |= encoder.remote_keys
     missing = {k: v for k, v in unresolved.items() if k not in remote}
     if missing:

@@ -31,6 +31,8 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "hlg.materialized": ("hlg.layers.materialized", "MaterializedLayer"),
     "hlg.testing.range": ("hlg.testing", "RangeLayer"),
     "hlg.blockwise": ("hlg.layers.blockwise", "Blockwise"),
+    "hlg.shuffle": ("hlg.layers.shuffle", "ShuffleLayer"),
+    "hlg.shuffle.simple": ("hlg.layers.shuffle", "SimpleShuffleLayer"),
 }
 
 L = TypeVar("L", bound="type[Layer]")

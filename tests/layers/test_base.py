@@ -3,7 +3,7 @@
 import pytest
 
 import hlg
-from hlg.testing import check_layer
+from hlg.testing import RangeLayer, check_layer
 
 from ..conftest import CountingLayer
 
@@ -42,3 +42,43 @@ def test_layers_compare_by_identity():
 def test_layer_names_must_be_non_empty_strings():
     with pytest.raises(hlg.PackError, match="name"):
         CountingLayer("", 1)
+
+
+@hlg.register_layer("tests.parity")
+class ParityLayer(RangeLayer):
+    """A user layer whose tasks have two roles, even and odd indices."""
+
+    roles = ("even", "odd")
+
+    def _of(self, role):
+        self.role_size(role)
+        return [k for k in self if k[1] % 2 == (role == "odd")]
+
+    def role_keys(self, role):
+        return self._of(role)
+
+    def role_size(self, role):
+        if role not in self.roles:
+            raise hlg.UsageError(f"no role {role!r}")
+        n = len(range(self.start, self.stop))
+        odd = len(range(self.start | 1, self.stop, 2))
+        return odd if role == "odd" else n - odd
+
+
+def test_user_layer_roles_expand_per_key_on_unpack():
+    layer = ParityLayer("p", abs, 0, 7, annotations={"retries": 1})
+    layer = layer.with_role_annotations("odd", priority=5, retries=2)
+    assert layer.annotation_entries() == 7 + 2 * 3
+    flat = hlg.unpack(hlg.pack(layer))
+    assert flat.annotations["priority"] == {("p", i): 5 for i in (1, 3, 5)}
+    assert flat.annotations["retries"] == {("p", i): 2 if i % 2 else 1 for i in range(7)}
+    check_layer(layer, cull_keys=None)
+
+
+def test_role_annotations_on_a_layer_packed_as_tasks_are_refused():
+    class Roles(CountingLayer):
+        roles = ("all",)
+
+    layer = Roles("c", 3).with_role_annotations("all", priority=1)
+    with pytest.raises(hlg.PackError, match="per task role"):
+        hlg.pack(layer)

@@ -1,0 +1,128 @@
+"""Functions run inside the test cluster's processes (importable there through PYTHONPATH)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# Layer materialisations in this process, by layer class name.
+COUNTS: collections.Counter[str] = collections.Counter()
+# Function loads in this process, by name.
+LOADS: collections.Counter[str] = collections.Counter()
+
+
+def count_materializations() -> None:
+    """Wrap ``materialize`` of every registered layer class so that this process counts calls."""
+    from hlg.packing.registry import get_layer_class, known_tags
+
+    for tag in sorted(known_tags()):
+        try:
+            cls = get_layer_class(tag)
+        except Exception:  # an entry point that cannot load here: not ours to count
+            continue
+        original = cls.materialize  # its own, or inherited
+        if getattr(original, "_counted", False):
+            continue
+
+        def counted(self: Any, _original: Any = original) -> Any:
+            COUNTS[type(self).__name__] += 1
+            return _original(self)
+
+        counted._counted = True  # type: ignore[attr-defined]
+        cls.materialize = counted
+
+
+def materializations() -> dict[str, int]:
+    return dict(COUNTS)
+
+
+def reset() -> None:
+    COUNTS.clear()
+    LOADS.clear()
+
+
+def function_loads() -> dict[str, int]:
+    return dict(LOADS)
+
+
+class CountedLoad:
+    """A callable whose unpickling is counted in the process that unpickles it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_load, (self.name,))
+
+    def __call__(self, x: Any) -> Any:
+        return x + 1
+
+
+def _load(name: str) -> CountedLoad:
+    LOADS[name] += 1
+    return CountedLoad(name)
+
+
+def where(_: Any = None) -> tuple[str, int]:
+    """The address of the worker running the task, and its process id."""
+    from distributed import get_worker
+
+    return get_worker().address, os.getpid()
+
+
+def fail_once(marker: str, value: Any) -> Any:
+    """Raise the first time it runs (anywhere), succeed afterwards: a flaky task."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("failed once")
+        raise ConnectionError(f"flaky: first attempt fails ({marker})")
+    return value
+
+
+def stamp(_: Any = None) -> int:
+    """When the task ran."""
+    time.sleep(0.01)
+    return time.monotonic_ns()
+
+
+def boom(x: Any) -> Any:
+    raise ValueError(f"boom on {x!r}")
+
+
+def on_scheduler_groups(dask_scheduler: Any) -> tuple[dict[str, str], list[str]]:
+    """The scheduler's task groups (name -> prefix) and its task prefixes."""
+    groups = {name: group.prefix.name for name, group in dask_scheduler.task_groups.items()}
+    return groups, sorted(dask_scheduler.task_prefixes)
+
+
+def on_scheduler_graphs(dask_scheduler: Any) -> int:
+    """Graphs the hlg plugin has taken."""
+    plugin = dask_scheduler.plugins.get("hlg")
+    return -1 if plugin is None else plugin.graphs
+
+
+class AnnotationRecorder:
+    """A scheduler plugin recording the annotations and priorities of every new graph's tasks."""
+
+    name = "hlg-tests-annotations"
+
+    def __init__(self) -> None:
+        self.annotations: dict[str, dict[Any, Any]] = {}
+        self.priorities: dict[Any, tuple[Any, ...]] = {}
+
+    def update_graph(self, scheduler: Any, *, annotations: Any, priority: Any, **_: Any) -> None:
+        for name, by_key in annotations.items():
+            self.annotations.setdefault(name, {}).update(by_key)
+        self.priorities.update(priority)
+
+
+def recorded(dask_scheduler: Any) -> tuple[dict[str, dict[Any, Any]], dict[Any, Any]]:
+    plugin = dask_scheduler.plugins[AnnotationRecorder.name]
+    return plugin.annotations, plugin.priorities
+
+
+def record_annotations(dask_scheduler: Any) -> None:
+    dask_scheduler.add_plugin(AnnotationRecorder(), name=AnnotationRecorder.name, idempotent=True)

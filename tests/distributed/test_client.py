@@ -1,0 +1,374 @@
+"""hlg graphs on a real dask.distributed cluster (scheduler and workers in their own processes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from operator import add, mul
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pytest
+
+import hlg
+from hlg.packing.registry import get_layer_class
+
+distributed = pytest.importorskip("distributed")
+hd = pytest.importorskip("hlg.distributed")
+
+from tests.distributed import helpers  # noqa: E402 - after the skips
+
+_PATH = Path(__file__).resolve().parents[2] / "examples" / "chunked_array.py"
+_spec = importlib.util.spec_from_file_location("hlg_examples_chunked_array", _PATH)
+ca = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = ca
+_spec.loader.exec_module(ca)
+# Loaded from a path here (the scheduler preloads the same file): functions travel by value.
+cloudpickle.register_pickle_by_value(ca)
+
+ROUTES = ["plugin", "expr"]
+TIMEOUT = 60
+
+
+def _load_table() -> Any:
+    """The partitioned-table example (examples/table.py), loaded like the array example."""
+    path = _PATH.parent / "table.py"
+    if not path.exists():
+        pytest.skip("examples/table.py is not in this checkout")
+    spec = importlib.util.spec_from_file_location("hlg_examples_table", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def _table_sums(table: Any) -> Any:
+    rng = np.random.default_rng(0)
+    t = table.from_arrays({"key": rng.integers(0, 5, 300), "value": rng.random(300)}, 6)
+    return t.groupby("key").agg("sum")
+
+
+def _array_sum():
+    x = ca.from_numpy(np.arange(240.0).reshape(12, 20), chunks=(3, 5))
+    return ((x + 1) * 2).sum()
+
+
+def _result(futures: Any) -> Any:
+    if isinstance(futures, list):
+        return [_result(f) for f in futures]
+    return futures.result(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_compute_array_example_equals_local_scheduler(client, route):
+    total = _array_sum()
+    keys = total.keys()
+    expected = hlg.get(total, keys, scheduler="sync")
+    got = hd.compute(hlg.optimize(total, keys), keys, client, route=route, timeout=TIMEOUT)
+    assert type(got) is type(expected)
+    np.testing.assert_allclose(np.block(ca._as_lists(got)), np.block(ca._as_lists(expected)))
+    assert float(np.block(ca._as_lists(got)).sum()) == float(((np.arange(240.0) + 1) * 2).sum())
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_compute_table_example_equals_local_scheduler(client, route):
+    table = _load_table()
+    sums = _table_sums(table)
+    parts = hd.compute(sums, sums.keys(), client, route=route, timeout=TIMEOUT)
+    got = table.concat([table.empty_like(sums.dtypes), *parts])
+    expected = sums.compute(scheduler="sync")
+    assert set(got) == set(expected)
+    for column in expected:
+        np.testing.assert_array_equal(got[column], expected[column])
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_submit_returns_futures_shaped_like_keys(client, route):
+    graph = {"a": 1, "b": (add, "a", 1), ("c", 0): (mul, "b", 10)}
+    futures = hd.submit(graph, ["b", [("c", 0)]], client, route=route)
+    assert isinstance(futures[0], distributed.Future)
+    assert _result(futures) == [2, [20]]
+    # Packed bytes carry their keys.
+    assert _result(hd.submit(hlg.pack(graph, [("c", 0)]), client=client, route=route)) == [20]
+
+
+def _count_layers_per_process(client: Any, graph: Any, keys: Any, route: str) -> dict[str, int]:
+    """Compute ``graph`` and check where its layers were materialised; return the expected."""
+    client.run_on_scheduler(helpers.reset)
+    client.run(helpers.reset)
+    helpers.reset()
+    helpers.count_materializations()
+    hd.compute(graph, keys, client, route=route, timeout=TIMEOUT)
+    client_counts = helpers.materializations()
+    scheduler_counts = client.run_on_scheduler(helpers.materializations)
+    worker_counts = client.run(helpers.materializations)
+    # Expected: each layer of the packed graph, once, in the scheduler process.
+    expected: dict[str, int] = {}
+    for layer in hlg.unpack(hlg.pack(graph, keys, cull=False)).layers:
+        name = get_layer_class(layer.tag).__name__
+        expected[name] = expected.get(name, 0) + 1
+    assert client_counts == {}
+    assert scheduler_counts == expected
+    assert all(counts == {} for counts in worker_counts.values())
+    return expected
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_layer_is_materialised_in_the_client_only_in_the_scheduler(client, route):
+    total = _array_sum()
+    expected = _count_layers_per_process(client, total, total.keys(), route)
+    assert expected["Blockwise"] >= 3
+    assert expected["PartialReduce"] >= 1
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_shuffle_layer_is_materialised_in_the_client(client, route):
+    sums = _table_sums(_load_table())
+    expected = _count_layers_per_process(client, sums, sums.keys(), route)
+    assert sum(n for name, n in expected.items() if "Shuffle" in name) >= 1
+
+
+def test_plugin_route_uses_the_plugin_and_expr_route_does_not(client):
+    before = client.run_on_scheduler(helpers.on_scheduler_graphs)
+    hd.compute({"a": 1}, "a", client, route="expr", timeout=TIMEOUT)
+    assert client.run_on_scheduler(helpers.on_scheduler_graphs) == before
+    hd.compute({"a": 2}, "a", client, route="plugin", timeout=TIMEOUT)
+    assert client.run_on_scheduler(helpers.on_scheduler_graphs) == before + 1
+    assert hd.route_of(client) == "plugin"
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_scattered_futures_are_used_like_refs(client, route):
+    [x] = client.scatter([np.arange(6.0)], hash=False)
+    y = client.scatter(10, hash=False)
+    graph = {"total": (np.sum, x), "scaled": (mul, "total", y)}
+    assert hd.compute(graph, "scaled", client, route=route, timeout=TIMEOUT) == 150.0
+    data = hlg.pack(graph, "scaled")
+    assert b"\x93NUMPY" not in data and len(data) < 1000  # keys travel, not the data
+    # In a Blockwise layer's constant arguments too.
+    layer = hlg.blockwise(add, "shifted", "i", "src", "i", y, None, numblocks={"src": (3,)})
+    src = hlg.MaterializedLayer({("src", i): i for i in range(3)}, name="src")
+    graph2 = hlg.HighLevelGraph({"src": src, "shifted": layer}, {"src": set(), "shifted": {"src"}})
+    keys = [("shifted", i) for i in range(3)]
+    assert hd.compute(graph2, keys, client, route=route, timeout=TIMEOUT) == (10, 11, 12)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_retries_annotation_makes_a_flaky_task_succeed(client, route, tmp_path):
+    marker = str(tmp_path / f"flaky-{route}")
+    with hlg.annotate(retries=2):
+        layer = hlg.MaterializedLayer({"flaky": (helpers.fail_once, marker, 7)}, name="flaky")
+    assert hd.compute(layer, "flaky", client, route=route, timeout=TIMEOUT) == 7
+    marker2 = str(tmp_path / f"not-retried-{route}")
+    plain = hlg.MaterializedLayer({"flaky2": (helpers.fail_once, marker2, 7)}, name="flaky2")
+    with pytest.raises(ConnectionError, match="first attempt fails"):
+        hd.compute(plain, "flaky2", client, route=route, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_workers_and_resources_annotations_place_tasks(client, workers, route):
+    tasks = {("where", i): (helpers.where, i) for i in range(4)}
+    with hlg.annotate(workers=[workers["w1"]]):
+        on_w1 = hlg.MaterializedLayer(tasks, name="where")
+    places = hd.compute(on_w1, list(tasks), client, route=route, timeout=TIMEOUT)
+    assert {address for address, _ in places} == {workers["w1"]}
+    gpu_tasks = {("gpu", i): (helpers.where, i) for i in range(4)}
+    with hlg.annotate(resources={"GPU": 1}):
+        on_gpu = hlg.MaterializedLayer(gpu_tasks, name="gpu")
+    places = hd.compute(on_gpu, list(gpu_tasks), client, route=route, timeout=TIMEOUT)
+    assert {address for address, _ in places} == {workers["w0"]}
+
+
+def _check_annotations_reach_tasks(client: Any, graph: Any, keys: Any, route: str) -> None:
+    """Every annotation unpack expands per key is on that key's task state, and only there."""
+    client.run_on_scheduler(helpers.record_annotations)
+    data = hlg.pack(graph, keys, cull=False)
+    flat = hlg.unpack(data)
+    expected = flat.annotations
+    assert expected
+    hd.compute(data, keys, client, route=route, timeout=TIMEOUT)
+    annotations, priorities = client.run_on_scheduler(helpers.recorded)
+    for name, by_key in expected.items():
+        assert {k: annotations[name][k] for k in by_key} == by_key
+    prioritised = expected.get("priority", {})
+    for key in flat.tasks:
+        if key in prioritised:
+            assert priorities[key][0] == -prioritised[key]  # higher runs first
+        else:
+            assert key not in annotations.get("priority", {})
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_annotations_reach_each_task_state(client, route):
+    with hlg.annotate(retries=1):
+        a = hlg.MaterializedLayer(
+            {(f"ann-{route}", i): (add, i, 1) for i in range(3)}, name=f"ann-{route}"
+        )
+        with hlg.annotate(priority=3, my_tag="x"):
+            total = hlg.Task(sum, [hlg.TaskRef(k) for k in a])
+            b = hlg.MaterializedLayer({f"ann-b-{route}": total}, name=f"ann-b-{route}")
+    graph = hlg.HighLevelGraph({a.name: a, b.name: b}, {a.name: set(), b.name: {a.name}})
+    _check_annotations_reach_tasks(client, graph, [f"ann-b-{route}"], route)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_per_role_annotations_reach_the_right_tasks(client, route):
+    sums = _table_sums(_load_table())
+    layers = [layer for layer in sums.graph.layers.values() if layer.role_annotations]
+    assert layers  # shuffles annotate their split and piece tasks by default
+    _check_annotations_reach_tasks(client, sums, sums.keys(), route)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_priority_annotation_higher_runs_first(client, workers, route):
+    with hlg.annotate(workers=[workers["w1"]]):
+        with hlg.annotate(priority=-5):
+            low = hlg.MaterializedLayer({("low", i): (helpers.stamp, i) for i in range(6)})
+        with hlg.annotate(priority=5):
+            high = hlg.MaterializedLayer({("high", i): (helpers.stamp, i) for i in range(6)})
+    graph = hlg.HighLevelGraph(
+        {low.name: low, high.name: high}, {low.name: set(), high.name: set()}
+    )
+    keys = [*low, *high]
+    got = hd.compute(graph, keys, client, route=route, timeout=TIMEOUT)
+    stamps = dict(zip(keys, got, strict=True))
+    assert max(stamps[k] for k in high) < min(stamps[k] for k in low)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_task_exception_reaches_the_client_with_its_key(client, route):
+    graph = {"a": 1, ("bad", 3): (helpers.boom, "a"), "after": (add, ("bad", 3), 1)}
+    with pytest.raises(ValueError, match="boom on 1") as info:
+        hd.compute(graph, "after", client, route=route, timeout=TIMEOUT)
+    assert "hlg: raised while computing key ('bad', 3)" in info.value.__notes__
+
+
+@hlg.register_layer("tests.client-only")
+class ClientOnlyLayer(hlg.Layer):
+    """A layer type registered in the client process only, never on the scheduler."""
+
+    def __iter__(self):
+        return iter([self.name])
+
+    def __len__(self):
+        return 1
+
+    def materialize(self):
+        return {self.name: hlg.DataNode(1)}
+
+    def cull(self, keys):
+        return self, set()
+
+    def pack_state(self, encoder):
+        return {}
+
+    @classmethod
+    def unpack_state(cls, state, decoder, *, name, annotations):
+        return cls(name)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
+    layer = ClientOnlyLayer("client-only")
+    with pytest.raises(hlg.UnknownLayerError, match="'tests.client-only'") as info:
+        hd.compute(layer, "client-only", client, route=route, timeout=TIMEOUT)
+    assert "Import the package that defines it on the scheduler" in str(info.value)
+
+
+def test_plugin_route_survives_malformed_messages(client):
+    for message in ({}, {"graph": "text", "keys": "k"}, {"keys": [["not", "a", "key"]]}):
+        client._send_to_scheduler({"op": "hlg-update-graph", **message})
+    # The connection is still up and the plugin still takes graphs.
+    assert hd.compute({"a": 5}, "a", client, route="plugin", timeout=TIMEOUT) == 5
+
+
+def test_plugin_route_refuses_bytes_that_are_not_a_graph(client):
+    future = distributed.Future("junk-key", client)
+    client._send_to_scheduler(
+        {"op": "hlg-update-graph", "graph": b"\x00junk", "keys": ["junk-key"]}
+    )
+    with pytest.raises(hlg.UnpackError, match="not an hlg packed graph"):
+        future.result(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_scheduler_task_groups_are_named_as_hlg_names_them(client, route):
+    graph = {
+        ("x-1a2b3c4d", 0): 1,
+        ("x-1a2b3c4d", 1): 2,
+        "total-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b": (add, ("x-1a2b3c4d", 0), ("x-1a2b3c4d", 1)),
+        ("sum-aggregate-3f2a1b9c", 0): (add, "total-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", 1),
+        "hello-world-1": (add, ("sum-aggregate-3f2a1b9c", 0), 1),
+    }
+    keys = list(graph)  # held while the scheduler is asked, so no group is forgotten
+    data = hlg.pack(graph, keys)
+    futures = hd.submit(data, keys, client, route=route)
+    assert _result(futures)[-1] == 5
+    groups, prefixes = client.run_on_scheduler(helpers.on_scheduler_groups)
+    del futures
+    flat = hlg.unpack(data)
+    for name, group in flat.groups.items():
+        assert groups[name] == group.prefix
+    assert set(flat.prefixes) <= set(prefixes)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_functions_are_loaded_once_per_worker_process(client, route):
+    client.run(helpers.reset)
+    func = helpers.CountedLoad(f"inc-{route}")
+    tasks = {(f"inc-{route}", i): (func, i) for i in range(40)}
+    got = hd.compute(tasks, list(tasks), client, route=route, timeout=TIMEOUT)
+    assert got == tuple(range(1, 41))
+    loads = client.run(helpers.function_loads)
+    assert all(counts.get(f"inc-{route}", 0) <= 1 for counts in loads.values())
+    assert sum(counts.get(f"inc-{route}", 0) for counts in loads.values()) >= 1
+
+
+def test_collection_takes_part_in_client_and_dask_compute_and_persist(client):
+    import dask
+
+    total = _array_sum()
+    keys = total.keys()
+    expected = float(np.block(ca._as_lists(hlg.get(total, keys, scheduler="sync"))).sum())
+    c = hd.collection(hlg.optimize(total, keys), keys, finalize=_block_sum)
+    assert client.compute(c).result(timeout=TIMEOUT) == expected
+    with dask.config.set(scheduler=client):
+        assert dask.compute(c)[0] == expected
+    persisted = client.persist(c)
+    assert len(persisted.futures) == len(list(hlg.graph.flatten_keys(keys)))
+    assert all(f.result(timeout=TIMEOUT) is not None for f in persisted.futures.values())
+    assert client.compute(persisted).result(timeout=TIMEOUT) == expected
+    one = hd.collection({"a": 20, "b": (add, "a", 1)}, "b")
+    assert client.compute(one).result(timeout=TIMEOUT) == 21
+
+
+def _block_sum(blocks: Any) -> float:
+    return float(np.block(blocks).sum())
+
+
+def test_auto_route_falls_back_when_the_plugin_is_absent():
+    # A scheduler started without the plugin (in this process: only routes are checked).
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as c,
+    ):
+        assert hd.route_of(c) == "expr"
+        assert hd.compute({"a": 1, "b": (add, "a", 1)}, "b", c, timeout=TIMEOUT) == 2
+        with pytest.raises(hlg.UsageError, match="no hlg plugin"):
+            hd.submit({"a": 1}, "a", c, route="plugin")
+        hd.install(c)
+        assert hd.route_of(c) == "plugin"
+        assert hd.compute({"a": 1, "b": (add, "a", 2)}, "b", c, timeout=TIMEOUT) == 3
+        assert cluster.scheduler.plugins["hlg"].graphs == 1
+        with pytest.raises(hlg.UsageError, match="unknown route 'fast'"):
+            hd.route_of(c, "fast")
