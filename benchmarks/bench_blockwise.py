@@ -11,7 +11,15 @@ it, with 10 000, 100 000 and 1 000 000 tasks in all. Measured per task:
 - culling to 1% of the output blocks and materialising what is left, against
   dask doing the same (budget: >= 10x faster). Each library culls a graph it
   has just built, to its own keys for the same blocks, and must keep three
-  tasks per block; building the graph is not timed.
+  tasks per block; building the graph is not timed;
+- memory held per task by the scheduler's graph: RSS growth of ``hlg.unpack``
+  of the 1 000 000-task expression (budget: <= 400 B per task), against RSS
+  growth of dask's ``dict(graph)``, each measured in a fresh process.
+
+And the sum of a 1 000 x 1 000-block array, a Blockwise contraction from
+``"ij"`` to ``"i"`` and then to ``""`` (dask: ``ones(...).sum()``), culled to its
+one output key with ``HighLevelGraph.cull`` (budget: < 50 ms), and packed for
+that key (budget: the size of the whole graph packed, O(1)).
 
 Run: ``python benchmarks/bench_blockwise.py`` (needs ``pip install -e '.[bench]'``).
 """
@@ -19,6 +27,7 @@ Run: ``python benchmarks/bench_blockwise.py`` (needs ``pip install -e '.[bench]'
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import time
 from operator import add, mul
@@ -149,6 +158,101 @@ def main() -> None:
     )
 
 
+def sum_blocks(blocks: list[Any]) -> Any:
+    return sum(blocks)
+
+
+def hlg_sum(side: int) -> hlg.HighLevelGraph:
+    """Sum of a ``side`` x ``side``-block array: "ij" to "i" to "", as Blockwise layers."""
+    chunks = ((1,) * side, (1,) * side)
+    x = blockwise(ones_block, "ones", "ij", BlockSlices(chunks), "ij", numblocks={})
+    rows = blockwise(sum_blocks, "rows", "i", "ones", "ij", numblocks={"ones": (side, side)})
+    total = blockwise(sum_blocks, "total", "", "rows", "i", numblocks={"rows": (side,)})
+    layers = {"ones": x, "rows": rows, "total": total}
+    return hlg.HighLevelGraph(layers, {"rows": {"ones"}, "total": {"rows"}})
+
+
+def sum_table() -> None:
+    """Cull and pack the sum of a million blocks for its one output key."""
+    rows = []
+    for side in (100, 1_000):
+        t_cull = best_of(lambda graph: graph.cull([("total",)]), 5, setup=lambda s=side: hlg_sum(s))
+        culled = hlg_sum(side).cull([("total",)])
+        if len(culled) != side * side + side + 1:
+            raise AssertionError(f"hlg kept {len(culled):,} tasks of the sum")
+        # dask culls by materialising: a million blocks take minutes, so only the small case.
+        t_dask = _dask_sum_cull(side) if side <= 100 else None
+        rows.append(
+            [
+                f"{side * side:,}",
+                "-" if t_dask is None else f"{t_dask * 1e3:,.1f}",
+                f"{t_cull * 1e3:.2f}",
+                "-" if t_dask is None else f"{t_dask / t_cull:,.0f}x",
+                len(hlg.pack(hlg_sum(side), [("total",)])),
+                len(hlg.pack(hlg_sum(side))),
+            ]
+        )
+    print_table(
+        "Sum of a block array, HighLevelGraph.cull to its one output key (milliseconds; "
+        "budget: hlg < 50 ms at 1,000,000 blocks, packed size O(1))",
+        ["blocks", "dask", "hlg", "dask/hlg", "hlg bytes packed for key", "hlg bytes, whole"],
+        rows,
+    )
+
+
+def _dask_sum_cull(side: int) -> float:
+    import dask.array as da
+    from dask.core import flatten
+
+    def prepare() -> tuple[Any, set[Any]]:
+        dsum = da.ones((side, side), chunks=1).sum()
+        return dsum.__dask_graph__(), set(flatten(dsum.__dask_keys__()))
+
+    return best_of(lambda prepared: prepared[0].cull(prepared[1]), 3, setup=prepare)
+
+
+def memory_table() -> None:
+    """RSS per task of the 1M-task expression, each library in a fresh process."""
+    per_task = {kind: _rss_in_child(kind) for kind in ("hlg", "dask")}
+    print_table(
+        "Memory held per task of the 1,000,000-task expression (RSS growth, bytes)",
+        ["graph", "dask dict(graph)", "hlg unpack", "dask/hlg", "budget"],
+        [
+            ["y = (x + 1) * 2", f"{per_task['dask']:.0f}", f"{per_task['hlg']:.0f}",
+             f"{per_task['dask'] / per_task['hlg']:.2f}x", "hlg <= 400"],
+        ],
+    )  # fmt: skip
+
+
+def _rss_in_child(kind: str) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss", kind], check=True, capture_output=True, text=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+def _rss_child(kind: str) -> None:
+    """Print the RSS growth per task of building the graph ``kind`` (in this process)."""
+    import gc
+
+    side = round(math.sqrt(1_000_000 / 3))
+    n = 3 * side * side
+    data = hlg.pack(hlg_graph((side, side))) if kind == "hlg" else None
+    graph = dask_array((side, side)).__dask_graph__() if kind == "dask" else None
+    gc.collect()
+    before = _rss()
+    held = hlg.unpack(data) if data is not None else dict(graph)  # type: ignore[arg-type]
+    gc.collect()
+    if len(held) != n:
+        raise AssertionError(f"{kind} built {len(held):,} tasks, expected {n:,}")
+    print((_rss() - before) / n)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
 def _hlg_cull(graph: hlg.HighLevelGraph, keep: list[Any]) -> dict[Any, Any]:
     """Cull ``graph`` to ``keep`` and materialise what is left."""
     culled = graph.cull(keep).to_dict()
@@ -177,6 +281,11 @@ def _function_bytes() -> bytes:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--rss"]:
+        _rss_child(sys.argv[2])
+        sys.exit()
     start = time.perf_counter()
     main()
+    sum_table()
+    memory_table()
     print(f"({time.perf_counter() - start:.0f} s)")

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from itertools import product
 from typing import Any
 
 import numpy as np
 
 import hlg
+from hlg.layers import KeyBox, NeededKeys
 from hlg.layers.blockwise import BlockSeeds, BlockSlices, blockwise
 
 Chunks = tuple[tuple[int, ...], ...]
@@ -141,6 +143,41 @@ class PartialReduce(hlg.Layer):
         )
         return culled, {k for b in keep for k in self._inputs(b)}
 
+    # Culling a whole reduction to its one output key asks every level for all of its
+    # blocks. These two methods let each level take a box of its blocks and ask for a
+    # box of its source's blocks, never listing either.
+
+    def takes_box(self, box: KeyBox) -> bool:
+        return box.name == self.name and self.keep is None and box.fits(self.out_numblocks)
+
+    def cull_lazily(self, keys: Collection[hlg.Key]) -> tuple[PartialReduce, set[hlg.Key]]:
+        if isinstance(keys, KeyBox) and self.takes_box(keys):
+            ranges = list(keys.ranges)
+        else:
+            blocks = {k[1:] for k in keys if k in self}
+            ranges = _box_of(blocks, len(self.out_numblocks))
+            if ranges is None or self.keep is not None:
+                return self.cull(keys)
+        if all(len(r) == n for r, n in zip(ranges, self.out_numblocks, strict=True)):
+            culled = self
+        else:
+            culled = PartialReduce(
+                self.name,
+                self.func,
+                self.source,
+                self.in_numblocks,
+                self.axis,
+                self.split_every,
+                list(product(*ranges)),
+            )
+        needed = NeededKeys()
+        if all(ranges):
+            along = ranges[self.axis]
+            stop = min(along.stop * self.split_every, self.in_numblocks[self.axis])
+            ranges[self.axis] = range(along.start * self.split_every, stop)
+            needed.boxes.append(KeyBox(self.source, ranges))
+        return culled, needed
+
     def pack_state(self, encoder: Any) -> Any:
         state = {
             "func": encoder.function(self.func),
@@ -166,6 +203,14 @@ class PartialReduce(hlg.Layer):
             state["split_every"],
             state.get("keep"),
         )
+
+
+def _box_of(blocks: set[tuple[int, ...]], ndim: int) -> list[range] | None:
+    """The ranges of the box that ``blocks`` fill, or None if they fill none."""
+    if not blocks:
+        return None
+    ranges = [range(min(b[d] for b in blocks), max(b[d] for b in blocks) + 1) for d in range(ndim)]
+    return ranges if math.prod(map(len, ranges)) == len(blocks) else None
 
 
 # --------------------------------------------------------------------------- the collection

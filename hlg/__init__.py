@@ -19,6 +19,7 @@ from hlg.errors import (
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
+    NotInstalledError,
     PackError,
     TaskExecutionError,
     TaskSpecError,
@@ -46,6 +47,7 @@ from hlg.optimize import optimize
 from hlg.packing.pack import pack
 from hlg.packing.registry import register_layer
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply
+from hlg.visualize.describe import describe
 
 __version__ = "0.1.0"
 
@@ -73,6 +75,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingKeyError",
     "MissingLayerError",
+    "NotInstalledError",
     "PackError",
     "Profiler",
     "ProgressBar",
@@ -97,6 +100,7 @@ __all__ = [
     "apply",
     "blockwise",
     "convert_graph",
+    "describe",
     "get",
     "key_group",
     "key_split",

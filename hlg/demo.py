@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hlg._table import format_table
 from hlg.execute.callbacks import ProgressBar, TaskGroups
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph
@@ -30,6 +29,7 @@ from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute
 from hlg.materialize.unpack import unpack
 from hlg.optimize import optimize
 from hlg.packing.pack import pack
+from hlg.visualize.describe import describe
 
 __all__ = [
     "analyze",
@@ -119,24 +119,20 @@ def build_pipeline(directory: str) -> HighLevelGraph:
 
 
 def format_layers(graph: HighLevelGraph) -> str:
-    """Return a table of the graph's layers: name, type, tasks, dependencies.
+    """Return the graph's layer table (see :func:`hlg.describe`).
 
     Examples
     --------
     >>> print(format_layers(build_pipeline("/tmp")))
-    layer    type               tasks  depends on
-    -------  -----------------  -----  ----------
-    load     MaterializedLayer      3
-    clean    MaterializedLayer      3  load
-    analyze  MaterializedLayer      1  clean
-    store    MaterializedLayer      1  analyze
+    HighLevelGraph: 4 layers, 8 tasks
+    layer    type               tag               tasks  depends on
+    -------  -----------------  ----------------  -----  ----------
+    load     MaterializedLayer  hlg.materialized      3
+    clean    MaterializedLayer  hlg.materialized      3  load
+    analyze  MaterializedLayer  hlg.materialized      1  clean
+    store    MaterializedLayer  hlg.materialized      1  analyze
     """
-    rows = [["layer", "type", "tasks", "depends on"]]
-    for name in graph.topological_layers():
-        layer = graph.layers[name]
-        deps = ", ".join(sorted(graph.dependencies[name]))
-        rows.append([name, type(layer).__name__, f"{len(layer):,}", deps])
-    return format_table(rows, left=(0, 1, 3))
+    return describe(graph, sizes=False).to_text()
 
 
 def one(index: tuple[int, ...]) -> float:

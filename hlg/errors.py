@@ -19,6 +19,7 @@ describes it best, so ``except KeyError`` and ``except hlg.HlgError`` both work:
     │   ├── FormatVersionError                     written by a newer hlg
     │   └── LayerStateError                        a layer's packed state is malformed
     ├── UsageError(HlgError, ValueError)           an argument hlg does not accept
+    ├── NotInstalledError(HlgError, ImportError)   an optional package or program is missing
     ├── TaskExecutionError(HlgError, RuntimeError) a task could not be run at all
     └── WorkerDiedError(HlgError, RuntimeError)    a worker process died mid-task
 
@@ -91,6 +92,10 @@ class FormatVersionError(UnpackError):
 
 class LayerStateError(UnpackError):
     """A packed layer's state is missing fields or holds values of the wrong type."""
+
+
+class NotInstalledError(HlgError, ImportError):
+    """An optional package or program (graphviz, networkx, ``dot``) is not installed."""
 
 
 class TaskExecutionError(HlgError, RuntimeError):

@@ -12,7 +12,10 @@ outputs. A HighLevelGraph is itself such a collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from itertools import chain
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from hlg._gc import gc_paused_for
@@ -25,7 +28,7 @@ from hlg.errors import (
     MissingLayerError,
 )
 from hlg.keys import Key, is_key, tokenize
-from hlg.layers.base import Layer, PendingKeys, missing_dependency
+from hlg.layers.base import KeyBox, Layer, PendingKeys, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
 from hlg.task import GraphNode
 from hlg.toposort import toposort
@@ -390,26 +393,39 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         ancestors: dict[str, set[str]] = {}  # computed when a needer is not a direct dependent
         # Keys still to be produced -> the layer that needs them (None: requested).
         pending = PendingKeys.of(flatten_keys(keys))
+        # Boxes of keys still to be produced, never listed: layer name -> (box, needer),
+        # for the layer of that name, which said it takes the box (Layer.takes_box).
+        boxes: dict[str, list[tuple[KeyBox, str]]] = {}
         kept: dict[str, Layer] = {}
         for name in reversed(order):
             layer = self._layers[name]
-            mine = layer.filter_keys(pending)
-            if not mine:
+            mine = layer.filter_keys(pending) if pending else ()
+            mine_boxes = boxes.pop(name, [])
+            if not mine and not mine_boxes:
                 continue
             needers = list(map(pending.pop, mine))
-            for needer in set(needers):
+            for needer in set(needers).union(needer for _, needer in mine_boxes):
                 if needer is None or name in self._dependencies[needer]:
                     continue
                 ancestors = ancestors or self._ancestors(order)
                 if name not in ancestors[needer]:
-                    key = next(k for k, n in zip(mine, needers, strict=True) if n == needer)
-                    raise self._undeclared(kept[needer], key, name)
-            culled, external = layer.cull(mine)
+                    needed = [k for k, n in zip(mine, needers, strict=True) if n == needer]
+                    needed += [next(iter(box)) for box, n in mine_boxes if n == needer]
+                    raise self._undeclared(kept[needer], needed[0], name)
+            culled, external = layer.cull_lazily(_join_boxes(layer, mine, mine_boxes))
             kept[name] = culled
             pending.update(dict.fromkeys(external.difference(pending), name))
             for target, hint in getattr(external, "hints", {}).items():
                 # Two layers needing keys of one layer: their hints would each be partial.
                 pending.hints[target] = None if target in pending.hints else hint
+            for box in getattr(external, "boxes", ()):
+                if not box:
+                    continue
+                target_layer = self._layers.get(box.name)
+                if target_layer is not None and target_layer.takes_box(box):
+                    boxes.setdefault(box.name, []).append((box, name))
+                else:  # no layer of that name takes it: list its keys
+                    pending.update({key: name for key in box if key not in pending})
         for key, needer in pending.items():
             producer = self.layer_of(key)
             if needer is None:
@@ -520,6 +536,97 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
     def __repr__(self) -> str:
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+
+    def __str__(self) -> str:
+        from hlg.visualize import describe
+
+        return describe(self, sizes=False).to_text()
+
+    def describe(self, *, sizes: bool = True) -> Any:
+        """Return the layer table, without materialising any layer.
+
+        See :func:`hlg.describe`; ``print()`` the result for a text table.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (abs, "a")}}, {"b": {"a"}})
+        >>> [(row.name, row.tasks, row.dependencies) for row in g.describe().layers]
+        [('a', 1, ()), ('b', 1, ('a',))]
+        """
+        from hlg.visualize import describe
+
+        return describe(self, sizes=sizes)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
+        """Draw the layer graph to ``filename``: SVG, PNG, PDF or DOT by its extension.
+
+        One box per layer (name, type, tasks, blocks, annotations), coloured by
+        layer type, with a legend. See :func:`hlg.visualize.visualize`.
+
+        Raises
+        ------
+        NotInstalledError
+            SVG, PNG and PDF need the ``graphviz`` package and the ``dot`` program.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> g = HighLevelGraph.from_dict({"x": 1}, name="x")
+        >>> g.visualize(pathlib.Path(tempfile.mkdtemp()) / "graph.dot").suffix
+        '.dot'
+        """
+        from hlg.visualize import visualize
+
+        return visualize(self, filename)
+
+    def to_dot(self) -> str:
+        """Return the layer graph as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> HighLevelGraph.from_dict({"x": 1}, name="x").to_dot().splitlines()[0]
+        'digraph hlg {'
+        """
+        from hlg.visualize import to_dot
+
+        return to_dot(self)
+
+    def to_networkx(self) -> Any:
+        """Return the layer graph as a ``networkx.DiGraph`` (needs networkx).
+
+        Nodes are layer names with the layer table's columns as attributes;
+        edges point from a layer to the layers that depend on it.
+
+        Examples
+        --------
+        >>> g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (abs, "a")}}, {"b": {"a"}})
+        >>> list(g.to_networkx().edges)
+        [('a', 'b')]
+        """
+        from hlg.visualize import to_networkx
+
+        return to_networkx(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)
+
+
+def _join_boxes(
+    layer: Layer, listed: Collection[Key], boxes: list[tuple[KeyBox, str]]
+) -> Collection[Key]:
+    # The keys ``layer`` must keep, from listed keys and boxes it took: one box as it
+    # is, a box of every key of the layer for everything, else all of them listed.
+    if not boxes:
+        return listed
+    if not listed and len(boxes) == 1:
+        return boxes[0][0]
+    size = len(layer)
+    for box, _ in boxes:
+        if len(box) == size:
+            return box
+    return list(dict.fromkeys(chain(listed, *(box for box, _ in boxes))))
 
 
 def _merge_layers(old: Layer, new: Layer) -> Layer:

@@ -106,3 +106,40 @@ def test_arrays_compute_on_parallel_schedulers(x, scheduler):
     np.testing.assert_allclose(
         ((x + 1) * 2).sum().compute(scheduler=scheduler, num_workers=2), [[((X + 1) * 2).sum()]]
     )
+
+
+def test_sum_of_a_million_blocks_culls_without_building_a_task(monkeypatch):
+    built = []
+    for cls in (ca.PartialReduce, hlg.Blockwise):
+        monkeypatch.setattr(cls, "_task", lambda self, block: built.append(block))
+        monkeypatch.setattr(cls, "materialize", built.append)
+    total = ca.ones((1000, 1000), chunks=1).sum()
+    graph = total.__hlg_graph__()
+    culled = graph.cull(total.keys())
+    assert built == []
+    assert all(culled.layers[name] is layer for name, layer in graph.layers.items())
+    assert len(hlg.pack(total, total.keys())) < 8_192
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        lambda total, rows: total.keys(),
+        lambda total, rows: [(rows.name, 0, 1), (rows.name, 0, 2)],
+        lambda total, rows: [(rows.name, 0, 0), (rows.name, 0, 6)],
+    ],
+)
+def test_sum_culls_to_the_tasks_a_materialized_cull_keeps(keys):
+    a = ca.ones((13, 7), chunks=1)
+    rows = a.sum(axis=0, split_every=3)
+    total = rows.sum(axis=1, split_every=2)
+    graph = total.__hlg_graph__()
+    wanted = keys(total, rows)
+    materialized = hlg.HighLevelGraph(
+        {
+            name: hlg.MaterializedLayer(layer.materialize(), name=name)
+            for name, layer in graph.layers.items()
+        },
+        graph.dependencies,
+    )
+    assert graph.cull(wanted).to_dict() == materialized.cull(wanted).to_dict()

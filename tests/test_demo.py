@@ -7,7 +7,8 @@ from hlg.execute.local import get
 def test_demo_groupby_prints_its_layers_and_packed_size(capsys):
     demo.groupby_part()
     out = capsys.readouterr().out
-    assert "shuffle  ShuffleLayer  710,568  rows" in out
+    row = "shuffle  ShuffleLayer  hlg.shuffle    710,568  10,000 -> 10,000 partitions in 3 stages"
+    assert row in out
     assert "in 3 stages of 22 groups" in out
     assert "730,568 tasks pack to" in out
     assert "partition 1: key 1: 27" in out

@@ -24,7 +24,7 @@ def test_demo_prints_the_pipeline_and_its_result():
     out = subprocess.run(
         [sys.executable, "-m", "hlg", "demo"], capture_output=True, text=True, check=True
     )
-    assert "load     MaterializedLayer      3" in out.stdout
+    assert "load     MaterializedLayer  hlg.materialized      3" in out.stdout
     assert "analyze -> {'count': 54" in out.stdout
     assert "Task groups after the run" in out.stdout
     assert "clean        3" in out.stdout
@@ -52,4 +52,4 @@ def test_cli_inspects_packed_files(tmp_path):
         text=True,
         check=False,
     )
-    assert bad.returncode == 1 and "not an hlg packed graph" in bad.stderr
+    assert bad.returncode == 2 and "not an hlg packed graph" in bad.stderr

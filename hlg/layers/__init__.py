@@ -1,7 +1,7 @@
 """Client-side layers: lazy mappings from keys to tasks."""
 
 from hlg.layers.annotate import annotate, current_annotations
-from hlg.layers.base import Layer
+from hlg.layers.base import KeyBox, Layer, NeededKeys
 from hlg.layers.blockwise import (
     BlockIndex,
     BlockPattern,
@@ -22,8 +22,10 @@ __all__ = [
     "BlockSlices",
     "Blockwise",
     "BlockwiseDep",
+    "KeyBox",
     "Layer",
     "MaterializedLayer",
+    "NeededKeys",
     "annotate",
     "blockwise",
     "concatenate_blocks",

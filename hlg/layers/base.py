@@ -10,6 +10,10 @@ and may override, for speed, the methods whose defaults materialise:
 
 - ``__contains__`` and ``__getitem__`` for single keys;
 - :meth:`Layer.cull`: a smaller layer plus the keys it needs from other layers;
+- :meth:`Layer.takes_box` and :meth:`Layer.cull_lazily`: culling to and from
+  :class:`KeyBox` es, boxes of block keys that are never listed, so that a
+  graph culls through contractions and reductions in time independent of the
+  number of blocks;
 - :meth:`Layer.pack_state` / :meth:`Layer.unpack_state`: a small msgpack state
   and the scheduler-side rebuild. A layer that does not override them is
   packed as its materialised tasks, so every layer can be shipped.
@@ -21,9 +25,13 @@ only if they are the same object.
 from __future__ import annotations
 
 import copy
+import math
+import os
 import types
 from abc import abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import product
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
@@ -34,7 +42,7 @@ from hlg.task import GraphNode
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
-__all__ = ["Layer", "NeededKeys", "PendingKeys"]
+__all__ = ["KeyBox", "Layer", "NeededKeys", "PendingKeys"]
 
 MATERIALIZED_TAG = "hlg.materialized"
 
@@ -152,6 +160,27 @@ class Layer(Mapping[Key, GraphNode]):
         tasks = self.materialize()
         kept, external = cull_tasks(self.name, tasks, keys)
         return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+
+    def takes_box(self, box: KeyBox) -> bool:
+        """Return whether :meth:`cull_lazily` takes ``box`` as it is, without listing its keys.
+
+        A layer says yes only if every key of the box is one of its keys. The
+        default says no: the graph then lists the box's keys for this layer.
+        """
+        return False
+
+    def cull_lazily(self, keys: Collection[Key]) -> tuple[Layer, set[Key]]:
+        """Return what :meth:`cull` does, where boxes of keys may stand for lists of them.
+
+        A graph culls through this method. ``keys`` is either distinct keys of
+        this layer or a :class:`KeyBox` that :meth:`takes_box` accepted; the
+        returned keys may be a :class:`NeededKeys` whose ``boxes`` hold needed
+        keys that are not listed in the set. The default calls :meth:`cull`.
+        Layers that cull by block index (Blockwise, tree reductions) override
+        both methods, so that culling a reduction to its one output key never
+        lists the million blocks that it reads.
+        """
+        return self.cull(keys)
 
     # -- packing -------------------------------------------------------------------------
 
@@ -298,6 +327,104 @@ class Layer(Mapping[Key, GraphNode]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
 
+    # -- display -------------------------------------------------------------------------
+
+    def describe(self, *, sizes: bool = True) -> Any:
+        """Return this layer's row of the layer table, without materialising it.
+
+        See :func:`hlg.describe`.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> layer = hlg.blockwise(abs, "y", "ij", "x", "ij", numblocks={"x": (20, 50)})
+        >>> row = layer.describe().layers[0]
+        >>> row.tasks, row.blocks
+        (1000, '20 x 50 blocks')
+        """
+        from hlg.visualize import describe
+
+        return describe(self, sizes=sizes)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
+        """Draw this layer as a one-box picture; see :meth:`hlg.HighLevelGraph.visualize`."""
+        from hlg.visualize import visualize
+
+        return visualize(self, filename)
+
+    def to_dot(self) -> str:
+        """Return this layer as Graphviz DOT text (needs nothing installed).
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
+        True
+        """
+        from hlg.visualize import to_dot
+
+        return to_dot(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)
+
+
+class KeyBox(Collection[Key]):
+    """The keys ``(name, *block)`` of every block in a box of block ranges, never listed.
+
+    Parameters
+    ----------
+    name
+        The first item of every key: by convention the producing layer's name.
+    ranges
+        The block numbers along each dimension.
+
+    Examples
+    --------
+    >>> box = KeyBox("x", (range(2), range(1, 3)))
+    >>> len(box), ("x", 1, 2) in box, ("x", 0, 0) in box, list(box)[:2]
+    (4, True, False, [('x', 0, 1), ('x', 0, 2)])
+    """
+
+    __slots__ = ("name", "ranges")
+
+    def __init__(self, name: str, ranges: Sequence[range]) -> None:
+        self.name = name
+        self.ranges = tuple(ranges)
+
+    def __len__(self) -> int:
+        return math.prod(map(len, self.ranges))
+
+    def __iter__(self) -> Iterator[Key]:
+        return map((self.name,).__add__, product(*self.ranges))
+
+    def __contains__(self, key: object) -> bool:
+        if type(key) is not tuple or len(key) != len(self.ranges) + 1 or key[0] != self.name:
+            return False
+        return all(
+            type(i) is int and i in r
+            for i, r in zip(key[1:], self.ranges)  # noqa: B905 - length checked
+        )
+
+    def fits(self, numblocks: Sequence[int]) -> bool:
+        """Return whether the box lies inside a grid of ``numblocks`` blocks per dimension.
+
+        Examples
+        --------
+        >>> KeyBox("x", (range(2, 4),)).fits((4,)), KeyBox("x", (range(2, 5),)).fits((4,))
+        (True, False)
+        """
+        return len(numblocks) == len(self.ranges) and all(
+            r.step == 1 and 0 <= r.start <= r.stop <= n
+            for r, n in zip(self.ranges, numblocks, strict=True)
+        )
+
+    def __repr__(self) -> str:
+        spans = ", ".join(f"{r.start}:{r.stop}" for r in self.ranges)
+        return f"KeyBox({self.name!r}, [{spans}])"
+
 
 class NeededKeys(set[Key]):
     """The external keys :meth:`Layer.cull` returns, with hints for the layers producing them.
@@ -309,6 +436,10 @@ class NeededKeys(set[Key]):
     two layers gave one for the same name. A hint only saves work; a layer must
     check that it describes exactly the keys it is given before relying on it.
 
+    ``boxes`` holds further needed keys as :class:`KeyBox` es, not listed in
+    the set. Only :meth:`Layer.cull_lazily` returns boxes; :meth:`Layer.cull`
+    lists every key.
+
     Examples
     --------
     >>> import hlg
@@ -318,11 +449,12 @@ class NeededKeys(set[Key]):
     ([('x', 4), ('x', 7)], ['x'])
     """
 
-    __slots__ = ("hints",)
+    __slots__ = ("boxes", "hints")
 
     def __init__(self, keys: Iterable[Key] = ()) -> None:
         super().__init__(keys)
         self.hints: dict[str, Any] = {}
+        self.boxes: list[KeyBox] = []
 
     def __repr__(self) -> str:
         return repr(set(self))
@@ -357,26 +489,41 @@ def cull_tasks(
 ) -> tuple[dict[Key, GraphNode], set[Key]]:
     """Keep ``keys`` of ``tasks`` and, transitively, what they need within ``tasks``.
 
-    Returns the kept tasks and the keys they need from outside.
+    Returns the kept tasks, each after the tasks it needs (so that an unpacker
+    proves them acyclic as it merges them), and the keys they need from outside.
+    A task is kept when it is met a second time, its dependencies then kept; a
+    cycle leaves an order that is not a dependency order, which unpacking checks.
     """
     kept: dict[Key, GraphNode] = {}
     external: set[Key] = set()
+    entered: set[Key] = set()  # tasks whose dependencies were pushed
     stack = list(keys)
     while stack:
-        key = stack.pop()
+        key = stack[-1]
         if key in kept:
+            stack.pop()
             continue
         try:
             node = tasks[key]
         except KeyError:
             raise MissingKeyError(f"layer {name!r} has no key {key!r}") from None
-        kept[key] = node
+        if key in entered:
+            stack.pop()
+            kept[key] = node
+            continue
+        pushed = False
         for dep in node.dependencies:
             if dep in tasks:
                 if dep not in kept:
                     stack.append(dep)
+                    pushed = True
             else:
                 external.add(dep)
+        if pushed:
+            entered.add(key)
+        else:
+            stack.pop()
+            kept[key] = node
     return kept, external
 
 

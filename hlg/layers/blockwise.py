@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, overload
 from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError
 from hlg.keys import Key
-from hlg.layers.base import Layer, NeededKeys
+from hlg.layers.base import KeyBox, Layer, NeededKeys
 from hlg.layers.blockdeps import (
     BlockIndex,
     BlockPattern,
@@ -263,7 +263,13 @@ class Blockwise(Layer):
         if type(key) is not tuple or len(key) != len(self.out_ind) + 1 or key[0] != self.name:
             return False
         block = key[1:]
-        if self._kept_columns is not None:
+        kept = self._kept_columns
+        if isinstance(kept, _BoxColumns):
+            return all(
+                type(i) is int and i in r
+                for i, r in zip(block, kept.ranges)  # noqa: B905 - lengths checked above
+            )
+        if kept is not None:
             return block in self._kept()
         for i, n in zip(block, self.out_numblocks):  # noqa: B905 - lengths checked above
             if type(i) is not int or not 0 <= i < n:
@@ -421,23 +427,72 @@ class Blockwise(Layer):
         >>> len(culled), external
         (1, {('x', 3)})
         """
+        blocks, count = self._blocks_of(keys)
+        return self._cull_columns(blocks, count)
+
+    def takes_box(self, box: KeyBox) -> bool:
+        """Take a box of this layer's own blocks, unless culling already dropped some.
+
+        Examples
+        --------
+        >>> layer = blockwise(abs, "y", "ij", "x", "ij", numblocks={"x": (4, 4)})
+        >>> layer.takes_box(KeyBox("y", (range(4), range(2)))), layer.takes_box(KeyBox("x", ()))
+        (True, False)
+        """
+        return (
+            box.name == self.name
+            and self._kept_columns is None
+            and box.fits(self.out_numblocks)
+            and len(set(self.out_ind)) == len(self.out_ind)
+        )
+
+    def cull_lazily(self, keys: Collection[Key]) -> tuple[Blockwise, set[Key]]:
+        """Cull as :meth:`cull` does, keeping boxes of blocks boxes.
+
+        When the kept blocks form a box (a :class:`~hlg.layers.base.KeyBox`
+        this layer took, or listed keys that fill one, as the single key of a
+        full reduction does), the blocks each input must give form a box too:
+        the kept range of each output letter, every block of a contracted
+        letter, block 0 where the input broadcasts. Those boxes are returned
+        in ``boxes``, unlisted, and a box of every block keeps the layer as it
+        is. So culling a sum of a million blocks to its one output key costs
+        the same as culling a sum of four.
+
+        Examples
+        --------
+        >>> layer = blockwise(sum, "s", "i", "x", "ij", numblocks={"x": (1000, 1000)})
+        >>> culled, needed = layer.cull_lazily([("s", 4), ("s", 5)])
+        >>> len(culled), set(needed), needed.boxes
+        (2, set(), [KeyBox('x', [4:6, 0:1000])])
+        """
+        if isinstance(keys, KeyBox) and self.takes_box(keys):
+            return self._cull_box(keys.ranges)
+        blocks, count = self._blocks_of(keys)
+        if not self._simple and self._kept_columns is None:
+            ranges = _box_ranges(blocks, count)
+            if ranges is not None and len(set(self.out_ind)) == len(self.out_ind):
+                return self._cull_box(ranges)
+        return self._cull_columns(blocks, count)
+
+    def _blocks_of(self, keys: Iterable[Key]) -> tuple[Sequence[Sequence[int]], int]:
+        # The distinct blocks of ``keys``, one column per output dimension, and their count.
         if isinstance(keys, _OwnKeys) and keys.layer is self:
-            blocks = keys.columns
-            count = len(keys)
-        else:
-            unique = _unique(keys)
-            count = len(unique)
-            found = self._key_columns(unique) if self._kept_columns is None else None
-            if found is not None:
-                blocks = found
-            else:
-                for key in unique:
-                    if key not in self:
-                        raise MissingKeyError(
-                            f"layer {self.name!r} has no key {key!r}; cull it only to keys "
-                            "it produces"
-                        )
-                blocks = self._split(unique)
+            return keys.columns, len(keys)
+        unique = _unique(keys)
+        found = self._key_columns(unique) if self._kept_columns is None else None
+        if found is not None:
+            return found, len(unique)
+        for key in unique:
+            if key not in self:
+                raise MissingKeyError(
+                    f"layer {self.name!r} has no key {key!r}; cull it only to keys it produces"
+                )
+        return self._split(unique), len(unique)
+
+    def _cull_columns(
+        self, blocks: Sequence[Sequence[int]], count: int
+    ) -> tuple[Blockwise, NeededKeys]:
+        # Keep the listed blocks and list every key they need.
         culled = self._with_columns(blocks, count)
         external = NeededKeys()
         if culled._simple:
@@ -447,10 +502,66 @@ class Blockwise(Layer):
                     external.update(zip(repeat(arg.value, count), *picked, strict=True))
                     if position in self._one_to_one:
                         external.hints[arg.value] = (self.numblocks[arg.value], picked, count)
-        else:
-            for block in culled._blocks():
-                external |= culled._task(block).dependencies
+        elif count:
+            kept = list(culled._blocks())
+            external.update(self._whole_deps())
+            for arg in self.args:
+                if arg.kind == "key" and arg.index is not None:
+                    external.update(self._input_keys(arg, kept))
         return culled, external
+
+    def _cull_box(self, ranges: Sequence[range]) -> tuple[Blockwise, NeededKeys]:
+        # Keep a box of blocks; give the needed blocks of each input as a box where
+        # they form one (they do unless an input repeats a letter, as in "ii").
+        count = math.prod(map(len, ranges))
+        whole = all(len(r) == n for r, n in zip(ranges, self.out_numblocks, strict=True))
+        if whole and self._kept_columns is None:
+            culled = self
+        else:
+            culled = self._with_columns(_BoxColumns(ranges), count)
+        external = NeededKeys()
+        if not count:
+            return culled, external
+        external.update(self._whole_deps())
+        spans = dict(zip(self.out_ind, ranges, strict=True))
+        for arg in self.args:
+            if arg.kind != "key" or arg.index is None:
+                continue
+            counts = self.numblocks[arg.value]
+            letters = [c for c, n in zip(arg.index, counts, strict=True) if n != 1]
+            if len(set(letters)) != len(letters):
+                external.update(self._input_keys(arg, product(*ranges)))
+                continue
+            box = [
+                range(1) if n == 1 else spans.get(c, range(self.dims[c]))
+                for c, n in zip(arg.index, counts, strict=True)
+            ]
+            external.boxes.append(KeyBox(arg.value, box))
+        return culled, external
+
+    def _whole_deps(self) -> set[Key]:
+        # The keys every task needs: whole-key inputs, references in values and kwargs.
+        deps = set(self._kwarg_deps)
+        for arg in self.args:
+            if arg.kind == "key" and arg.index is None:
+                deps.add(arg.value)
+            elif arg.kind == "value":
+                _scan(arg.value, deps)
+        return deps
+
+    def _input_keys(self, arg: _Arg, blocks: Iterable[tuple[int, ...]]) -> Iterator[Key]:
+        # The keys of indexed input ``arg`` that the tasks of ``blocks`` take, as _task
+        # gives them, without building the tasks.
+        assert arg.index is not None  # for mypy: callers pass indexed inputs only
+        counts = self.numblocks[arg.value]
+        mine = [c for c in dict.fromkeys(arg.index) if c in self.contracted]
+        combos = list(product(*(range(self.dims[c]) for c in mine)))
+        pairs = list(zip(arg.index, counts, strict=True))
+        for block in blocks:
+            values = self._letter_values(block)
+            for combo in combos:
+                values.update(zip(mine, combo, strict=True))
+                yield (arg.value, *[0 if n == 1 else values[c] for c, n in pairs])
 
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that are blocks of this layer, checked in bulk.
@@ -662,6 +773,20 @@ def _grid_columns(
             return None
         columns.append(column)
     return columns
+
+
+def _box_ranges(columns: Sequence[Sequence[int]], count: int) -> list[range] | None:
+    """Return the box that ``count`` distinct blocks fill, as ranges; None if they fill none.
+
+    Examples
+    --------
+    >>> _box_ranges([[0, 0, 1, 1], [3, 4, 3, 4]], 4), _box_ranges([[0, 2]], 2)
+    ([range(0, 2), range(3, 5)], None)
+    """
+    if not count:
+        return None
+    ranges = [range(min(c), max(c) + 1) for c in columns]
+    return ranges if math.prod(map(len, ranges)) == count else None
 
 
 def _grid(ranges: Sequence[range]) -> list[list[int]]:

@@ -1,18 +1,29 @@
-"""MaterializedLayer: a layer that holds its tasks in a dict."""
+"""MaterializedLayer: a layer that holds its tasks in a dict.
+
+Tasks given dask-style (tuples, keys, lists) stay as given until something
+needs them as nodes. Culling does not: it reads the references of each kept
+value straight from the tuple (:func:`hlg.convert.plain_refs`, the test the
+converter and the packer use too), so that ``pack(graph, keys)`` walks the
+dict once to cull it and once to encode what is kept, and builds no task.
+
+A culled layer lists its tasks in dependency order, each after the tasks of
+the layer it needs, so that the unpacker proves them acyclic as it merges
+them, without a separate sort.
+"""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hlg.convert import KeyUnion, convert_graph
+from hlg.convert import KeyUnion, convert_graph, convert_task, plain_refs
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
 from hlg.packing.registry import register_layer
-from hlg.task import GraphNode
+from hlg.task import GraphNode, apply
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -69,7 +80,13 @@ class MaterializedLayer(Layer):
         validate_keys(raw, layer=self.name)
         # The tasks as given, until converted; then None. Guarded by _lock.
         self._raw: dict[Key, Any] | None = raw
+        if isinstance(known_keys, KeyUnion) and not known_keys.parts:
+            known_keys = None  # a union of nothing: no other layer's keys
         self._known_keys = known_keys
+        # True when ``_known_keys`` holds this layer's own keys too (after a cull).
+        self._known_all = False
+        # After a cull: what plain_refs gave for each task of ``_raw``, in order.
+        self._plain: list[tuple[int, ...] | None] | None = None
         # The converted tasks, once needed.
         self._nodes: dict[Key, GraphNode] | None = None
         self._lock = threading.Lock()
@@ -84,9 +101,30 @@ class MaterializedLayer(Layer):
         layer.annotations = dict(annotations)
         layer._raw = None
         layer._known_keys = None
+        layer._known_all = False
+        layer._plain = None
         layer._nodes = tasks
         layer._lock = threading.Lock()
         return layer
+
+    def _culled_raw(
+        self, raw: dict[Key, Any], plain: list[tuple[int, ...] | None], known: set[Key]
+    ) -> MaterializedLayer:
+        # This layer keeping the dask-style tasks ``raw``, whose references are all in
+        # ``known`` (kept keys and external keys): membership in one set, checked in C.
+        # ``plain``: what plain_refs gave for each task, kept for packing.
+        layer = MaterializedLayer._from_nodes({}, self.name, self.annotations)
+        layer._nodes, layer._raw = None, raw
+        layer._known_keys, layer._known_all = known, True
+        layer._plain = plain
+        return layer
+
+    def _reference_keys(self, raw: dict[Key, Any]) -> Container[object]:
+        # The keys that values of ``raw`` may refer to.
+        known = self._known_keys
+        if known is None:
+            return raw
+        return known if self._known_all else KeyUnion(raw, known)
 
     def __getstate__(self) -> dict[str, Any]:
         # The lock guards this process's lazy conversion; a copy gets its own.
@@ -142,8 +180,17 @@ class MaterializedLayer(Layer):
         """
         return self._tasks
 
+    def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
+        """Return those of ``keys`` that this layer produces, intersected in C when possible."""
+        mine = self._keys()
+        if isinstance(keys, dict):
+            return keys.keys() & mine.keys()
+        return super().filter_keys(keys)
+
     def cull(self, keys: Iterable[Key]) -> tuple[MaterializedLayer, set[Key]]:
-        """Keep ``keys`` and what they need inside this layer.
+        """Keep ``keys`` and what they need inside this layer, in dependency order.
+
+        Dask-style tasks are culled as they are, without converting them.
 
         Examples
         --------
@@ -151,18 +198,23 @@ class MaterializedLayer(Layer):
         >>> layer = MaterializedLayer({"a": 1, "b": (add, "a", "z"), "c": 3}, name="l",
         ...                           known_keys={"z"})
         >>> culled, external = layer.cull(["b"])
-        >>> sorted(culled), external
+        >>> list(culled), external
         (['a', 'b'], {'z'})
         """
-        kept, external = cull_tasks(self.name, self._tasks, keys)
-        return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+        raw = self._raw
+        if raw is None:
+            kept, external = cull_tasks(self.name, self._tasks, keys)
+            return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+        kept_raw, plain, external = _cull_raw(self.name, raw, self._reference_keys(raw), keys)
+        known = external.union(kept_raw)
+        return self._culled_raw(kept_raw, plain, known), external
 
     def pack_state(self, encoder: Encoder) -> Any:
         """Pack the tasks, each function once in the envelope's function table."""
         raw = self._raw
         if raw is not None:
-            known = raw if self._known_keys is None else KeyUnion(raw, self._known_keys)
-            return encoder.raw_tasks(raw, known, layer=self.name)
+            known = self._reference_keys(raw)
+            return encoder.raw_tasks(raw, known, layer=self.name, plain=self._plain)
         return encoder.tasks(self._tasks, layer=self.name)
 
     @classmethod
@@ -171,3 +223,121 @@ class MaterializedLayer(Layer):
     ) -> MaterializedLayer:
         """Rebuild the tasks on the scheduler, functions still serialised."""
         return cls._from_nodes(decoder.tasks(state, layer=name), name, annotations)
+
+
+# What a cull of dask-style tasks returns: the kept values in dependency order,
+# what plain_refs gave for each (None where the value is not a plain task), and the
+# keys they need from outside.
+_RawCull = tuple[dict[Key, Any], list[tuple[int, ...] | None], set[Key]]
+
+
+def _cull_raw(
+    name: str, raw: dict[Key, Any], known: Container[object], keys: Iterable[Key]
+) -> _RawCull:
+    """Keep ``keys`` of dask-style ``raw`` and what they need, each after its dependencies.
+
+    ``known`` holds every key a value may refer to.
+
+    A dict graph is nearly always written in dependency order; then one sweep
+    from its end finds what is kept, and keeps the dict's order. The sweep is
+    tried when the keys are many, and gives way to a walk from the keys when
+    it finds a task written before one it needs.
+    """
+    wanted = list(keys)
+    if not raw.keys() >= set(wanted):
+        key = next(k for k in wanted if k not in raw)
+        raise MissingKeyError(f"layer {name!r} has no key {key!r}")
+    if len(wanted) * 8 >= len(raw):
+        swept = _sweep_raw(raw, known, wanted)
+        if swept is not None:
+            return swept
+    return _walk_raw(raw, known, wanted)
+
+
+def _raw_dependencies(
+    value: Any, known: Container[object]
+) -> tuple[Iterable[Key], tuple[int, ...] | None]:
+    # A value's dependencies, and what plain_refs gave for it (None: not plain).
+    if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
+        args = value[1:]
+        refs = plain_refs(args, known)
+        if refs is not None:
+            return [args[i] for i in refs], refs
+    return convert_task(value, known).dependencies, None
+
+
+def _sweep_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key]) -> _RawCull | None:
+    # From the last task to the first; None if a task needs one written after it.
+    # Needed key -> whether the sweep has passed it (and so found what it needs).
+    passed = dict.fromkeys(wanted, False)
+    found: list[Key] = []
+    found_refs: list[tuple[int, ...] | None] = []
+    external: set[Key] = set()
+    for key in reversed(raw):
+        if key not in passed:
+            continue
+        value = raw[key]
+        # The plain-task case of _raw_dependencies, inlined: nearly every task.
+        refs = None
+        if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
+            args = value[1:]
+            refs = plain_refs(args, known)
+        deps: Iterable[Key]
+        if refs is not None:
+            deps = map(args.__getitem__, refs)
+        else:
+            deps, refs = _raw_dependencies(value, known)
+        for dep in deps:
+            state = passed.get(dep)  # keys of ``passed`` are keys of ``raw``
+            if state is None:
+                if dep in raw:
+                    passed[dep] = False
+                else:
+                    external.add(dep)
+            elif state:
+                return None  # a dependency written after its dependent
+        passed[key] = True
+        found.append(key)
+        found_refs.append(refs)
+    if len(found) != len(passed):
+        return None  # a dependency written after its dependent, and passed unneeded
+    found_refs.reverse()
+    return {key: raw[key] for key in reversed(found)}, found_refs, external
+
+
+def _walk_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key]) -> _RawCull:
+    # Depth first from the wanted keys. A task is kept when it is met a second time,
+    # its dependencies then kept; a cycle leaves an order that is not a dependency
+    # order, which the unpacker finds and checks.
+    kept: dict[Key, Any] = {}
+    kept_refs: list[tuple[int, ...] | None] = []
+    external: set[Key] = set()
+    entered: dict[Key, tuple[int, ...] | None] = {}  # tasks whose dependencies were pushed
+    stack = wanted[::-1]
+    while stack:
+        key = stack[-1]
+        if key in kept:
+            stack.pop()
+            continue
+        value = raw[key]
+        if key in entered:
+            stack.pop()
+            kept[key] = value
+            kept_refs.append(entered[key])
+            continue
+        deps, refs = _raw_dependencies(value, known)
+        pushed = False
+        for dep in deps:
+            if dep in raw:
+                if dep not in kept:
+                    stack.append(dep)
+                    pushed = True
+            else:
+                external.add(dep)
+        if pushed:
+            entered[key] = refs
+        else:
+            stack.pop()
+            kept[key] = value
+            kept_refs.append(refs)
+    return kept, kept_refs, external

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from hlg.keys import Key
@@ -139,3 +141,62 @@ class FlatGraph:
             f"<FlatGraph: {len(self.tasks):,} tasks, {len(self.keys):,} requested keys, "
             f"{len(self.remote_keys):,} remote keys>"
         )
+
+    # -- display -------------------------------------------------------------------------
+
+    def describe(self) -> Any:
+        """Return the table of the layers the tasks came from; see :func:`hlg.describe`.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+        >>> [(row.tag, row.tasks) for row in flat.describe().layers]
+        [('hlg.materialized', 2)]
+        """
+        from hlg.visualize import describe
+
+        return describe(self)
+
+    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg", max_tasks: int = 500) -> Path:
+        """Draw the tasks to ``filename`` (SVG, PNG, PDF or DOT), grouped by task group.
+
+        Refuses graphs of more than ``max_tasks`` tasks; cull first, or raise
+        the limit. See :func:`hlg.visualize.flat_to_dot`.
+        """
+        from hlg.visualize import render_flat
+
+        return render_flat(self, filename, max_tasks)
+
+    def to_dot(self, max_tasks: int = 500) -> str:
+        """Return the tasks as Graphviz DOT text, grouped and coloured by task group.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+        >>> flat.to_dot().count("task0 -> task1;")
+        1
+        """
+        from hlg.visualize import flat_to_dot
+
+        return flat_to_dot(self, max_tasks)
+
+    def to_networkx(self) -> Any:
+        """Return the task graph as a ``networkx.DiGraph`` (needs networkx).
+
+        Examples
+        --------
+        >>> import hlg
+        >>> flat = hlg.unpack(hlg.pack({"a": 1, "b": (abs, "a")}, "b"))
+        >>> list(flat.to_networkx().edges)
+        [('a', 'b')]
+        """
+        from hlg.visualize import to_networkx
+
+        return to_networkx(self)
+
+    def _repr_html_(self) -> str:
+        from hlg.visualize import to_html
+
+        return to_html(self)

@@ -25,7 +25,8 @@ This package imports neither numpy, pandas nor cloudpickle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from hlg._gc import gc_paused
@@ -144,6 +145,9 @@ def _expand_roles(
 ) -> None:
     # Per-role annotations, expanded to the keys of each role; they win over the
     # layer's own. The layer lists a role's keys from its state (see Layer.role_keys).
+    # Roles giving a name the same value are expanded in one pass (a shuffle's split
+    # and piece tasks share their priority): one dict, built without merging.
+    by_name: dict[str, list[tuple[Any, Iterable[Key]]]] = {}
     for role, values in record.roles.items():
         if role not in layer.roles:
             raise LayerStateError(
@@ -152,11 +156,19 @@ def _expand_roles(
             )
         keys = layer.role_keys(role)
         for name, value in values.items():
-            expanded = dict.fromkeys(keys, value)
-            if name in annotations:
-                annotations[name].update(expanded)
-            else:
-                annotations[name] = expanded
+            by_name.setdefault(name, []).append((value, keys))
+    for name, entries in by_name.items():
+        first = entries[0][0]
+        if all(type(v) is type(first) and v == first for v, _ in entries):
+            expanded = dict.fromkeys(chain.from_iterable(k for _, k in entries), first)
+        else:
+            expanded = {}
+            for value, keys in entries:
+                expanded.update(dict.fromkeys(keys, value))
+        if name in annotations:
+            annotations[name].update(expanded)
+        else:
+            annotations[name] = expanded
 
 
 def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:

@@ -40,7 +40,7 @@ both decoded only where a task runs.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -249,13 +249,22 @@ class Encoder:
             return PreEncoded(columns.state(tuple(tasks)))
 
     def raw_tasks(
-        self, tasks: Mapping[Key, Any], known_keys: Container[object], *, layer: str
+        self,
+        tasks: Mapping[Key, Any],
+        known_keys: Container[object],
+        *,
+        layer: str,
+        plain: Sequence[tuple[int, ...] | None] | None = None,
     ) -> PreEncoded:
         """Encode dask-style tasks straight into wire form, converting only unusual values.
 
         A plain task ``(func, *args)`` (see :func:`hlg.convert.plain_refs`) goes
         to the columns as it is; other values are converted to nodes first.
+        ``plain``, when given, holds what ``plain_refs`` returned for each task
+        in order (None for values that are not plain tasks), found already.
         """
+        if plain is not None:
+            return self._plain_tasks(tasks, known_keys, plain, layer)
         columns = _Columns()
         function = self.function
         funcs, args, refs = columns.funcs, columns.args, columns.refs
@@ -276,6 +285,28 @@ class Encoder:
                         refs.append(positions)
                         continue
                 self._add_node(columns, key, convert_task(value, known_keys), layer)
+            return PreEncoded(columns.state(tuple(tasks)))
+
+    def _plain_tasks(
+        self,
+        tasks: Mapping[Key, Any],
+        known_keys: Container[object],
+        plain: Sequence[tuple[int, ...] | None],
+        layer: str,
+    ) -> PreEncoded:
+        # raw_tasks with every plain task's reference positions given.
+        columns = _Columns()
+        funcs, args, refs = columns.funcs, columns.args, columns.refs
+        by_id, function = self._by_id, self.function
+        with gc_paused():
+            for (key, value), positions in zip(tasks.items(), plain, strict=True):
+                if positions is None:
+                    self._add_node(columns, key, convert_task(value, known_keys), layer)
+                    continue
+                index = by_id.get(id(value[0]))
+                funcs.append(function(value[0]) if index is None else index)
+                args.append(value[1:])
+                refs.append(positions)
             return PreEncoded(columns.state(tuple(tasks)))
 
     def _add_node(self, columns: _Columns, key: Key, node: GraphNode, layer: str) -> None:

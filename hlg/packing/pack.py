@@ -14,7 +14,7 @@ from typing import Any
 from hlg._gc import gc_paused
 from hlg.errors import PackError
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
-from hlg.keys import Key, validate_key
+from hlg.keys import Key, validate_key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG
 from hlg.layers.materialized import MaterializedLayer
 from hlg.packing.codec import Encoder, packb
@@ -69,7 +69,9 @@ def pack(
 
 
 def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) -> bytes:
-    requested = None if keys is None else [validate_key(k) for k in flatten_keys(keys)]
+    requested = None if keys is None else list(flatten_keys(keys))
+    if requested is not None:
+        validate_keys(requested)  # checked in bulk, by type, in C
     remote = {validate_key(k) for k in remote_keys}
     unresolved: dict[Key, str | None] = {}
     if requested is not None and cull:

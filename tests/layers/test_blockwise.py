@@ -313,3 +313,142 @@ def test_inputs_read_many_to_one_give_no_hint():
     elementwise = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (3, 3)})
     _, needed = elementwise.cull([("z", 0, 1)])
     assert list(needed.hints) == ["x"]
+
+
+# -- culling through contractions, by boxes of blocks ------------------------------------
+
+
+def _count_tasks_built(monkeypatch):
+    """Count every Blockwise task built, one by one or all at once."""
+    built = {"tasks": 0, "layers": 0}
+    one, every = Blockwise._task, Blockwise._materialize
+
+    def counting_task(self, block):
+        built["tasks"] += 1
+        return one(self, block)
+
+    def counting_materialize(self):
+        built["layers"] += 1
+        return every(self)
+
+    monkeypatch.setattr(Blockwise, "_task", counting_task)
+    monkeypatch.setattr(Blockwise, "_materialize", counting_materialize)
+    return built
+
+
+def _million_block_sum():
+    n = 1000
+    x = blockwise(pair, "x", "ij", BlockIndex((n, n)), "ij", 0, None, numblocks={})
+    rows = blockwise(sum, "rows", "i", "x", "ij", numblocks={"x": (n, n)})
+    total = blockwise(sum, "total", "", "rows", "i", numblocks={"rows": (n,)})
+    deps = {"rows": {"x"}, "total": {"rows"}}
+    return hlg.HighLevelGraph({"x": x, "rows": rows, "total": total}, deps)
+
+
+def test_cull_of_a_million_block_sum_builds_no_task(monkeypatch):
+    graph = _million_block_sum()
+    built = _count_tasks_built(monkeypatch)
+    culled = graph.cull([("total",)])
+    assert built == {"tasks": 0, "layers": 0}
+    # Every block is needed: the layers are kept as they are, and pack as small.
+    assert all(culled.layers[name] is graph.layers[name] for name in graph.layers)
+    data = hlg.pack(graph, [("total",)])
+    assert built == {"tasks": 0, "layers": 0}
+    assert len(data) <= len(hlg.pack(graph)) + 16
+    assert len(data) < 8_192
+
+
+def test_cull_of_some_rows_of_a_sum_keeps_boxes(monkeypatch):
+    graph = _million_block_sum()
+    built = _count_tasks_built(monkeypatch)
+    culled = graph.cull([("rows", 3), ("rows", 4)])
+    assert built == {"tasks": 0, "layers": 0}
+    assert len(culled.layers["x"]) == 2_000 and len(culled.layers["rows"]) == 2
+    assert ("x", 4, 999) in culled.layers["x"] and ("x", 5, 0) not in culled.layers["x"]
+    assert len(hlg.pack(culled)) < len(hlg.pack(graph)) + 40
+
+
+def test_cull_lazily_gives_input_boxes_of_contractions():
+    layer = blockwise(pair, "m", "ik", "x", "ij", "y", "jk", numblocks={"x": (4, 5), "y": (5, 6)})
+    culled, needed = layer.cull_lazily([("m", 1, 2), ("m", 1, 3), ("m", 2, 2), ("m", 2, 3)])
+    assert set(culled) == {("m", i, k) for i in (1, 2) for k in (2, 3)} and set(needed) == set()
+    assert {b.name: b.ranges for b in needed.boxes} == {
+        "x": (range(1, 3), range(5)),
+        "y": (range(5), range(2, 4)),
+    }
+    # cull lists the same keys that cull_lazily boxes.
+    _, listed = layer.cull(culled)
+    assert listed == {k for box in needed.boxes for k in box}
+
+
+def _materialized_copy(graph):
+    layers = {
+        name: hlg.MaterializedLayer(layer.materialize(), name=name)
+        for name, layer in graph.layers.items()
+    }
+    return hlg.HighLevelGraph(layers, graph.dependencies)
+
+
+def _contraction_graphs():
+    x = blockwise(pair, "x", "ij", BlockIndex((4, 5)), "ij", 0, None, numblocks={})
+    y = blockwise(pair, "y", "jk", BlockIndex((5, 3)), "jk", 1, None, numblocks={})
+    w = hlg.MaterializedLayer({("w", 0): 1, ("w", 1): 2, ("w", 2): 3}, name="w")
+    c = hlg.MaterializedLayer({"c": 10}, name="c")
+    layers = {
+        # matmul: contraction over j
+        "m": blockwise(pair, "m", "ik", "x", "ij", "y", "jk", numblocks={"x": (4, 5), "y": (5, 3)}),
+        # sum to rows, then to one block
+        "rows": blockwise(sum, "rows", "i", "x", "ij", numblocks={"x": (4, 5)}),
+        "total": blockwise(sum, "total", "", "rows", "i", numblocks={"rows": (4,)}),
+        # a broadcast input, a whole key and a keyword argument referring to keys
+        "b": blockwise(
+            pair, "b", "i", "x", "ij", "w", "j", TaskRef("c"), None,
+            numblocks={"x": (4, 5), "w": (1,)}, extra=TaskRef(("w", 2)),
+        ),
+        # a repeated letter: the diagonal, kept and contracted
+        "diag": blockwise(pair, "diag", "i", "x", "ii", numblocks={"x": (4, 4)}),
+        "trace": blockwise(sum, "trace", "", "y", "jj", numblocks={"y": (3, 3)}),
+        # concatenated contraction, and a contraction of a transpose
+        "cat": blockwise(pair, "cat", "j", "x", "ij", numblocks={"x": (4, 5)}, concatenate=True),
+    }  # fmt: skip
+    deps = {
+        "m": {"x", "y"}, "rows": {"x"}, "total": {"rows"}, "b": {"x", "w", "c"},
+        "diag": {"x"}, "trace": {"y"}, "cat": {"x"},
+    }  # fmt: skip
+    return hlg.HighLevelGraph({"x": x, "y": y, "w": w, "c": c, **layers}, deps)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        [("total",)],
+        [("rows", 1), ("rows", 2)],
+        [("rows", 0), ("rows", 3)],
+        [("m", 1, 2)],
+        [("m", i, k) for i in (0, 1, 2) for k in (1, 2)],
+        [("m", 0, 0), ("m", 3, 2), ("total",)],
+        [("b", 2), ("b", 3)],
+        [("b", 0), ("rows", 0)],
+        [("diag", 1), ("diag", 2)],
+        [("trace",), ("diag", 3)],
+        [("cat", 0), ("cat", 4)],
+        [("cat", j) for j in range(5)],
+    ],
+)
+def test_cull_by_boxes_keeps_the_tasks_a_materialized_cull_keeps(keys):
+    graph = _contraction_graphs()
+    culled = graph.cull(keys).to_dict()
+    expected = _materialized_copy(graph).cull(keys).to_dict()
+    assert culled == expected
+    flat = hlg.unpack(hlg.pack(graph, keys))  # functions arrive serialised
+    assert flat.dependencies == {key: task.dependencies for key, task in expected.items()}
+
+
+def test_takes_box_only_boxes_of_its_whole_grid():
+    layer = blockwise(pair, "z", "ij", "x", "ij", numblocks={"x": (3, 4)})
+    assert layer.takes_box(hlg.layers.KeyBox("z", (range(1, 3), range(4))))
+    assert not layer.takes_box(hlg.layers.KeyBox("z", (range(1, 4), range(4))))
+    assert not layer.takes_box(hlg.layers.KeyBox("z", (range(3),)))
+    assert not layer.takes_box(hlg.layers.KeyBox("q", (range(3), range(4))))
+    culled, _ = layer.cull([("z", 0, 0)])
+    assert not culled.takes_box(hlg.layers.KeyBox("z", (range(1), range(1))))

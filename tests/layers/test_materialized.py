@@ -1,10 +1,17 @@
+import gc
+import importlib
+from operator import add
+
 import pytest
 
 import hlg
-from hlg import MaterializedLayer
+from hlg import MaterializedLayer, apply
+from hlg.layers import materialized
 from hlg.testing import check_layer
 
 from ..conftest import inc
+
+unpack_module = importlib.import_module("hlg.materialize.unpack")
 
 
 def test_materialized_layer_converts_dask_values_once():
@@ -40,3 +47,101 @@ def test_cull_keeps_what_the_kept_keys_need_inside_the_layer():
 
 def test_materialized_layer_passes_the_conformance_check(example_layer):
     check_layer(example_layer)
+
+
+# -- culling dask-style tasks as they are ------------------------------------------------
+
+
+def _chain_graph(n, reverse=False):
+    graph = {("x", i): (inc, i) for i in range(n)}
+    graph.update({("y", i): (add, ("x", i), ("x", (i + 1) % n)) for i in range(n)})
+    return dict(reversed(graph.items())) if reverse else graph
+
+
+def _in_dependency_order(layer):
+    seen = set()
+    for key in layer:
+        if not layer[key].dependencies <= seen | (layer[key].dependencies - set(layer)):
+            return False
+        seen.add(key)
+    return True
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("wanted", [[("y", 3)], [("y", i) for i in range(0, 40, 2)]])
+def test_cull_of_dask_tasks_converts_nothing_and_keeps_dependency_order(
+    monkeypatch, reverse, wanted
+):
+    graph = _chain_graph(40, reverse)
+    expected = MaterializedLayer(graph, name="m").materialize()
+    converted = []
+    monkeypatch.setattr(materialized, "convert_graph", lambda *a: converted.append(a))
+    layer = MaterializedLayer(graph, name="m")
+    culled, external = layer.cull(wanted)
+    assert converted == [] and external == set()
+    monkeypatch.undo()
+    kept = {k for w in wanted for k in (w, ("x", w[1]), ("x", (w[1] + 1) % 40))}
+    assert set(culled) == kept
+    assert culled.materialize() == {k: expected[k] for k in kept}
+    assert _in_dependency_order(culled)
+
+
+def test_cull_of_dask_tasks_finds_dependencies_written_after_their_dependents():
+    # "b" needs "a", written after it; "c" is needed twice, once after it was passed.
+    graph = {"b": (inc, "a"), "c": (inc, 1), "d": (add, "b", "c"), "a": (inc, "c"), "e": 0}
+    layer = MaterializedLayer(graph, name="m")
+    culled, _ = layer.cull(["d", "a"])
+    assert set(culled) == {"a", "b", "c", "d"}
+    assert _in_dependency_order(culled)
+    assert hlg.get(culled, "d") == 6
+
+
+def test_cull_of_dask_tasks_reads_every_kind_of_value():
+    graph = {
+        "a": 1,
+        "alias": "a",
+        "listed": (sum, ["a", ("k", 0)]),
+        "applied": (apply, add, ["a"], {"y": "alias"}),
+        "nested": (inc, (inc, "a")),
+        "node": hlg.Task(add, hlg.TaskRef("a"), hlg.TaskRef(("k", 0))),
+        "top": (list, ["alias", "listed", "applied", "nested", "node"]),
+    }
+    layer = MaterializedLayer(graph, name="m", known_keys={("k", 0)})
+    culled, external = layer.cull(["top"])
+    assert external == {("k", 0)} and set(culled) == set(graph)
+    assert (
+        culled.materialize()
+        == MaterializedLayer(graph, name="m", known_keys={("k", 0)}).materialize()
+    )
+    assert _in_dependency_order(culled)
+    with pytest.raises(hlg.MissingKeyError, match="layer 'm' has no key 'zz'"):
+        layer.cull(["top", "zz"])
+
+
+def test_pack_for_keys_needs_no_task_sort_and_no_full_collection(monkeypatch):
+    graph = _chain_graph(5_000)
+    wanted = [("y", i) for i in range(0, 5_000, 2)]
+    sorted_sizes = []
+    real_toposort = unpack_module.toposort
+    monkeypatch.setattr(
+        unpack_module,
+        "toposort",
+        lambda deps, **kw: sorted_sizes.append(len(deps)) or real_toposort(deps, **kw),
+    )
+    collections = []
+
+    def count_full(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            collections.append(info)
+
+    graph_layer = hlg.HighLevelGraph.from_collections("g", graph)
+    gc.collect()  # settle what earlier work left for the collector
+    data = hlg.pack(graph_layer, wanted)
+    assert graph_layer.layers["g"]._raw is not None  # the user's layer stays unconverted
+    gc.callbacks.append(count_full)
+    try:
+        flat = hlg.unpack(data)
+    finally:
+        gc.callbacks.remove(count_full)
+    assert collections == [] and sorted_sizes == [1]  # only the one layer was sorted
+    assert len(flat) == 2 * 2_500 + 2_500 and flat.keys == wanted

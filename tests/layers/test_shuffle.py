@@ -392,3 +392,13 @@ def test_shuffle_layer_materialises_the_same_from_two_threads():
     for tasks in results:
         assert tasks.keys() == expected.keys()
     assert sorted(layer.role_keys("piece")) == sorted(k for k in expected if k[0] == "piece-s")
+
+
+def test_shuffle_roles_with_different_values_for_one_name_keep_each():
+    roles = {"split": {"priority": 2, "tag": 1}, "piece": {"priority": 1, "tag": True}}
+    layer = shuffle(4, 6, 2, role_annotations=roles)
+    flat = hlg.unpack(hlg.pack(layer, remote_keys=[("x", i) for i in range(4)]))
+    for role, values in roles.items():
+        for name, value in values.items():
+            got = [flat.annotations[name][k] for k in layer.role_keys(role)]
+            assert all(type(v) is type(value) and v == value for v in got)
