@@ -28,9 +28,10 @@ them, with no per-call graph analysis.
 
 Nothing here imports dask: a dask node exists only if ``dask._task_spec`` was
 imported already, so :func:`task_spec` looks it up in ``sys.modules``. Node
-types dask may add later (any other subclass of its ``GraphNode`` or
-``TaskRef``, such as a dask.distributed ``Future``) raise
-:class:`~hlg.TaskSpecError` instead of travelling on as data.
+types dask may add later (any other subclass of its ``GraphNode``) raise
+:class:`~hlg.TaskSpecError` instead of travelling on as data. A subclass of
+its ``TaskRef`` (a dask.distributed ``Future``) refers to its key, like a
+``TaskRef``: on a cluster that key holds the data.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def convert_dask_node(node: Any) -> GraphNode:
     ------
     TaskSpecError
         ``node`` is not a dask node, or holds a node type hlg does not know
-        (a later dask's, or a dask.distributed ``Future``), or nests deeper
+        (a later dask's), or nests deeper
         than :data:`MAX_DEPTH`.
 
     Examples
@@ -352,11 +353,8 @@ class _Converter:
         t = type(obj)
         if t not in self.known:
             if isinstance(obj, self.spec.TaskRef):
-                raise TaskSpecError(
-                    f"{t.__module__}.{t.__name__} {obj!r} refers to data held elsewhere "
-                    "(such as a dask.distributed Future); hlg's scheduler cannot fetch it. "
-                    "Compute it first and pass its value"
-                )
+                # A dask.distributed Future: a reference to the data its key names.
+                return self.spec.TaskRef  # type: ignore[no-any-return]
             raise TaskSpecError(
                 f"dask's task-spec node type {t.__module__}.{t.__name__} is not one hlg "
                 "converts (Task, DataNode, Alias, TaskRef, List, Tuple, Set, Dict); "
