@@ -30,8 +30,8 @@ Nothing here imports dask: a dask node exists only if ``dask._task_spec`` was
 imported already, so :func:`task_spec` looks it up in ``sys.modules``. Node
 types dask may add later (any other subclass of its ``GraphNode``) raise
 :class:`~hlg.TaskSpecError` instead of travelling on as data. A subclass of
-its ``TaskRef`` (a dask.distributed ``Future``) refers to its key, like a
-``TaskRef``: on a cluster that key holds the data.
+its ``TaskRef`` (a dask.distributed ``Future``) becomes a :class:`~hlg.Ref`
+to its key: data held remotely, whose key travels when the graph is packed.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any
 
 from hlg.errors import CycleError, TaskSpecError, UsageError
 from hlg.keys import Key
-from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef
+from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef
 from hlg.toposort import toposort
 
 __all__ = [
@@ -280,6 +280,8 @@ class _Converter:
             return Alias(obj.target)
         if t is spec.TaskRef:
             return Alias(obj.key)
+        if t is Ref:
+            return Task(_identity, Ref(obj.key))
         if t is spec.Task:
             return self.task(obj, depth)
         # A container as a whole value: a task that builds it.
@@ -309,6 +311,8 @@ class _Converter:
         t = self._check(obj, depth)
         if t is spec.TaskRef:
             return TaskRef(obj.key)
+        if t is Ref:
+            return Ref(obj.key)
         if t is spec.DataNode:
             return obj.value
         if t is spec.Alias:
@@ -353,8 +357,8 @@ class _Converter:
         t = type(obj)
         if t not in self.known:
             if isinstance(obj, self.spec.TaskRef):
-                # A dask.distributed Future: a reference to the data its key names.
-                return self.spec.TaskRef  # type: ignore[no-any-return]
+                # A dask.distributed Future: data held remotely under its key.
+                return Ref
             raise TaskSpecError(
                 f"dask's task-spec node type {t.__module__}.{t.__name__} is not one hlg "
                 "converts (Task, DataNode, Alias, TaskRef, List, Tuple, Set, Dict); "
