@@ -7,7 +7,9 @@
 42
 """
 
+from hlg.compute import Computable, compute, persist
 from hlg.convert import convert_graph
+from hlg.dask_scheduler import DaskScheduler, dask_scheduler
 from hlg.errors import (
     CycleError,
     DuplicateKeyError,
@@ -15,12 +17,14 @@ from hlg.errors import (
     GraphError,
     HlgError,
     InvalidKeyError,
+    LayerClassError,
     LayerStateError,
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
     NotInstalledError,
     PackError,
+    ResourceLimitError,
     TaskExecutionError,
     TaskSpecError,
     TooManyTasksError,
@@ -40,6 +44,7 @@ from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
 from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
+from hlg.limits import Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
@@ -57,7 +62,10 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "Computable",
+    "Cost",
     "CycleError",
+    "DaskScheduler",
     "DataNode",
     "DuplicateKeyError",
     "FlatGraph",
@@ -70,7 +78,9 @@ __all__ = [
     "InvalidKeyError",
     "Key",
     "Layer",
+    "LayerClassError",
     "LayerStateError",
+    "Limits",
     "MaterializedLayer",
     "MissingDependencyError",
     "MissingKeyError",
@@ -80,6 +90,7 @@ __all__ = [
     "Profiler",
     "ProgressBar",
     "Ref",
+    "ResourceLimitError",
     "ShuffleLayer",
     "ShuffleRoute",
     "SimpleShuffleLayer",
@@ -99,7 +110,9 @@ __all__ = [
     "annotate",
     "apply",
     "blockwise",
+    "compute",
     "convert_graph",
+    "dask_scheduler",
     "describe",
     "get",
     "key_group",
@@ -107,6 +120,7 @@ __all__ = [
     "optimize",
     "order",
     "pack",
+    "persist",
     "register_layer",
     "tokenize",
     "unpack",

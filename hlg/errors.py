@@ -13,11 +13,13 @@ describes it best, so ``except KeyError`` and ``except hlg.HlgError`` both work:
     │   ├── MissingLayerError                      a layer dependency names no layer
     │   ├── MissingDependencyError                 a task needs a key nobody produces
     │   ├── DuplicateKeyError                      two layers produce the same key
-    │   └── TooManyTasksError                      a packed graph exceeds ``max_tasks``
+    │   └── ResourceLimitError                     a packed graph exceeds the unpacker's limits
+    │       └── TooManyTasksError                  ... its limit on tasks (``max_tasks``)
     ├── PackError(HlgError, ValueError)            the client cannot pack a layer
     ├── UnpackError(HlgError, ValueError)          the scheduler cannot read bytes
     │   ├── FormatVersionError                     written by a newer hlg
     │   └── LayerStateError                        a layer's packed state is malformed
+    ├── LayerClassError(HlgError, TypeError)       a layer class breaks the layer contract
     ├── UsageError(HlgError, ValueError)           an argument hlg does not accept
     ├── NotInstalledError(HlgError, ImportError)   an optional package or program is missing
     ├── TaskExecutionError(HlgError, RuntimeError) a task could not be run at all
@@ -74,7 +76,11 @@ class DuplicateKeyError(GraphError):
     """Two layers produce the same key."""
 
 
-class TooManyTasksError(GraphError):
+class ResourceLimitError(GraphError):
+    """A packed graph would make the unpacker build more than its limits allow."""
+
+
+class TooManyTasksError(ResourceLimitError):
     """A packed graph declares more tasks than the unpacker accepts."""
 
 
@@ -92,6 +98,10 @@ class FormatVersionError(UnpackError):
 
 class LayerStateError(UnpackError):
     """A packed layer's state is missing fields or holds values of the wrong type."""
+
+
+class LayerClassError(HlgError, TypeError):
+    """A layer class breaks the layer contract: a method missing, mis-declared or failing."""
 
 
 class NotInstalledError(HlgError, ImportError):

@@ -24,9 +24,10 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from hlg.errors import MissingKeyError
+from hlg.errors import LayerStateError, MissingKeyError
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer
+from hlg.limits import Cost, check_distinct_hashes
 from hlg.packing.codec import _is_data, _pickle
 from hlg.packing.registry import register_layer
 from hlg.task import (
@@ -332,13 +333,29 @@ class RangeLayer(Layer):
     def unpack_state(
         cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> RangeLayer:
-        """Rebuild the layer around the serialised function."""
-        layer = cls(
-            name,
-            decoder.function(state["func"]),
-            state["start"],
-            state["stop"],
-            indices=state.get("indices"),
-        )
+        """Rebuild the layer around the serialised function, checking every field."""
+        if type(state) is not dict or not {"func", "start", "stop"} <= state.keys():
+            raise LayerStateError(
+                f"layer {name!r}: the state is not a map with 'func', 'start' and 'stop' fields"
+            )
+        start, stop, indices = state["start"], state["stop"], state.get("indices")
+        if type(start) is not int or type(stop) is not int:
+            raise LayerStateError(
+                f"layer {name!r}: start {start!r:.80} and stop {stop!r:.80} are not both ints"
+            )
+        if indices is not None:
+            if type(indices) is not tuple or not all(type(i) is int for i in indices):
+                raise LayerStateError(
+                    f"layer {name!r}: indices {indices!r:.200} are not an array of ints"
+                )
+            check_distinct_hashes(indices, f"layer {name!r}: its indices")
+            if len(set(indices)) != len(indices):
+                raise LayerStateError(f"layer {name!r}: its indices repeat a number")
+        layer = cls(name, decoder.function(state["func"]), start, stop, indices=indices)
         layer.annotations = annotations
         return layer
+
+    def cost(self) -> Cost:
+        """Count the tasks without building a range (which may hold more than ``sys.maxsize``)."""
+        n = max(0, self.stop - self.start) if self.indices is None else len(self.indices)
+        return Cost(tasks=n, annotations=n * len(self.annotations))

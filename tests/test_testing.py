@@ -57,3 +57,25 @@ def test_range_layer_culls_to_a_range_or_indices():
     sparse, _ = layer.cull([("r", 3), ("r", 50)])
     assert sparse.indices == (3, 50) and len(sparse) == 2
     check_layer(sparse)
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({"indices": [1, 1]}, "repeat a number"),
+        ({"indices": [1, "x"]}, "not an array of ints"),
+        ({"start": 0.5}, "not both ints"),
+    ],
+)
+def test_range_layer_states_are_checked(state, match):
+    import msgpack
+
+    layer, _ = RangeLayer("r", inc, 0, 10).cull([("r", 1), ("r", 5)])
+    env = msgpack.unpackb(hlg.pack(layer), strict_map_key=False, raw=False)
+    env["layers"][0]["state"].update(state)
+    with pytest.raises(hlg.LayerStateError, match=f"layer 'r'.*{match}"):
+        hlg.unpack(msgpack.packb(env, use_bin_type=True))
+
+
+def test_range_layer_cost_needs_no_range_object():
+    assert RangeLayer("r", inc, 0, 10**30).cost().tasks == 10**30

@@ -31,6 +31,7 @@ from hlg.execute.forms import graph_tasks
 from hlg.execute.local import SCHEDULERS, run
 from hlg.execute.procpool import ProcessPool
 from hlg.keys import Key, tokenize, validate_key
+from hlg.limits import Limits
 from hlg.task import Ref
 
 __all__ = ["Client"]
@@ -203,12 +204,21 @@ class Client:
     # -- computing -----------------------------------------------------------------------
 
     def compute(
-        self, graph: Any, keys: Any = None, *, callbacks: Iterable[Callback] = (), **kwargs: Any
+        self,
+        graph: Any,
+        keys: Any = None,
+        *,
+        callbacks: Iterable[Callback] = (),
+        limits: Limits | None = None,
+        max_tasks: int | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Compute ``keys`` of ``graph``, whose tasks may use the client's data.
 
         Takes the same graph forms and key conventions as :func:`hlg.get`. Extra
-        keyword arguments (``rerun_exceptions_locally``) are passed on.
+        keyword arguments (``rerun_exceptions_locally``) are passed on. ``limits``
+        and ``max_tasks`` bound what unpacking packed bytes may build (see
+        :func:`hlg.unpack`).
 
         Raises
         ------
@@ -219,7 +229,12 @@ class Client:
         with self._lock:
             data = dict(self._data)  # a snapshot: other threads may scatter and release
             broadcast = frozenset(self._broadcast)
-        tasks, carried = graph_tasks(graph, keys, known=KeyUnion(data))
+        tasks, carried = graph_tasks(
+            graph,
+            keys,
+            known=KeyUnion(data),
+            unpack_options={"limits": limits, "max_tasks": max_tasks},
+        )
         keys = carried if keys is None else keys
         if keys is None:
             raise UsageError(

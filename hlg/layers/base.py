@@ -16,7 +16,9 @@ and may override, for speed, the methods whose defaults materialise:
   number of blocks;
 - :meth:`Layer.pack_state` / :meth:`Layer.unpack_state`: a small msgpack state
   and the scheduler-side rebuild. A layer that does not override them is
-  packed as its materialised tasks, so every layer can be shipped.
+  packed as its materialised tasks, so every layer can be shipped;
+- :meth:`Layer.cost`: what materialising will create, computed without
+  materialising, which the unpacker checks against its limits first.
 
 Layers are immutable and compare by identity: two layers are the same layer
 only if they are the same object.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
+from hlg.limits import Cost
 from hlg.task import GraphNode
 
 if TYPE_CHECKING:
@@ -204,6 +207,26 @@ class Layer(Mapping[Key, GraphNode]):
         :class:`~hlg.task.SerializedFunction` (``decoder.function(i)``).
         """
         raise NotImplementedError(f"{cls.__name__} does not implement unpack_state")
+
+    def cost(self) -> Cost:
+        """Return what :meth:`materialize` will create, computed without materialising.
+
+        The unpacker calls it on a layer rebuilt by :meth:`unpack_state` and
+        refuses the graph if the total crosses its :class:`~hlg.Limits`, so it
+        must be cheap and must not under-count. The default counts ``len(self)``
+        tasks and one annotation entry per annotation and task. A layer whose
+        tasks hold references or computed values it generates (rather than
+        reads from its state) overrides it and counts them too; see
+        ``docs/writing-a-layer.md``.
+
+        Examples
+        --------
+        >>> from hlg import MaterializedLayer
+        >>> MaterializedLayer({"x": 1, "y": 2}, name="xy", annotations={"retries": 1}).cost()
+        Cost(tasks=2, references=0, inputs=0, annotations=2, text=0)
+        """
+        n = len(self)
+        return Cost(tasks=n, annotations=n * len(self.annotations))
 
     def packed_tag(self) -> str:
         """Return the registry tag this layer packs under."""

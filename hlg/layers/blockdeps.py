@@ -6,11 +6,26 @@ files then packs to a pattern instead of 100 000 names. Deps are found on the
 scheduler by registry tag, like layers, among the types registered with
 :func:`register_blockwise_dep`; their states are msgpack-native and are never
 unpickled.
+
+A dep's state comes from untrusted bytes: ``unpack_state`` checks every field
+and raises :class:`~hlg.LayerStateError`, and :meth:`BlockwiseDep.text_per_block`
+bounds the text it generates, so the unpacker can refuse a layer before
+building it.
+
+**The block-pattern language.** A :class:`BlockPattern` is literal text with
+fields ``{N}`` (block number ``N`` of the block index, in decimal) or
+``{N:Wd}`` / ``{N:0Wd}`` (padded to width ``W`` <= 32 with spaces or zeros);
+``{{`` and ``}}`` stand for braces. Nothing else: no attribute access,
+indexing, conversions or other format specs, so formatting a pattern from
+the bytes does nothing but write digits, and a block's text is at most the
+literal text plus, per field, the larger of ``W`` and the digits of the
+largest block number.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
@@ -61,6 +76,15 @@ class BlockwiseDep:
         if not columns:
             return [self[()]] * count
         return list(map(self.__getitem__, zip(*columns, strict=True)))
+
+    def text_per_block(self) -> int:
+        """Return the most characters of generated text one block's value holds.
+
+        The unpacker charges it per block against ``Limits.text``. The default,
+        0, suits deps whose values are numbers, slices or tuples of them; a dep
+        that builds strings returns a bound.
+        """
+        return 0
 
     def pack_state(self) -> Any:
         """Return a small msgpack-native state."""
@@ -121,7 +145,7 @@ class BlockIndex(BlockwiseDep):
     @classmethod
     def unpack_state(cls, state: Any) -> BlockIndex:
         """Rebuild from the block counts."""
-        return cls(state["numblocks"])
+        return cls(_numblocks(_field(state, "numblocks", "block-index")))
 
 
 @register_blockwise_dep("hlg.block-slices")
@@ -208,8 +232,18 @@ class BlockSlices(BlockwiseDep):
     @classmethod
     def unpack_state(cls, state: Any) -> BlockSlices:
         """Rebuild from the runs of block sizes, without expanding them."""
+        runs = _field(state, "runs", "block-slices")
+        if type(runs) is not tuple or not all(
+            type(dim) is tuple
+            and all(type(r) is tuple and len(r) == 2 and set(map(type, r)) == {int} for r in dim)
+            for dim in runs
+        ):
+            raise LayerStateError(
+                f"a block-slices state's runs are {runs!r:.200}; expected an array per "
+                "dimension of [size, count] int pairs"
+            )
         dep = cls.__new__(cls)
-        dep._init_runs(state["runs"])
+        dep._init_runs(runs)
         return dep
 
 
@@ -217,18 +251,38 @@ class BlockSlices(BlockwiseDep):
 class BlockPattern(BlockwiseDep):
     """A string formatted with the block index, such as a file name.
 
+    The pattern holds literal text and fields ``{N}``, ``{N:Wd}`` or
+    ``{N:0Wd}``; see the module docstring for the language.
+
+    Raises
+    ------
+    PackError
+        The pattern uses anything else, or a field names a dimension the
+        block index does not have.
+
     Examples
     --------
     >>> BlockPattern("part-{0:03d}.csv", (1000,))[(7,)]
     'part-007.csv'
+    >>> BlockPattern("{0.__class__}", (10,))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    hlg.errors.PackError: block pattern '{0.__class__}': '{0.__class__}' is not a field; ...
     """
 
     def __init__(self, pattern: str, numblocks: Sequence[int]) -> None:
-        self.pattern = pattern
         self.numblocks = tuple(numblocks)
+        try:
+            self._text = _pattern_text(pattern, self.numblocks)
+        except ValueError as err:
+            raise PackError(f"block pattern {pattern!r:.200}: {err}") from None
+        self.pattern = pattern
 
     def __getitem__(self, index: tuple[int, ...]) -> str:
         return self.pattern.format(*index)
+
+    def text_per_block(self) -> int:
+        """Return the longest text one block's name can have."""
+        return self._text
 
     def pack_state(self) -> Any:
         """Pack the pattern and the block counts."""
@@ -236,8 +290,52 @@ class BlockPattern(BlockwiseDep):
 
     @classmethod
     def unpack_state(cls, state: Any) -> BlockPattern:
-        """Rebuild from the pattern and the block counts."""
-        return cls(state["pattern"], state["numblocks"])
+        """Rebuild from the pattern and the block counts, checking the pattern's language."""
+        pattern = _field(state, "pattern", "block-pattern")
+        numblocks = _numblocks(_field(state, "numblocks", "block-pattern"))
+        if type(pattern) is not str:
+            raise LayerStateError(f"a block pattern is {type(pattern).__name__}, not a str")
+        try:
+            return cls(pattern, numblocks)
+        except PackError as err:
+            raise LayerStateError(str(err)) from None
+
+
+# One piece of a block pattern: literal text, an escaped brace, or a field.
+_PATTERN_PIECE = re.compile(r"[^{}]+|\{\{|\}\}|\{(\d{1,3})(?::(0?)(\d{1,2})d)?\}")
+_MAX_WIDTH = 32
+
+
+def _pattern_text(pattern: str, numblocks: tuple[int, ...]) -> int:
+    """Check ``pattern`` against the pattern language; return the most characters a block gets."""
+    if type(pattern) is not str:
+        raise ValueError(f"a pattern is a str, not {type(pattern).__name__}")
+    size, at = 0, 0
+    for match in _PATTERN_PIECE.finditer(pattern):
+        if match.start() != at:
+            break
+        at = match.end()
+        if match.group(1) is None:
+            size += 1 if match.group(0) in ("{{", "}}") else len(match.group(0))
+            continue
+        dim = int(match.group(1))
+        width = int(match.group(3) or 0)
+        if dim >= len(numblocks):
+            raise ValueError(
+                f"field {match.group(0)!r} names block dimension {dim}, but blocks have "
+                f"{len(numblocks)} dimensions"
+            )
+        if width > _MAX_WIDTH:
+            raise ValueError(f"field {match.group(0)!r} is wider than {_MAX_WIDTH}")
+        size += max(width, len(str(max(numblocks[dim] - 1, 0))))
+    if at != len(pattern):
+        bad = re.match(r"\{[^{}]*\}?|\}", pattern[at:])
+        piece = bad.group(0) if bad else pattern[at : at + 20]
+        raise ValueError(
+            f"{piece!r} is not a field; fields are {{N}}, {{N:Wd}} or {{N:0Wd}} with N a block "
+            f"dimension and W <= {_MAX_WIDTH}, and braces are written {{{{ and }}}}"
+        )
+    return size
 
 
 @register_blockwise_dep("hlg.block-seeds")
@@ -272,7 +370,24 @@ class BlockSeeds(BlockwiseDep):
     @classmethod
     def unpack_state(cls, state: Any) -> BlockSeeds:
         """Rebuild from the seed and the block counts."""
-        return cls(state["seed"], state["numblocks"])
+        seed = _field(state, "seed", "block-seeds")
+        if type(seed) is not int:
+            raise LayerStateError(f"a block-seeds seed is {seed!r:.80}, not an int")
+        return cls(seed, _numblocks(_field(state, "numblocks", "block-seeds")))
+
+
+def _field(state: Any, name: str, kind: str) -> Any:
+    if type(state) is not dict or name not in state:
+        raise LayerStateError(f"a {kind} state is not a map with a {name!r} field")
+    return state[name]
+
+
+def _numblocks(value: Any) -> tuple[int, ...]:
+    if type(value) is not tuple or not all(type(n) is int and n >= 0 for n in value):
+        raise LayerStateError(
+            f"block counts are {value!r:.200}; expected an array of ints >= 0, one per dimension"
+        )
+    return value
 
 
 def _runs(sizes: Sequence[int]) -> tuple[tuple[int, int], ...]:

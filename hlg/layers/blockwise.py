@@ -58,6 +58,7 @@ from hlg.layers.blockdeps import (
     known_dep_tags,
     register_blockwise_dep,
 )
+from hlg.limits import Cost, check_distinct_hashes
 from hlg.packing.registry import register_layer
 from hlg.task import GraphNode, Task, _ref, _scan
 
@@ -666,39 +667,67 @@ class Blockwise(Layer):
     def unpack_state(
         cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> Blockwise:
-        """Rebuild the layer on the scheduler; deps are found by tag among registered types."""
-        args = []
-        for entry in state["args"]:
-            kind = entry[0]
-            if kind == "value":
-                args.append(_Arg("value", entry[1], None))
-            elif kind == "key":
-                args.append(_Arg("key", entry[1], entry[2]))
-            elif kind == "dep":
-                dep_cls = get_blockwise_dep(entry[1])
-                if dep_cls is None:
-                    raise UnknownLayerError(
-                        f"layer {name!r}: no blockwise dep is registered under tag {entry[1]!r}; "
-                        f"known: {', '.join(known_dep_tags())}"
-                    )
-                args.append(_Arg("dep", dep_cls.unpack_state(entry[2]), entry[3]))
-            else:
-                raise LayerStateError(f"layer {name!r}: unknown blockwise input kind {kind!r}")
-        layer = cls(
-            name,
-            decoder.function(state["func"]),
-            state["out_ind"],
-            args,
-            state["numblocks"],
-            new_axes=state["new_axes"],
-            concatenate=state["concatenate"],
-            kwargs=state["kwargs"],
-            annotations=annotations,
-        )
+        """Rebuild the layer on the scheduler, checking every field of the state.
+
+        Deps are found by tag among registered types. Nothing is built: the
+        unpacker asks :meth:`cost` first.
+        """
+        fields = _checked_state(state, name)
+        args = [_unpack_arg(entry, name) for entry in fields["args"]]
+        try:
+            layer = cls(
+                name,
+                decoder.function(fields["func"]),
+                fields["out_ind"],
+                args,
+                fields["numblocks"],
+                new_axes=fields["new_axes"],
+                concatenate=fields["concatenate"],
+                kwargs=fields["kwargs"],
+                annotations=annotations,
+            )
+        except PackError as err:
+            # The constructor's checks, met on the scheduler: the state is inconsistent.
+            raise LayerStateError(str(err)) from None
         if "blocks" not in state:
             return layer
         columns, count = _unpack_blocks(state["blocks"], layer.out_numblocks, name)
         return layer._with_columns(columns, count)
+
+    def cost(self) -> Cost:
+        """Count tasks, the references each builds, dep values and their text, from the indices.
+
+        Examples
+        --------
+        >>> layer = blockwise(sum, "s", "i", "x", "ij", numblocks={"x": (2, 1000)})
+        >>> layer.cost()
+        Cost(tasks=2, references=2000, inputs=0, annotations=0, text=0)
+        """
+        count = (
+            self._kept_count if self._kept_columns is not None else math.prod(self.out_numblocks)
+        )
+        references = len(self._kwarg_deps)
+        inputs = text = 0
+        for arg in self.args:
+            if arg.kind == "value":
+                found: set[Key] = set()
+                _scan(arg.value, found)
+                references += len(found)
+            elif arg.kind == "dep":
+                inputs += 1
+                text += arg.value.text_per_block()
+            elif arg.index is None:
+                references += 1
+            else:
+                contracted = [c for c in dict.fromkeys(arg.index) if c in self.contracted]
+                references += math.prod(self.dims[c] for c in contracted)
+        return Cost(
+            tasks=count,
+            references=count * references,
+            inputs=count * inputs,
+            annotations=count * len(self.annotations),
+            text=count * text,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -708,6 +737,73 @@ class Blockwise(Layer):
             )
             + ">"
         )
+
+
+def _checked_state(state: Any, name: str) -> dict[str, Any]:
+    """Return the fields of a packed Blockwise state, each of the type the layer needs."""
+
+    def bad(field: str, expected: str) -> LayerStateError:
+        value = state.get(field) if type(state) is dict else None
+        return LayerStateError(
+            f"layer {name!r}: the state's {field!r} is {value!r:.200}; expected {expected}"
+        )
+
+    if type(state) is not dict:
+        raise LayerStateError(f"layer {name!r}: the state is {type(state).__name__}, not a map")
+    out_ind = state.get("out_ind")
+    if type(out_ind) is not str or len(set(out_ind)) != len(out_ind):
+        raise bad("out_ind", "a str of distinct letters")
+    if type(state.get("args")) is not tuple:
+        raise bad("args", "an array of inputs")
+    numblocks = state.get("numblocks")
+    if type(numblocks) is not dict or not all(
+        type(k) is str and type(v) is tuple and all(type(n) is int and n >= 0 for n in v)
+        for k, v in numblocks.items()
+    ):
+        raise bad("numblocks", "a map from layer names to arrays of block counts >= 0")
+    new_axes = state.get("new_axes")
+    if type(new_axes) is not dict or not all(
+        type(k) is str and len(k) == 1 and type(v) is int and v >= 0 for k, v in new_axes.items()
+    ):
+        raise bad("new_axes", "a map from letters to block counts >= 0")
+    if type(state.get("concatenate")) is not bool:
+        raise bad("concatenate", "a bool")
+    kwargs = state.get("kwargs")
+    if type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+        raise bad("kwargs", "a map from str names to values")
+    if "func" not in state:
+        raise bad("func", "a function table index")
+    return state
+
+
+def _unpack_arg(entry: Any, name: str) -> _Arg:
+    """Rebuild one packed input, checking its shape."""
+    kind = entry[0] if type(entry) is tuple and entry else None
+    if kind == "value" and len(entry) == 2:
+        return _Arg("value", entry[1], None)
+    if (
+        kind == "key"
+        and len(entry) == 3
+        and type(entry[1]) is str
+        and (entry[2] is None or type(entry[2]) is str)
+    ):
+        return _Arg("key", entry[1], entry[2])
+    if kind == "dep" and len(entry) == 4 and type(entry[1]) is str and type(entry[3]) is str:
+        dep_cls = get_blockwise_dep(entry[1])
+        if dep_cls is None:
+            raise UnknownLayerError(
+                f"layer {name!r}: no blockwise dep is registered under tag {entry[1]!r}; "
+                f"known: {', '.join(known_dep_tags())}"
+            )
+        try:
+            dep = dep_cls.unpack_state(entry[2])
+        except LayerStateError as err:
+            raise LayerStateError(f"layer {name!r}, dep {entry[1]!r}: {err}") from None
+        return _Arg("dep", dep, entry[3])
+    raise LayerStateError(
+        f'layer {name!r}: blockwise input {entry!r:.200} is not ["value", v], '
+        '["key", layer name, index or nil] or ["dep", tag, state, index]'
+    )
 
 
 def _make_tasks(
@@ -859,33 +955,47 @@ def _unpack_blocks(
 ) -> tuple[Sequence[Sequence[int]], int]:
     """Check and expand packed kept blocks into columns; raise LayerStateError if corrupt."""
     ndim = len(numblocks)
+    if type(packed) is not tuple or not packed or packed[0] not in ("box", "list"):
+        raise LayerStateError(
+            f'layer {name!r}: the kept blocks are {packed!r:.200}, not a "box" or "list" record'
+        )
     if packed[0] == "box":
-        bounds = [tuple(b) for b in packed[1]]
+        if len(packed) != 2 or type(packed[1]) is not tuple:
+            raise LayerStateError(f"layer {name!r}: the kept blocks' box is malformed")
+        bounds = list(packed[1])
         if len(bounds) != ndim or not all(
-            len(b) == 2 and set(map(type, b)) == {int} and 0 <= b[0] <= b[1] <= n
+            type(b) is tuple
+            and len(b) == 2
+            and set(map(type, b)) == {int}
+            and 0 <= b[0] <= b[1] <= n
             for b, n in zip(bounds, numblocks, strict=True)
         ):
             raise LayerStateError(
-                f"layer {name!r}: kept blocks {bounds!r} are not a box inside the {numblocks} grid"
+                f"layer {name!r}: kept blocks {bounds!r:.200} are not a box inside the "
+                f"{numblocks} grid"
             )
-        ranges = [range(lo, hi) for lo, hi in bounds]
-        count = math.prod(len(r) for r in ranges)
+        count = math.prod(hi - lo for lo, hi in bounds)
         if count > _MAX_KEPT_BLOCKS:
             raise LayerStateError(
                 f"layer {name!r}: the kept blocks form a box of more than "
                 f"{_MAX_KEPT_BLOCKS:,} blocks; a culled layer lists fewer, so the state is corrupt"
             )
-        return _BoxColumns(ranges), count
-    _, width, flat = packed
+        return _BoxColumns([range(lo, hi) for lo, hi in bounds]), count
     corrupt = LayerStateError(
         f"layer {name!r}: the kept blocks are not distinct blocks of the {numblocks} grid"
     )
+    if len(packed) != 3 or type(packed[2]) is not tuple:
+        raise corrupt
+    _, width, flat = packed
     if width != ndim or (flat and (not width or len(flat) % width)):
         raise corrupt
     count = len(flat) // width if width else 0
     columns = [list(flat[d::width]) for d in range(width)]
     rows = list(zip(*columns, strict=True)) if width else []
-    if (rows and _grid_columns(rows, 0, numblocks) is None) or len(set(rows)) != count:
+    if rows and _grid_columns(rows, 0, numblocks) is None:
+        raise corrupt
+    check_distinct_hashes(rows, f"layer {name!r}: the kept blocks")
+    if len(set(rows)) != count:
         raise corrupt
     return tuple(columns), count
 

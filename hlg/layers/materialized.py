@@ -89,6 +89,8 @@ class MaterializedLayer(Layer):
         self._plain: list[tuple[int, ...] | None] | None = None
         # The converted tasks, once needed.
         self._nodes: dict[Key, GraphNode] | None = None
+        # On the scheduler, until the tasks are needed: the packed state and its decoder.
+        self._packed: tuple[Any, Decoder] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -104,6 +106,7 @@ class MaterializedLayer(Layer):
         layer._known_all = False
         layer._plain = None
         layer._nodes = tasks
+        layer._packed = None
         layer._lock = threading.Lock()
         return layer
 
@@ -141,8 +144,12 @@ class MaterializedLayer(Layer):
         nodes = self._nodes
         if nodes is None:
             with self._lock:
-                if self._nodes is None:
-                    assert self._raw is not None  # invariant: one of the two is set
+                if self._nodes is None and self._packed is not None:
+                    state, decoder = self._packed
+                    self._nodes = decoder.tasks(state, layer=self.name)
+                    self._packed = None
+                elif self._nodes is None:
+                    assert self._raw is not None  # invariant: one of the three is set
                     self._nodes = convert_graph(self._raw, self._known_keys)
                     self._raw = None
                 nodes = self._nodes
@@ -156,6 +163,9 @@ class MaterializedLayer(Layer):
         return iter(self._keys())
 
     def __len__(self) -> int:
+        packed = self._packed
+        if packed is not None:
+            return len(packed[0]["keys"])  # checked by unpack_state
         return len(self._keys())
 
     def __contains__(self, key: object) -> bool:
@@ -221,8 +231,15 @@ class MaterializedLayer(Layer):
     def unpack_state(
         cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> MaterializedLayer:
-        """Rebuild the tasks on the scheduler, functions still serialised."""
-        return cls._from_nodes(decoder.tasks(state, layer=name), name, annotations)
+        """Rebuild the layer on the scheduler; its tasks are decoded when first needed.
+
+        So the unpacker compares the layer's :meth:`cost` with its limits
+        before decoding a single task.
+        """
+        decoder.check_tasks_state(state, layer=name)
+        layer = cls._from_nodes(None, name, annotations)  # type: ignore[arg-type]
+        layer._packed = (state, decoder)
+        return layer
 
 
 # What a cull of dask-style tasks returns: the kept values in dependency order,

@@ -5,9 +5,11 @@ The steps, each of which names the layer and key of any problem:
 1. read the envelope (format, version, function table, layer records);
 2. check layer names: unique, dependencies that name layers, no cycle;
 3. in topological order of layers, find each layer's class by its registry
-   tag, rebuild it from its state, check its size against ``max_tasks``,
-   materialise it, merge its tasks, and expand its annotations per key (then
-   its per-role annotations over the keys of each role, see ``Layer.role_keys``);
+   tag, rebuild it from its state, charge its declared cost
+   (:meth:`~hlg.Layer.cost`) to the budget of :class:`~hlg.Limits`,
+   materialise it, count its keys' hashes, merge its tasks, and expand its
+   annotations per key (then its per-role annotations over the keys of each
+   role, see ``Layer.role_keys``);
 4. check every dependency: produced by a task or held remotely;
 5. check that tasks form no cycle.
 
@@ -21,48 +23,69 @@ of its references leave its own build order says so
 Nothing here unpickles: functions stay :class:`~hlg.task.SerializedFunction`
 and opaque arguments :class:`~hlg.task.Opaque` until a worker runs the task.
 This package imports neither numpy, pandas nor cloudpickle.
+
+Errors blame one party: the limits (:class:`~hlg.ResourceLimitError`, naming
+the limit and how to raise it), the layer class (:class:`~hlg.LayerClassError`,
+naming the class and the method to fix), or the data (:class:`~hlg.UnpackError`
+and its subclasses). ``docs/format.md`` ("Limits and hostile input") lists
+what ``unpack`` guarantees.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from collections.abc import Iterable, Mapping
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hlg._gc import gc_paused
 from hlg.errors import (
     DuplicateKeyError,
     HlgError,
+    LayerClassError,
     LayerStateError,
     MissingDependencyError,
     MissingKeyError,
     MissingLayerError,
-    TooManyTasksError,
+    ResourceLimitError,
     UnpackError,
+    UsageError,
 )
 from hlg.keys import Key
+from hlg.layers.base import Layer
+from hlg.limits import Budget, Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph, LayerSummary
 from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
 from hlg.packing.registry import get_layer_class
 from hlg.task import GraphNode
 from hlg.toposort import toposort
 
-if TYPE_CHECKING:
-    from hlg.layers.base import Layer
-
 __all__ = ["unpack"]
 
 
-def unpack(data: bytes | bytearray | memoryview, *, max_tasks: int | None = None) -> FlatGraph:
+def unpack(
+    data: bytes | bytearray | memoryview,
+    *,
+    limits: Limits | None = None,
+    max_tasks: int | None = None,
+) -> FlatGraph:
     """Materialise packed bytes into a flat task graph.
+
+    Safe on any bytes: it returns a graph or raises an hlg error, in time
+    linear in ``len(data)`` and memory within ``limits``; it never unpickles,
+    imports or runs anything the bytes name.
 
     Parameters
     ----------
     data
         What :func:`hlg.pack` returned.
+    limits
+        The most the graph may make this call build, checked for each layer
+        before it is materialised; the defaults of :class:`~hlg.Limits` when None.
     max_tasks
-        Refuse graphs with more tasks than this, before materialising the
-        layer that crosses the limit.
+        Shorthand for ``limits.tasks``: refuse graphs with more tasks than this.
 
     Returns
     -------
@@ -78,9 +101,13 @@ def unpack(data: bytes | bytearray | memoryview, *, max_tasks: int | None = None
         A layer's registry tag is not registered here.
     LayerStateError
         A layer's state is malformed.
+    ResourceLimitError
+        The graph needs more than ``limits`` allow (:class:`~hlg.TooManyTasksError`
+        for tasks), or its keys are chosen to collide.
+    LayerClassError
+        A registered layer class breaks the layer contract.
     GraphError
-        Duplicate keys, missing layers or dependencies, cycles, or more than
-        ``max_tasks`` tasks.
+        Duplicate keys, missing layers or dependencies, cycles.
 
     Examples
     --------
@@ -92,14 +119,37 @@ def unpack(data: bytes | bytearray | memoryview, *, max_tasks: int | None = None
     Task(mul, TaskRef(('x', 0)), 2)
     >>> hlg.get(flat, ("y", 0))
     6
+    >>> unpack(data, max_tasks=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    hlg.errors.TooManyTasksError: layer ... brings the graph to 2 tasks, more than ...
     """
+    chosen = _limits(limits, max_tasks)
     with gc_paused():
-        return _unpack(data, max_tasks)
+        try:
+            return _unpack(data, chosen)
+        except MemoryError:
+            raise ResourceLimitError(
+                "ran out of memory while unpacking, within limits larger than this machine "
+                "holds; lower them (limits=hlg.Limits(...)) so such graphs are refused up front"
+            ) from None
 
 
-def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> FlatGraph:
-    envelope = read_envelope(data)
+def _limits(limits: Limits | None, max_tasks: int | None) -> Limits:
+    if limits is not None and type(limits) is not Limits:
+        raise UsageError(f"limits must be an hlg.Limits; got {type(limits).__name__}")
+    chosen = limits or Limits()
+    if max_tasks is not None:
+        if type(max_tasks) is not int or max_tasks < 0:
+            raise UsageError(f"max_tasks must be an int >= 0; got {max_tasks!r}")
+        chosen = dataclasses.replace(chosen, tasks=max_tasks)
+    return chosen
+
+
+def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
+    envelope = read_envelope(data, limits)
     order = _layer_order(envelope.layers)
+    budget = Budget(limits)
+    census = envelope.decoder.census
     tasks: dict[Key, GraphNode] = {}
     annotations: dict[str, dict[Key, Any]] = {}
     # (layer, key, dependency) for dependencies not merged before their dependent.
@@ -109,10 +159,13 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
     needed = {d for record in order for d in record.dependencies}
     default_keys: list[Key] = []
     for record in order:
-        layer, layer_tasks = _materialize(record, envelope, max_tasks, len(tasks))
+        layer, layer_tasks = _materialize(record, envelope, budget)
         unseen = envelope.decoder.take_unseen(layer_tasks)
-        if unseen is None and type(layer_tasks) is dict:
-            unseen = layer.outside_references()
+        if unseen is None:
+            # Built by the layer, not the decoder: count its keys' hashes before merging.
+            census.add(layer_tasks.keys(), f"layer {record.name!r}")
+            if type(layer_tasks) is dict:
+                unseen = layer.outside_references()
         if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
         elif not tasks and type(layer_tasks) is dict:
@@ -124,7 +177,7 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
         for name, value in record.annotations.items():
             annotations.setdefault(name, {}).update(dict.fromkeys(layer_tasks, value))
         if record.roles:
-            _expand_roles(record, layer, annotations)
+            _expand_roles(record, layer, annotations, budget)
         summaries.append(
             LayerSummary(record.name, record.tag, len(layer_tasks), record.dependencies)
         )
@@ -141,7 +194,7 @@ def _unpack(data: bytes | bytearray | memoryview, max_tasks: int | None) -> Flat
 
 
 def _expand_roles(
-    record: PackedLayer, layer: Layer, annotations: dict[str, dict[Key, Any]]
+    record: PackedLayer, layer: Layer, annotations: dict[str, dict[Key, Any]], budget: Budget
 ) -> None:
     # Per-role annotations, expanded to the keys of each role; they win over the
     # layer's own. The layer lists a role's keys from its state (see Layer.role_keys).
@@ -154,6 +207,12 @@ def _expand_roles(
                 f"layer {record.name!r} (tag {record.tag!r}) has annotations for task role "
                 f"{role!r}, which its layer type does not have"
             )
+        # Charged before listing or expanding: the layer's cost() counts only its
+        # layer-wide entries, and role_size comes from the state.
+        budget.charge(
+            Cost(annotations=layer.role_size(role) * len(values)),
+            f"layer {record.name!r} (tag {record.tag!r}), role {role!r}",
+        )
         keys = layer.role_keys(role)
         for name, value in values.items():
             by_name.setdefault(name, []).append((value, keys))
@@ -194,27 +253,114 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 
 def _materialize(
-    record: PackedLayer, envelope: Envelope, max_tasks: int | None, so_far: int
+    record: PackedLayer, envelope: Envelope, budget: Budget
 ) -> tuple[Layer, Mapping[Key, GraphNode]]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
+    layer = _rebuild(cls, record, envelope, where)
+    cost = _cost(layer, cls, where)
+    budget.charge(cost, where)
+    try:
+        tasks = layer.materialize()
+    except HlgError:
+        raise
+    except RecursionError:
+        raise UnpackError(f"{where}: its state is nested too deeply to materialise") from None
+    except MemoryError:
+        raise
+    except Exception as err:
+        raise LayerStateError(
+            f"{where}: materialising it failed ({type(err).__name__}: {err}); its state is "
+            f"corrupt, or {_qualname(cls)}.materialize has a bug"
+        ) from err
+    if not isinstance(tasks, Mapping):
+        raise LayerClassError(
+            f"{where}: {_qualname(cls)}.materialize returned {type(tasks).__name__}, not a "
+            "mapping of keys to tasks; fix the class"
+        )
+    if len(tasks) > cost.tasks:
+        raise LayerClassError(
+            f"{where}: {_qualname(cls)}.cost() declared {cost.tasks:,} tasks but materialize "
+            f"built {len(tasks):,}; fix {_qualname(cls)}.cost so that it never under-counts"
+        )
+    return layer, tasks
+
+
+def _rebuild(cls: type[Layer], record: PackedLayer, envelope: Envelope, where: str) -> Layer:
+    """Call ``cls.unpack_state``; blame the class for contract breaches, the data for the rest."""
+    name = _qualname(cls)
+    base = Layer.unpack_state.__func__  # type: ignore[attr-defined]
+    if getattr(cls.unpack_state, "__func__", None) is base:
+        raise LayerClassError(
+            f"{where}: {name} does not implement unpack_state; a layer type registered "
+            "under a tag must rebuild itself from its packed state: add the classmethod"
+        )
+    _check_signature(cls)
     try:
         layer = cls.unpack_state(
             record.state, envelope.decoder, name=record.name, annotations=record.annotations
         )
-        if max_tasks is not None and so_far + len(layer) > max_tasks:
-            raise TooManyTasksError(
-                f"{where} brings the graph to {so_far + len(layer):,} tasks, more than "
-                f"max_tasks={max_tasks:,}; raise the limit or send a smaller graph"
-            )
-        return layer, layer.materialize()
+    except LayerStateError as err:
+        # Name the tag too, once: the layer's own message may name the layer already.
+        message = str(err).removeprefix(f"layer {record.name!r}: ")
+        raise type(err)(f"{where}: {message}") from None
     except HlgError:
         raise
+    except RecursionError:
+        raise UnpackError(f"{where}: its state is nested too deeply") from None
+    except MemoryError:
+        raise
+    except NotImplementedError as err:
+        raise LayerClassError(
+            f"{where}: {name}.unpack_state is not implemented ({err}); fix the class"
+        ) from err
     except Exception as err:
         raise LayerStateError(
             f"{where}: its packed state could not be rebuilt ({type(err).__name__}: {err}); "
             "the data is corrupt or was packed by an incompatible version of the layer"
         ) from err
+    if not isinstance(layer, Layer):
+        raise LayerClassError(
+            f"{where}: {name}.unpack_state returned {type(layer).__name__}, not a Layer; "
+            "fix the class"
+        )
+    return layer
+
+
+@functools.lru_cache(maxsize=256)
+def _check_signature(cls: type[Layer]) -> None:
+    try:
+        inspect.signature(cls.unpack_state).bind(None, None, name="", annotations={})
+    except TypeError as err:
+        raise LayerClassError(
+            f"{_qualname(cls)}.unpack_state cannot be called as "
+            f"unpack_state(state, decoder, *, name, annotations) ({err}); declare it as a "
+            "classmethod with that signature"
+        ) from None
+
+
+def _cost(layer: Layer, cls: type[Layer], where: str) -> Cost:
+    try:
+        cost = layer.cost()
+    except HlgError:
+        raise
+    except Exception as err:
+        raise LayerStateError(
+            f"{where}: its cost could not be computed ({type(err).__name__}: {err}); its state "
+            f"is corrupt, or {_qualname(cls)}.cost has a bug"
+        ) from err
+    if type(cost) is not Cost or not all(
+        type(getattr(cost, f)) is int and getattr(cost, f) >= 0 for f in Cost.__slots__
+    ):
+        raise LayerClassError(
+            f"{where}: {_qualname(cls)}.cost() returned {cost!r:.200}, not an hlg.Cost of "
+            "ints >= 0; fix the class"
+        )
+    return cost
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _merge(

@@ -41,14 +41,16 @@ both decoded only where a task runs.
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import msgpack
 
 from hlg._gc import gc_paused
 from hlg.convert import convert_task, plain_refs
-from hlg.errors import LayerStateError, PackError, UnpackError
+from hlg.errors import HlgError, LayerStateError, PackError, UnpackError
 from hlg.keys import Key, all_keys, is_key
+from hlg.limits import COLLISION_LIMIT, NESTING_LIMIT, KeyCensus, check_distinct_hashes
 from hlg.task import (
     INT_END,
     INT_MIN,
@@ -61,7 +63,6 @@ from hlg.task import (
     Task,
     TaskRef,
     _callable_name,
-    _scan,
     apply,
     remote_key,
 )
@@ -164,32 +165,48 @@ class Encoder:
     # -- values --------------------------------------------------------------------------
 
     def value(self, obj: Any) -> Any:
-        """Encode an argument value; lists, sets, references and other objects become ExtTypes."""
+        """Encode an argument value; lists, sets, references and other objects become ExtTypes.
+
+        Raises
+        ------
+        PackError
+            ``obj`` nests more than :data:`~hlg.limits.NESTING_LIMIT` containers deep.
+        """
+        return self._value(obj, 0)
+
+    def _value(self, obj: Any, depth: int) -> Any:
+        # ``depth``: the containers (lists, tuples, dicts, sets, tasks) around ``obj``.
         t = type(obj)
         if t in PLAIN_SCALARS:
             return obj
         if t is int:
             return obj if INT_MIN <= obj < INT_END else self._opaque(obj)
+        if depth >= NESTING_LIMIT and t in _NESTING:
+            raise _too_deep()
+        value = self._value
+        depth += 1
         if t is tuple:
-            return obj if _plain(obj) else tuple([self.value(x) for x in obj])
+            if _plain(obj) and _flat_enough(obj, NESTING_LIMIT - depth):
+                return obj
+            return tuple([value(x, depth) for x in obj])
         if t is list:
-            return msgpack.ExtType(LIST, packb(tuple([self.value(x) for x in obj])))
+            return msgpack.ExtType(LIST, packb(tuple([value(x, depth) for x in obj])))
         if t is dict:
-            return {self.value(k): self.value(v) for k, v in obj.items()}
+            return {value(k, depth): value(v, depth) for k, v in obj.items()}
         if t is set or t is frozenset:
             code = SET if t is set else FROZENSET
-            return msgpack.ExtType(code, packb(tuple([self.value(x) for x in obj])))
+            return msgpack.ExtType(code, packb(tuple([value(x, depth) for x in obj])))
         if t is TaskRef:
             self._deep = True
             return msgpack.ExtType(REF, packb(obj.key))
         if t is Task:
             self._deep = True
-            return msgpack.ExtType(TASK, packb(self._task(obj)))
+            return msgpack.ExtType(TASK, packb(self._task(obj, depth)))
         if t is Alias:
             self._deep = True
             return msgpack.ExtType(REF, packb(obj.target))
         if t is DataNode:
-            return self.value(obj.value)
+            return value(obj.value, depth - 1)
         if t is Opaque:
             self._deep = True
             return msgpack.ExtType(OPAQUE, packb((obj.serializer, obj.payload)))
@@ -213,11 +230,16 @@ class Encoder:
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _task(self, task: Task) -> tuple[Any, ...]:
+    def _task(self, task: Task, depth: int) -> tuple[Any, ...]:
         """Encode a task nested inside an argument: always resolved recursively."""
         func = self.function(task.func)
-        args = tuple([self.value(a) for a in task.args])
-        kwargs = {k: self.value(v) for k, v in task.kwargs.items()} if task.kwargs else None
+        # Its arguments sit in a tuple, and its keyword arguments in a dict.
+        if depth >= NESTING_LIMIT and (task.args or task.kwargs):
+            raise _too_deep()
+        args = tuple([self._value(a, depth + 1) for a in task.args])
+        kwargs = (
+            {k: self._value(v, depth + 1) for k, v in task.kwargs.items()} if task.kwargs else None
+        )
         self._deep = True
         return (func, args, kwargs)
 
@@ -373,6 +395,32 @@ class Encoder:
         )
 
 
+# The types that nest: each counts one level towards NESTING_LIMIT.
+_NESTING = frozenset({tuple, list, dict, set, frozenset, Task})
+
+
+def _too_deep() -> PackError:
+    return PackError(
+        f"a value nests more than {NESTING_LIMIT} containers deep (lists, tuples, dicts, sets "
+        "and tasks inside each other); unpack refuses deeper values, so hlg does not pack "
+        "them: flatten the value, or pass it as one object whose type msgpack does not know "
+        "(it is then pickled)"
+    )
+
+
+def _flat_enough(obj: tuple[Any, ...], room: int) -> bool:
+    """Return whether tuples nest at most ``room`` deep inside ``obj``, without recursion."""
+    stack = [(obj, room)]
+    while stack:
+        items, left = stack.pop()
+        for item in items:
+            if type(item) is tuple:
+                if left <= 0:
+                    return False
+                stack.append((item, left - 1))
+    return True
+
+
 def _is_data(obj: Any) -> bool:
     # Callable objects that are data rather than code go to serializers, not the table.
     return type(obj).__module__.split(".")[0] in ("numpy", "pandas")
@@ -389,8 +437,58 @@ def _pickle(obj: Any) -> bytes:
         ) from err
 
 
+class _Held:
+    """An extension value read but not decoded yet: its type code and payload."""
+
+    __slots__ = ("code", "data")
+
+    def __init__(self, code: int, data: bytes) -> None:
+        self.code = code
+        self.data = data
+
+
+def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # Every msgpack map is built here, so that keys chosen to collide are refused
+    # before a dict spends quadratic time on them.
+    if len(pairs) > COLLISION_LIMIT:
+        check_distinct_hashes([k for k, _ in pairs], "a map")
+    return dict(pairs)
+
+
+def _read(data: bytes, ext_hook: Any = _Held) -> Any:
+    """Decode one payload, leaving the extension values inside it as :class:`_Held`."""
+    return msgpack.unpackb(
+        data,
+        use_list=False,
+        strict_map_key=False,
+        raw=False,
+        ext_hook=ext_hook,
+        object_pairs_hook=_pairs,
+    )
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    # For payloads that hold plain msgpack only: keys, function indices, opaque payloads.
+    raise UnpackError(f"an extension value of type {code} sits where only plain values may")
+
+
+# Frame kinds of Decoder._resolve besides the extension codes.
+_TUPLE, _DICT = -1, -2
+# Values that make a payload need the explicit-stack pass.
+_NESTED = frozenset({tuple, dict, _Held})
+_HELD = frozenset({_Held})
+# Payloads whose root array holds the container's items.
+_CONTAINERS = frozenset({LIST, SET, FROZENSET, TASK})
+
+
 class Decoder:
     """Turns msgpack back into values and tasks on the scheduler, unpickling nothing.
+
+    Extension values are decoded without recursion: msgpack hands each
+    payload over undecoded (:class:`_Held`), and :meth:`_resolve` walks nested
+    payloads with an explicit stack, refusing values nested more than
+    :data:`~hlg.limits.NESTING_LIMIT` containers deep. Every map is built by a
+    hook that refuses keys chosen to collide.
 
     Parameters
     ----------
@@ -404,13 +502,16 @@ class Decoder:
         # dependency was not decoded before its dependent. The dict itself is kept,
         # so that it is matched by identity. See take_unseen().
         self._unseen: list[tuple[dict[Key, GraphNode], list[tuple[Key, Key]]]] = []
+        # The hashes of every task key decoded or merged in this unpack.
+        self.census = KeyCensus()
 
     def take_unseen(self, tasks: Mapping[Key, GraphNode]) -> list[tuple[Key, Key]] | None:
         """Return (and forget) the dependencies of ``tasks`` not decoded before their dependent.
 
         Only for a dict that :meth:`tasks` built; None for any other mapping. Every
         other dependency of such a dict is a key decoded earlier in the same dict,
-        so an unpacker needs to check only these.
+        so an unpacker needs to check only these. The keys of such a dict are
+        already counted in :attr:`census`.
         """
         for n, (built, unseen) in enumerate(self._unseen):
             if built is tasks:
@@ -427,56 +528,173 @@ class Decoder:
             )
         return self.functions[index]
 
+    def unpack_options(self) -> dict[str, Any]:
+        """Return the keyword arguments for ``msgpack.Unpacker`` that read hlg documents."""
+        return {
+            "use_list": False,
+            "strict_map_key": False,
+            "raw": False,
+            "ext_hook": self.ext_hook,
+            "object_pairs_hook": _pairs,
+        }
+
     def unpackb(self, data: bytes) -> Any:
         """Decode msgpack ``data`` with hlg's extension types."""
-        return msgpack.unpackb(
-            data, use_list=False, strict_map_key=False, raw=False, ext_hook=self.ext_hook
-        )
+        return msgpack.unpackb(data, **self.unpack_options())
 
     def ext_hook(self, code: int, data: bytes) -> Any:
-        """Decode one extension value (called by msgpack)."""
-        if code == LIST:
-            return list(self.unpackb(data))
+        """Decode one extension value (called by msgpack), nested ones without recursion."""
+        if code not in _CONTAINERS:
+            return self._leaf(code, data)
+        items = _read(data)
+        if type(items) is not tuple:
+            raise UnpackError(f"an extension value of type {code} does not hold an array")
+        if code != TASK:
+            nested = _NESTED.intersection(map(type, items))
+            if not nested:
+                return self._build(code, list(items))  # the common case: scalars only
+            if nested == _HELD:
+                # The next most common: items that are references or flat lists.
+                shallow = self._shallow(items)
+                if shallow is not None:
+                    return self._build(code, shallow)
+        return self._resolve(code, items)
+
+    def _shallow(self, items: tuple[Any, ...]) -> list[Any] | None:
+        """Decode items whose extension values hold no containers; None if one does."""
+        out = []
+        for item in items:
+            if type(item) is not _Held:
+                out.append(item)
+            elif item.code not in _CONTAINERS:
+                out.append(self._leaf(item.code, item.data))
+            elif item.code == TASK:
+                return None
+            else:
+                inner = _read(item.data)
+                if type(inner) is not tuple or _NESTED.intersection(map(type, inner)):
+                    return None
+                out.append(self._build(item.code, list(inner)))
+        return out
+
+    def _leaf(self, code: int, data: bytes) -> Any:
+        # Extension values that hold no other extension values.
         if code == REF:
-            key = self.unpackb(data)
+            key = _read(data, _no_ext)
             if not is_key(key):
-                raise UnpackError(f"a reference holds {key!r}, which is not a key")
+                raise UnpackError(f"a reference holds {key!r:.200}, which is not a key")
             return TaskRef(key)
-        if code == TASK:
-            return self.node(self.unpackb(data))
         if code == FUNC:
-            return self.function(self.unpackb(data))
+            return self.function(_read(data, _no_ext))
         if code == OPAQUE:
-            name, payload = self.unpackb(data)
-            return Opaque(name, payload)
-        if code == SET:
-            return set(self.unpackb(data))
-        if code == FROZENSET:
-            return frozenset(self.unpackb(data))
+            wire = _read(data, _no_ext)
+            if type(wire) is not tuple or len(wire) != 2 or type(wire[0]) is not str:
+                raise UnpackError("an opaque value is not a [serializer name, payload] pair")
+            return Opaque(wire[0], wire[1])
         raise UnpackError(f"unknown msgpack extension type {code}")
+
+    def _resolve(self, code: int, items: tuple[Any, ...]) -> Any:
+        """Decode an extension value whose payload holds containers, with an explicit stack."""
+        # A frame: [kind (an extension code, _TUPLE or _DICT), items, next item,
+        # the values decoded so far, depth]. Invariant: depth <= NESTING_LIMIT.
+        stack: list[list[Any]] = [[code, items, 0, [], 1]]
+        while True:
+            frame = stack[-1]
+            items = frame[1]
+            i = frame[2]
+            if i < len(items):
+                frame[2] = i + 1
+                item = items[i]
+                t = type(item)
+                if t is not tuple and t is not dict and t is not _Held:
+                    frame[3].append(item)
+                    continue
+                depth = frame[4] + 1
+                if depth > NESTING_LIMIT:
+                    raise UnpackError(
+                        f"a value is nested more than {NESTING_LIMIT} containers deep "
+                        "(lists, tuples, dicts, sets and tasks inside each other); "
+                        "hlg packs nothing deeper"
+                    )
+                if t is tuple:
+                    stack.append([_TUPLE, item, 0, [], depth])
+                elif t is dict:
+                    pairs = tuple(chain.from_iterable(item.items()))
+                    stack.append([_DICT, pairs, 0, [], depth])
+                elif item.code in _CONTAINERS:
+                    payload = _read(item.data)
+                    if type(payload) is not tuple:
+                        raise UnpackError(
+                            f"an extension value of type {item.code} does not hold an array"
+                        )
+                    stack.append([item.code, payload, 0, [], depth])
+                else:
+                    frame[3].append(self._leaf(item.code, item.data))
+                continue
+            stack.pop()
+            value = self._build(frame[0], frame[3])
+            if not stack:
+                return value
+            stack[-1][3].append(value)
+
+    def _build(self, kind: int, values: list[Any]) -> Any:
+        # The value of a frame of _resolve, from its decoded items.
+        if kind == LIST:
+            return values
+        if kind == _TUPLE:
+            return tuple(values)
+        if kind == _DICT:
+            return _pairs(list(zip(values[::2], values[1::2], strict=True)))
+        if kind in (SET, FROZENSET):
+            check_distinct_hashes(values, "a set")
+            try:
+                return set(values) if kind == SET else frozenset(values)
+            except TypeError as err:
+                raise UnpackError(f"a set holds an unhashable value ({err})") from None
+        if len(values) != 3:
+            raise LayerStateError("a nested task is not a [function, arguments, kwargs] array")
+        return self.node(values)
 
     def node(self, wire: Any) -> Task:
         """Build a task nested in an argument from its wire form."""
         func, args, kwargs = wire
-        if type(args) is not tuple or (kwargs is not None and type(kwargs) is not dict):
-            raise LayerStateError("a nested task's arguments are malformed")
+        if (
+            type(args) is not tuple
+            or (kwargs is not None and type(kwargs) is not dict)
+            or (kwargs and not all(type(k) is str for k in kwargs))
+        ):
+            raise LayerStateError(
+                "a nested task's arguments are malformed: expected an array of arguments "
+                "and a map from str names to keyword arguments"
+            )
         return _deep_task(self.function(func), args, kwargs)
+
+    def check_tasks_state(self, state: Any, *, layer: str) -> int:
+        """Check the columns of a tasks state without decoding a task; return the task count."""
+        try:
+            return len(_columns(state)[0])
+        except LayerStateError as err:
+            raise LayerStateError(f"layer {layer!r}: {err}") from None
 
     def tasks(self, state: Any, *, layer: str) -> dict[Key, GraphNode]:
         """Rebuild the tasks that :meth:`Encoder.tasks` encoded."""
         try:
             with gc_paused():
-                return self._tasks(state)
-        except LayerStateError as err:
-            raise LayerStateError(f"layer {layer!r}: {err}") from None
+                return self._tasks(state, layer)
+        except HlgError as err:
+            raise type(err)(f"layer {layer!r}: {err}") from None
         except (TypeError, ValueError, IndexError, KeyError, AttributeError) as err:
             raise LayerStateError(
                 f"layer {layer!r}: its packed tasks are malformed ({type(err).__name__}: {err}); "
                 "the data is corrupt or was not written by hlg"
             ) from None
 
-    def _tasks(self, state: Any) -> dict[Key, GraphNode]:
+    def _tasks(self, state: Any, layer: str) -> dict[Key, GraphNode]:
         keys, funcs, args, refs = _columns(state)
+        if not all_keys(keys):
+            bad = next(k for k in keys if not is_key(k))
+            raise LayerStateError(f"{bad!r} is not a valid key")
+        self.census.add(keys, "its keys")
         functions = self.functions
         new = object.__new__
         out: dict[Key, GraphNode] = {}
@@ -502,6 +720,8 @@ class Decoder:
                     if d not in out:
                         unseen.append((key, d))
                 else:
+                    if n > COLLISION_LIMIT:
+                        check_distinct_hashes([a[j] for j in r], f"task {key!r}: its references")
                     deps = node.dependencies = frozenset(
                         (a[r[0]], a[r[1]]) if n == 2 else map(a.__getitem__, r)
                     )
@@ -521,9 +741,6 @@ class Decoder:
             out[key] = node
         if len(out) != len(keys):
             raise LayerStateError("the state lists some key twice")
-        if not all_keys(keys):
-            bad = next(k for k in keys if not is_key(k))
-            raise LayerStateError(f"{bad!r} is not a valid key")
         self._fix_sparse(state, keys, out, unseen)
         self._unseen.append((out, unseen))
         return out
@@ -556,6 +773,12 @@ class Decoder:
                 node = out[keys[i]] = _deep_task(node.func, node._args, node.kwargs)
                 unseen.extend((keys[i], d) for d in node.dependencies if position.get(d, i) >= i)
             elif type(node) is DataNode:
+                found = _references(node.value)
+                if found:
+                    raise LayerStateError(
+                        f"data node {keys[i]!r} holds a reference to {found[0]!r}; "
+                        "a data node is a literal value, so references belong in a task"
+                    )
                 node._deep = True
             else:
                 raise LayerStateError(f"alias {keys[i]!r} cannot be marked deep")
@@ -577,11 +800,28 @@ def _columns(state: Any) -> list[tuple[Any, ...]]:
 
 
 def _deep_task(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) -> Task:
-    deps: set[Key] = set()
-    _scan(args, deps)
-    if kwargs:
-        _scan(kwargs, deps)
-    return Task._from_parts(func, args, (), kwargs, True, frozenset(deps))
+    found = _references((args, kwargs) if kwargs else args)
+    if len(found) > COLLISION_LIMIT:
+        check_distinct_hashes(found, "a task's references")
+    return Task._from_parts(func, args, (), kwargs, True, frozenset(found))
+
+
+def _references(value: Any) -> list[Key]:
+    """Return the keys that decoded ``value`` refers to, with repeats, without recursion."""
+    found: list[Key] = []
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        t = type(obj)
+        if t is TaskRef:
+            found.append(obj.key)
+        elif t is tuple or t is list or t is set or t is frozenset:
+            stack.extend(obj)
+        elif t is dict:
+            stack.extend(obj.values())
+        elif t is Task:
+            found.extend(obj.dependencies)
+    return found
 
 
 def _plain(args: tuple[Any, ...]) -> bool:

@@ -14,8 +14,15 @@ from typing import Any
 
 import msgpack
 
-from hlg.errors import FormatVersionError, HlgError, LayerStateError, UnpackError
+from hlg.errors import (
+    FormatVersionError,
+    HlgError,
+    LayerStateError,
+    ResourceLimitError,
+    UnpackError,
+)
 from hlg.keys import Key, is_key
+from hlg.limits import Limits, check_distinct_hashes
 from hlg.packing.codec import Decoder
 from hlg.task import SerializedFunction
 
@@ -50,8 +57,16 @@ class Envelope:
     decoder: Decoder
 
 
-def read_envelope(data: bytes | bytearray | memoryview) -> Envelope:
+def read_envelope(data: bytes | bytearray | memoryview, limits: Limits | None = None) -> Envelope:
     """Decode an envelope's fields and layer records; unpickle nothing.
+
+    Parameters
+    ----------
+    data
+        The packed graph.
+    limits
+        Refuse data larger than ``limits.bytes``; the defaults of
+        :class:`~hlg.Limits` when None.
 
     Raises
     ------
@@ -61,17 +76,14 @@ def read_envelope(data: bytes | bytearray | memoryview) -> Envelope:
         The envelope was written in a newer format version.
     LayerStateError
         A layer record lacks a field or holds one of the wrong type.
+    ResourceLimitError
+        The data is larger than ``limits.bytes``, or holds keys chosen to collide.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise UnpackError(f"expected bytes to unpack; got {type(data).__name__}")
+    (limits or Limits()).check_bytes(len(data))
     decoder = Decoder([])
-    unpacker = msgpack.Unpacker(
-        use_list=False,
-        strict_map_key=False,
-        raw=False,
-        ext_hook=decoder.ext_hook,
-        max_buffer_size=max(len(data), 1),
-    )
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1), **decoder.unpack_options())
     unpacker.feed(data)
     fields: dict[str, Any] = {}
     layers: list[PackedLayer] = []
@@ -82,15 +94,26 @@ def read_envelope(data: bytes | bytearray | memoryview) -> Envelope:
         except Exception:
             raise UnpackError(
                 "these bytes are not an hlg packed graph: they do not start with a msgpack map"
+                + _pickle_hint(data)
             ) from None
-        for _ in range(nfields):
+        if not nfields:
+            raise UnpackError(
+                "these bytes are not an hlg packed graph: they hold an empty map"
+                + _pickle_hint(data)
+            )
+        for n in range(nfields):
             name = unpacker.unpack()
+            if n == 0 and name != "format":
+                raise UnpackError(
+                    "these bytes are not an hlg packed graph: their first field is "
+                    f"{name!r:.80}, not 'format'" + _pickle_hint(data)
+                )
             if name == "layers":
                 if "functions" not in fields:
                     raise UnpackError("the envelope lists its layers before its function table")
                 for i in range(unpacker.read_array_header()):
                     where = f"layer record {i}"
-                    layers.append(_layer_record(unpacker.unpack(), i))
+                    layers.append(_layer_record(unpacker, i))
                 where = "the envelope"
                 continue
             fields[name] = unpacker.unpack()
@@ -106,23 +129,40 @@ def read_envelope(data: bytes | bytearray | memoryview) -> Envelope:
             raise UnpackError("there are extra bytes after the envelope")
     except HlgError:
         raise
+    except MemoryError:
+        raise ResourceLimitError(
+            f"ran out of memory decoding {where}; lower limits.bytes so that this scheduler "
+            "refuses such data up front"
+        ) from None
     except RecursionError:
         raise UnpackError(f"{where} is nested too deeply to be an hlg graph") from None
     except Exception as err:
         raise UnpackError(
             f"the packed graph is truncated or corrupt in {where} ({type(err).__name__}: {err})"
         ) from None
+    return _envelope(fields, layers, decoder)
+
+
+def _envelope(fields: dict[str, Any], layers: list[PackedLayer], decoder: Decoder) -> Envelope:
     _check_format(fields)
     if "functions" not in fields:
         raise UnpackError("the envelope has no function table")
+    remote_keys = _keys(fields.get("remote_keys", ()), "remote_keys") or []
+    check_distinct_hashes(remote_keys, "the envelope's 'remote_keys'")
     return Envelope(
         version=fields["version"],
         functions=decoder.functions,
         layers=layers,
         keys=_keys(fields.get("keys"), "keys"),
-        remote_keys=frozenset(_keys(fields.get("remote_keys", ()), "remote_keys") or ()),
+        remote_keys=frozenset(remote_keys),
         decoder=decoder,
     )
+
+
+def _pickle_hint(data: bytes | bytearray | memoryview) -> str:
+    if bytes(data[:1]) == b"\x80" and len(data) > 1 and 2 <= data[1] <= 5:
+        return " (they look like a pickle; send what hlg.pack returns)"
+    return ""
 
 
 def _check_format(fields: dict[str, Any]) -> None:
@@ -157,9 +197,24 @@ def _function_table(entries: Any) -> list[SerializedFunction]:
     return out
 
 
-def _layer_record(record: Any, index: int) -> PackedLayer:
-    if type(record) is not dict:
-        raise LayerStateError(f"layer record {index} is {type(record).__name__}, not a map")
+def _layer_record(unpacker: msgpack.Unpacker, index: int) -> PackedLayer:
+    """Read one layer record field by field, so an error in its state names the layer."""
+    try:
+        nfields = unpacker.read_map_header()
+    except msgpack.UnpackValueError:
+        raise LayerStateError(f"layer record {index} is not a map") from None
+    record: dict[str, Any] = {}
+    for _ in range(nfields):
+        field = unpacker.unpack()
+        name = record.get("name")
+        label = f"layer {name!r}" if type(name) is str else f"layer record {index}"
+        try:
+            value = unpacker.unpack()
+        except HlgError as err:
+            raise type(err)(f"{label}, field {field!r:.40}: {err}") from None
+        if type(field) is not str:
+            raise LayerStateError(f"{label} has a field named {field!r:.80}, not a str")
+        record[field] = value
     name = record.get("name")
     label = f"layer {name!r}" if type(name) is str else f"layer record {index}"
     for field, types in (

@@ -1,5 +1,6 @@
 from operator import add, mul
 
+import msgpack
 import numpy as np
 import pytest
 
@@ -313,6 +314,49 @@ def test_inputs_read_many_to_one_give_no_hint():
     elementwise = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (3, 3)})
     _, needed = elementwise.cull([("z", 0, 1)])
     assert list(needed.hints) == ["x"]
+
+
+# --------------------------------------------------------------------------- cost and states
+
+
+def test_blockwise_cost_counts_contracted_references_dep_values_and_annotations():
+    from hlg.layers.blockwise import BlockPattern
+
+    layer = blockwise(
+        sum, "s", "i", "x", "ij", BlockPattern("f{0}", (4,)), "i", numblocks={"x": (4, 1000)}
+    ).with_annotations(priority=1)
+    cost = layer.cost()
+    assert cost == hlg.Cost(tasks=4, references=4000, inputs=4, annotations=4, text=8)
+    tasks = layer.materialize()
+    assert sum(len(t.dependencies) for t in tasks.values()) == cost.references
+    big = blockwise(sum, "s", "i", "x", "ij", numblocks={"x": (1, 10**8)})
+    with pytest.raises(hlg.ResourceLimitError, match="100,000,000 references"):
+        hlg.unpack(hlg.pack(big))
+
+
+def _state_bytes(**changes):
+    layer = blockwise(add, "z", "ij", "x", "ij", 1, None, numblocks={"x": (2, 2)})
+    env = msgpack.unpackb(hlg.pack(layer), strict_map_key=False, raw=False)
+    env["layers"][0]["state"].update(changes)
+    return msgpack.packb(env, use_bin_type=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"kwargs": {1: 2}}, "'kwargs'"),
+        ({"out_ind": "ii"}, "distinct letters"),
+        ({"numblocks": {"x": [2, -1]}}, "'numblocks'"),
+        ({"numblocks": {"x": [2]}}, "2 dimensions|1 dimensions"),
+        ({"new_axes": {"ab": 2}}, "'new_axes'"),
+        ({"concatenate": 1}, "'concatenate'"),
+        ({"args": [["key", "x"]]}, "blockwise input"),
+        ({"args": [["dep", "hlg.block-index", {"numblocks": [2]}, None]]}, "blockwise input"),
+    ],
+)
+def test_blockwise_states_are_checked_field_by_field(changes, match):
+    with pytest.raises(hlg.LayerStateError, match=f"layer 'z'.*({match})"):
+        hlg.unpack(_state_bytes(**changes))
 
 
 # -- culling through contractions, by boxes of blocks ------------------------------------

@@ -3,6 +3,8 @@ import sys
 import textwrap
 from operator import add
 
+import pytest
+
 import hlg
 from hlg import TaskState
 from hlg.testing import RangeLayer
@@ -96,3 +98,155 @@ def test_unpack_imports_no_numpy_pandas_or_cloudpickle():
 def test_forward_references_within_a_layer_unpack_when_acyclic():
     graph = {"late": (inc, "early"), "early": 1}
     assert hlg.get(hlg.pack(graph), "late") == 2
+
+
+# --------------------------------------------------------------------------- limits and blame
+
+
+def test_unpack_refuses_past_its_default_limits():
+    data = hlg.pack(RangeLayer("big", abs, 0, hlg.Limits().tasks + 1))
+    with pytest.raises(hlg.TooManyTasksError, match="layer 'big'"):
+        hlg.unpack(data)
+
+
+def test_unpack_takes_limits_and_max_tasks_as_shorthand():
+    data = hlg.pack({("x", i): i for i in range(10)})
+    assert len(hlg.unpack(data, limits=hlg.Limits(tasks=10)).tasks) == 10
+    with pytest.raises(hlg.TooManyTasksError):
+        hlg.unpack(data, limits=hlg.Limits(tasks=9))
+    # max_tasks replaces limits.tasks
+    assert len(hlg.unpack(data, limits=hlg.Limits(tasks=1), max_tasks=10).tasks) == 10
+    with pytest.raises(hlg.ResourceLimitError, match="bytes of packed data"):
+        hlg.unpack(data, limits=hlg.Limits(bytes=10))
+    with pytest.raises(hlg.UsageError, match="hlg.Limits"):
+        hlg.unpack(data, limits={"tasks": 1})
+    with pytest.raises(hlg.UsageError, match="max_tasks"):
+        hlg.unpack(data, max_tasks=-1)
+
+
+def test_a_materialized_layer_is_refused_before_any_task_is_decoded(monkeypatch):
+    from hlg.packing.codec import Decoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded before the limit was checked")
+
+    data = hlg.pack({("x", i): (abs, i) for i in range(100)})
+    monkeypatch.setattr(Decoder, "tasks", refuse)
+    with pytest.raises(hlg.TooManyTasksError, match="100 tasks"):
+        hlg.unpack(data, max_tasks=99)
+
+
+def test_annotation_entries_are_charged_before_they_are_expanded():
+    layer = RangeLayer("r", abs, 0, 100, annotations={"a": 1, "b": 2})
+    data = hlg.pack(layer)
+    assert len(hlg.unpack(data, limits=hlg.Limits(annotations=200)).annotations["a"]) == 100
+    with pytest.raises(hlg.ResourceLimitError, match="annotation entries"):
+        hlg.unpack(data, limits=hlg.Limits(annotations=199))
+
+
+def test_get_and_client_compute_take_limits_for_bytes():
+    data = hlg.pack({"x": 1, "y": (abs, "x")}, "y")
+    assert hlg.get(data, limits=hlg.Limits(tasks=2)) == (1,)
+    with pytest.raises(hlg.TooManyTasksError):
+        hlg.get(data, max_tasks=1)
+    with hlg.Client(scheduler="sync") as client:
+        assert client.compute(data, limits=hlg.Limits(tasks=2)) == (1,)
+        with pytest.raises(hlg.TooManyTasksError):
+            client.compute(data, max_tasks=1)
+
+
+class _Contracted(hlg.Layer):
+    """A layer for testing blame: what it does wrong is chosen per test."""
+
+    def __iter__(self):
+        return iter([("c", 0)])
+
+    def __len__(self):
+        return 1
+
+    def materialize(self):
+        return {("c", 0): hlg.DataNode(1)}
+
+    def pack_state(self, encoder):
+        return {}
+
+
+def _packed_with(tag, **methods):
+    cls = type(f"Layer_{tag.replace('.', '_')}", (_Contracted,), methods)
+    hlg.register_layer(tag)(cls)
+    return hlg.pack(cls("c")), cls
+
+
+def test_a_layer_class_without_unpack_state_is_blamed_not_the_data():
+    data, _ = _packed_with("tests.blame.no-unpack")
+    with pytest.raises(hlg.LayerClassError, match="does not implement unpack_state"):
+        hlg.unpack(data)
+
+
+def test_an_unpack_state_with_the_wrong_signature_is_blamed():
+    data, _ = _packed_with(
+        "tests.blame.signature", unpack_state=classmethod(lambda cls, state: cls("c"))
+    )
+    with pytest.raises(hlg.LayerClassError, match=r"unpack_state cannot be called as"):
+        hlg.unpack(data)
+
+
+def test_an_unpack_state_returning_no_layer_is_blamed():
+    data, _ = _packed_with(
+        "tests.blame.returns",
+        unpack_state=classmethod(lambda cls, state, decoder, *, name, annotations: {}),
+    )
+    with pytest.raises(hlg.LayerClassError, match="returned dict, not a Layer"):
+        hlg.unpack(data)
+
+
+def _rebuild(cls, state, decoder, *, name, annotations):
+    return cls(name)
+
+
+def test_a_cost_that_is_not_a_cost_or_under_counts_is_blamed():
+    data, _ = _packed_with(
+        "tests.blame.cost-type", unpack_state=classmethod(_rebuild), cost=lambda self: 5
+    )
+    with pytest.raises(hlg.LayerClassError, match=r"cost\(\) returned 5"):
+        hlg.unpack(data)
+    data, _ = _packed_with(
+        "tests.blame.cost-low",
+        unpack_state=classmethod(_rebuild),
+        cost=lambda self: hlg.Cost(tasks=0),
+    )
+    with pytest.raises(hlg.LayerClassError, match="declared 0 tasks but materialize built 1"):
+        hlg.unpack(data)
+
+
+def test_memory_exhaustion_is_a_resource_error_and_a_bug_in_the_state_is_corruption():
+    def exhausted(cls, state, decoder, *, name, annotations):
+        raise MemoryError
+
+    data, _ = _packed_with("tests.blame.memory", unpack_state=classmethod(exhausted))
+    with pytest.raises(hlg.ResourceLimitError, match="ran out of memory"):
+        hlg.unpack(data)
+
+    def corrupt(cls, state, decoder, *, name, annotations):
+        return state["missing"]
+
+    data, _ = _packed_with("tests.blame.corrupt", unpack_state=classmethod(corrupt))
+    with pytest.raises(hlg.LayerStateError, match="corrupt"):
+        hlg.unpack(data)
+
+
+def _split(part, n):
+    return [part] * n
+
+
+def test_per_role_annotation_entries_are_charged_before_they_are_expanded():
+    layer = hlg.ShuffleLayer("s", "in", 8, _split, list, npartitions_out=8)
+    layer = layer.with_role_annotations("split", workers=["w1"], retries=1)
+    data = hlg.pack(layer, remote_keys=[("in", i) for i in range(8)])
+    entries = layer.cost().annotations + sum(
+        layer.role_size(role) * len(values) for role, values in layer.role_annotations.items()
+    )
+    flat = hlg.unpack(data, limits=hlg.Limits(annotations=entries))
+    assert len(flat.annotations["workers"]) == layer.role_size("split")
+    with pytest.raises(hlg.ResourceLimitError, match="role '.*annotation entries"):
+        hlg.unpack(data, limits=hlg.Limits(annotations=entries - 1))

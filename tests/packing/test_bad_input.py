@@ -185,7 +185,7 @@ def test_requested_key_not_in_graph_is_refused():
 
 def test_max_tasks_refuses_before_materialising_the_layer():
     data = hlg.pack(RangeLayer("big", inc, 0, 10**9))
-    with pytest.raises(hlg.TooManyTasksError, match="layer 'big'.*max_tasks=1,000"):
+    with pytest.raises(hlg.TooManyTasksError, match="layer 'big'.*limit of 1,000 tasks.*max_tasks"):
         hlg.unpack(data, max_tasks=1_000)
     assert len(hlg.unpack(SAMPLE, max_tasks=100).tasks) == 13
 
@@ -266,7 +266,7 @@ def test_a_kept_box_is_not_expanded_before_the_task_limit_is_checked():
     ],
 )
 def test_corrupt_kept_blocks_are_refused(blocks, match):
-    with pytest.raises(hlg.LayerStateError, match=f"layer 'b': .*{match}"):
+    with pytest.raises(hlg.LayerStateError, match=f"layer 'b'.*{match}"):
         hlg.unpack(blockwise_envelope(blocks=blocks))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import hlg
 from hlg import DataNode, Task, TaskRef
+from hlg.limits import NESTING_LIMIT
 from hlg.packing.codec import Decoder, Encoder
 from hlg.task import Opaque, SerializedFunction
 from hlg.testing import RangeLayer
@@ -173,3 +174,57 @@ def test_data_node_holding_payloads_is_decoded_on_the_worker():
     flat = hlg.unpack(hlg.pack({"arr": DataNode(np.arange(3))}, "arr"))
     assert flat.tasks["arr"]._deep
     np.testing.assert_array_equal(hlg.get(flat, "arr"), np.arange(3))
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+def _nest(kind, depth):
+    value = 1
+    for _ in range(depth):
+        if kind == "list":
+            value = [value]
+        elif kind == "tuple":
+            value = (value, "t")
+        elif kind == "dict":
+            value = {"k": value}
+        elif kind == "frozenset":
+            value = frozenset({value})
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "tuple", "dict", "frozenset"])
+def test_values_nested_up_to_the_limit_round_trip_and_deeper_ones_are_refused_by_pack(kind):
+    value = _nest(kind, NESTING_LIMIT)
+    flat = hlg.unpack(hlg.pack({"b": DataNode(value)}, "b"))
+    assert hlg.get(flat, "b", scheduler="sync") == value
+    with pytest.raises(hlg.PackError, match=f"more than {NESTING_LIMIT} containers deep"):
+        hlg.pack({"b": DataNode(_nest(kind, NESTING_LIMIT + 1))}, "b")
+
+
+def test_nested_tasks_count_their_arguments_towards_the_limit():
+    value = 1
+    for _ in range(NESTING_LIMIT // 2):
+        value = Task(inc, value)
+    assert hlg.get({"b": value}, "b", scheduler="sync") == 1 + NESTING_LIMIT // 2
+    data = hlg.pack({"b": value}, "b")
+    assert hlg.get(data, scheduler="sync") == (1 + NESTING_LIMIT // 2,)
+    with pytest.raises(hlg.PackError, match="containers deep"):
+        hlg.pack({"b": Task(inc, [value])}, "b")
+
+
+def test_a_data_node_holding_a_reference_is_refused_at_unpack():
+    data = hlg.pack({"a": 1, "b": DataNode([TaskRef("a")])}, "b")
+    with pytest.raises(hlg.LayerStateError, match="data node 'b' holds a reference to 'a'"):
+        hlg.unpack(data)
+
+
+def test_bytes_that_are_no_hlg_graph_say_so():
+    import pickle
+
+    with pytest.raises(hlg.UnpackError, match="not an hlg packed graph.*look like a pickle"):
+        hlg.unpack(pickle.dumps({"x": 1}))
+    with pytest.raises(hlg.UnpackError, match="not an hlg packed graph: they hold an empty map"):
+        hlg.unpack(msgpack.packb({}))
+    with pytest.raises(hlg.UnpackError, match="first field is 'layers'"):
+        hlg.unpack(msgpack.packb({"layers": [], "format": "hlg"}))
