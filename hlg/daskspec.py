@@ -42,7 +42,7 @@ from typing import Any
 
 from hlg.errors import CycleError, TaskSpecError, UsageError
 from hlg.keys import Key
-from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef
+from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef, is_remote
 from hlg.toposort import toposort
 
 __all__ = [
@@ -97,6 +97,8 @@ def is_dask_node(obj: object) -> bool:
     >>> is_dask_node(("x", 0)), is_dask_node(Task(len, "abc"))
     (False, False)
     """
+    if is_remote(obj):  # a registered remote type (a distributed Future): a dependency
+        return False
     converter = _converter()
     return converter is not None and isinstance(obj, converter.roots)
 
