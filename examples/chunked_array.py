@@ -428,6 +428,11 @@ class _Flipped:
         return self.op(b, a)
 
 
+def _as_lists(nested: Any) -> Any:
+    """Turn the nested tuples hlg.get returns for nested lists of keys into lists."""
+    return [_as_lists(x) for x in nested] if isinstance(nested, tuple) else nested
+
+
 def _concatenate(blocks: list[Any]) -> np.ndarray:
     """Join the computed blocks, nested in lists like the keys, into one array."""
     return np.block(blocks)

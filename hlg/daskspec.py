@@ -28,9 +28,10 @@ them, with no per-call graph analysis.
 
 Nothing here imports dask: a dask node exists only if ``dask._task_spec`` was
 imported already, so :func:`task_spec` looks it up in ``sys.modules``. Node
-types dask may add later (any other subclass of its ``GraphNode`` or
-``TaskRef``, such as a dask.distributed ``Future``) raise
-:class:`~hlg.TaskSpecError` instead of travelling on as data.
+types dask may add later (any other subclass of its ``GraphNode``) raise
+:class:`~hlg.TaskSpecError` instead of travelling on as data. A subclass of
+its ``TaskRef`` (a dask.distributed ``Future``) becomes a :class:`~hlg.Ref`
+to its key: data held remotely, whose key travels when the graph is packed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 
 from hlg.errors import CycleError, TaskSpecError, UsageError
 from hlg.keys import Key
-from hlg.task import Alias, DataNode, GraphNode, Task, TaskRef, is_remote
+from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef
 from hlg.toposort import toposort
 
 __all__ = [
@@ -97,8 +98,6 @@ def is_dask_node(obj: object) -> bool:
     >>> is_dask_node(("x", 0)), is_dask_node(Task(len, "abc"))
     (False, False)
     """
-    if is_remote(obj):  # a registered remote type (a distributed Future): a dependency
-        return False
     converter = _converter()
     return converter is not None and isinstance(obj, converter.roots)
 
@@ -122,7 +121,7 @@ def convert_dask_node(node: Any) -> GraphNode:
     ------
     TaskSpecError
         ``node`` is not a dask node, or holds a node type hlg does not know
-        (a later dask's, or a dask.distributed ``Future``), or nests deeper
+        (a later dask's), or nests deeper
         than :data:`MAX_DEPTH`.
 
     Examples
@@ -281,6 +280,8 @@ class _Converter:
             return Alias(obj.target)
         if t is spec.TaskRef:
             return Alias(obj.key)
+        if t is Ref:
+            return Task(_identity, Ref(obj.key))
         if t is spec.Task:
             return self.task(obj, depth)
         # A container as a whole value: a task that builds it.
@@ -310,6 +311,8 @@ class _Converter:
         t = self._check(obj, depth)
         if t is spec.TaskRef:
             return TaskRef(obj.key)
+        if t is Ref:
+            return Ref(obj.key)
         if t is spec.DataNode:
             return obj.value
         if t is spec.Alias:
@@ -354,11 +357,8 @@ class _Converter:
         t = type(obj)
         if t not in self.known:
             if isinstance(obj, self.spec.TaskRef):
-                raise TaskSpecError(
-                    f"{t.__module__}.{t.__name__} {obj!r} refers to data held elsewhere "
-                    "(such as a dask.distributed Future); hlg's scheduler cannot fetch it. "
-                    "Compute it first and pass its value"
-                )
+                # A dask.distributed Future: data held remotely under its key.
+                return Ref
             raise TaskSpecError(
                 f"dask's task-spec node type {t.__module__}.{t.__name__} is not one hlg "
                 "converts (Task, DataNode, Alias, TaskRef, List, Tuple, Set, Dict); "

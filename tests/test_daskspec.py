@@ -157,12 +157,15 @@ def test_convert_dask_node_unknown_node_type_raises_task_spec_error() -> None:
         hlg.convert_graph({"y": ts.Task("y", abs, LaterNode(None, -1))})
 
 
-def test_convert_dask_node_foreign_reference_raises_task_spec_error() -> None:
+def test_convert_dask_node_future_refers_to_its_key() -> None:
     class Future(ts.TaskRef):
         pass
 
-    with pytest.raises(hlg.TaskSpecError, match="data held elsewhere"):
-        hlg.convert_graph({"y": ts.Task("y", abs, Future("remote"))})
+    converted = hlg.convert_graph({"y": ts.Task("y", abs, Future("remote")), "z": Future("w")})
+    assert converted["y"] == hlg.Task(abs, hlg.Ref("remote"))
+    assert converted["z"].dependencies == {"w"}
+    with pytest.raises(hlg.MissingDependencyError, match="remote"):
+        hlg.get({"y": ts.Task("y", abs, Future("remote"))}, "y", scheduler="sync")
 
 
 def test_convert_dask_node_rejects_what_is_not_a_dask_node() -> None:
