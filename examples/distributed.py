@@ -85,8 +85,12 @@ def _block(blocks: Any) -> Any:
     return np.block(blocks)
 
 
+def _as_lists(nested: Any) -> Any:
+    return [_as_lists(x) for x in nested] if isinstance(nested, tuple) else nested
+
+
 def _value(nested: Any) -> float:
-    return float(np.block(ca._as_lists(nested)).sum())
+    return float(np.block(_as_lists(nested)).sum())
 
 
 def main() -> None:

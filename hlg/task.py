@@ -53,6 +53,7 @@ __all__ = [
     "Task",
     "TaskRef",
     "apply",
+    "is_remote",
     "register_remote_type",
     "remote_key",
 ]
@@ -177,6 +178,17 @@ def register_remote_type(cls: type, key_of: Callable[[Any], Key]) -> None:
             f"register_remote_type takes a class and a function; got {cls!r} and {key_of!r}"
         )
     _REMOTE_TYPES[cls] = key_of
+
+
+def is_remote(obj: object) -> bool:
+    """Return whether ``obj`` is of a type registered with :func:`register_remote_type`.
+
+    Examples
+    --------
+    >>> is_remote(Ref("x")), is_remote("x")
+    (False, False)
+    """
+    return type(obj) in _REMOTE_TYPES
 
 
 def remote_key(obj: Any) -> Key | None:
