@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scheduler.py
 	$(PY) benchmarks/bench_distributed.py
 	$(PY) benchmarks/bench_shuffle.py
+	$(PY) benchmarks/bench_dask_collections.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,8 @@ Columns:
 - ``B/task``: growth of the scheduler process's resident memory, per task held.
 
 Run: ``python benchmarks/bench_distributed.py`` (needs ``pip install -e '.[bench,distributed]'``).
-Pass sizes in blocks to run fewer: ``python benchmarks/bench_distributed.py 10000``.
+Pass sizes in blocks, or variants, to run fewer:
+``python benchmarks/bench_distributed.py 1000000 "hlg plugin"``.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def _value(future: Any) -> Any:
     return block.result(timeout=600)[0, 0]
 
 
-def main(sizes: tuple[int, ...]) -> None:
+def main(sizes: tuple[int, ...], variants: tuple[str, ...] = VARIANTS) -> None:
     # Stopped with SIGTERM, still stop the cluster processes (the finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     dask.config.set({"distributed.admin.large-graph-warning-threshold": "1GB"})
@@ -237,17 +238,18 @@ def main(sizes: tuple[int, ...]) -> None:
     rows = []
     results: dict[tuple[int, str], dict[str, Any]] = {}
     for blocks in sizes:
-        for variant in VARIANTS:
+        for variant in variants:
             r = measure(blocks, variant)
             results[blocks, variant] = r
             print(
                 f"  {blocks:>9,} blocks  {variant:<10}  client {r['client'] * 1e3:8.1f} ms  "
-                f"held {r['held']:7.2f} s  {r['ntasks']:,} tasks",
+                f"sent {r['sent']:>11,} B  held {r['held']:8.2f} s  {r['ntasks']:>9,} tasks  "
+                f"{int(r['per_task']):>5} B/task",
                 flush=True,
             )
     for blocks in sizes:
-        base = results[blocks, "dask.array"]
-        for variant in VARIANTS:
+        base = results.get((blocks, "dask.array"))
+        for variant in variants:
             r = results[blocks, variant]
             rows.append(
                 [
@@ -257,7 +259,7 @@ def main(sizes: tuple[int, ...]) -> None:
                     r["client"] * 1e3,
                     r["sent"],
                     r["held"],
-                    base["held"] / r["held"],
+                    "" if base is None else base["held"] / r["held"],
                     int(r["per_task"]),
                     "" if r["value"] is None else f"{r['value']:.0f}",
                 ]
@@ -278,10 +280,12 @@ def main(sizes: tuple[int, ...]) -> None:
         ],
         rows,
     )
-    hlg_client = [results[b, "hlg plugin"]["client"] for b in sizes]
-    if len(sizes) > 1:
+    hlg_client = [results[b, "hlg plugin"]["client"] for b in sizes if "hlg plugin" in variants]
+    if len(hlg_client) > 1:
         print(f"\nhlg client time, largest / smallest size: {hlg_client[-1] / hlg_client[0]:.2f}")
 
 
 if __name__ == "__main__":
-    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
+    args = sys.argv[1:]
+    chosen = tuple(a for a in args if a in VARIANTS) or VARIANTS
+    main(tuple(int(a) for a in args if a not in VARIANTS) or SIZES, chosen)

@@ -222,12 +222,21 @@ class Array:
     def __init__(self, graph: hlg.HighLevelGraph, name: str, chunks: Chunks, dtype: Any) -> None:
         self.graph, self.name, self.chunks, self.dtype = graph, name, chunks, np.dtype(dtype)
 
-    # the collection protocol
+    # the collection protocol: what hlg.compute and hlg.persist call
     def __hlg_graph__(self) -> hlg.HighLevelGraph:
         return self.graph
 
     def __hlg_layers__(self) -> tuple[str, ...]:
         return (self.name,)
+
+    def __hlg_keys__(self) -> list[Any]:
+        return self.keys()
+
+    def __hlg_postcompute__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _concatenate, ()
+
+    def __hlg_postpersist__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return Array, (self.name, self.chunks, self.dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -262,12 +271,14 @@ class Array:
 
         return nest(()) if self.ndim else [(self.name,)]
 
-    def compute(self, region: Sequence[slice] | None = None, **get_kwargs: Any) -> np.ndarray:
-        """Compute the array, or only the blocks overlapping ``region`` and then that region."""
+    def compute(self, region: Sequence[slice] | None = None, **kwargs: Any) -> np.ndarray:
+        """Compute the array, or only the blocks overlapping ``region`` and then that region.
+
+        Keyword arguments go to :func:`hlg.compute` (``scheduler=``, ``num_workers=``).
+        """
         if region is None:
-            keys = self.keys()
-            graph = hlg.optimize(self, keys)
-            return np.block(_as_lists(hlg.get(graph, keys, **get_kwargs)))
+            (result,) = hlg.compute(self, **kwargs)
+            return result  # type: ignore[no-any-return]
         ranges, offsets = [], []
         for sl, dim in zip(region, self.chunks, strict=True):
             start, stop, _ = sl.indices(sum(dim))
@@ -279,11 +290,16 @@ class Array:
         from itertools import product
 
         keys = [(self.name, *b) for b in product(*ranges)]
-        values = hlg.get(hlg.optimize(self, keys), keys, **get_kwargs)
+        values = hlg.get(hlg.optimize(self, keys), keys, **kwargs)
         grid = np.empty([len(r) for r in ranges], dtype=object)
         for block, value in zip(product(*(range(len(r)) for r in ranges)), values, strict=True):
             grid[block] = value
         return np.block(grid.tolist())[tuple(offsets)]
+
+    def persist(self, **kwargs: Any) -> Array:
+        """Compute the blocks and return an array whose graph holds them."""
+        (result,) = hlg.persist(self, **kwargs)
+        return result  # type: ignore[no-any-return]
 
     # building
     def _new(
@@ -412,8 +428,9 @@ class _Flipped:
         return self.op(b, a)
 
 
-def _as_lists(nested: Any) -> Any:
-    return [_as_lists(x) for x in nested] if isinstance(nested, tuple) else nested
+def _concatenate(blocks: list[Any]) -> np.ndarray:
+    """Join the computed blocks, nested in lists like the keys, into one array."""
+    return np.block(blocks)
 
 
 # --------------------------------------------------------------------------- constructors
@@ -461,6 +478,10 @@ if __name__ == "__main__":
     print("mean of random:", round(float(r.mean().compute()[0, 0]), 3))
     m = ones((40, 30), chunks=10) @ ones((30, 20), chunks=10)
     print("matmul:", m.compute()[0, 0], "== 30.0")
+    held = m.persist(scheduler="sync")
+    print("persisted:", held, "->", held.compute(scheduler="sync")[0, 0])
+    low, high = hlg.compute(r.sum(axis=0), r.sum(axis=1), scheduler="threads")
+    print("two sums in one run:", round(float(low.sum()), 3), "==", round(float(high.sum()), 3))
     from hlg.testing import check_layer
 
     total = r.sum()

@@ -7,7 +7,9 @@
 42
 """
 
+from hlg.compute import Computable, compute, persist
 from hlg.convert import convert_graph
+from hlg.dask_scheduler import DaskScheduler, dask_scheduler
 from hlg.errors import (
     CycleError,
     DuplicateKeyError,
@@ -60,8 +62,10 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "Computable",
     "Cost",
     "CycleError",
+    "DaskScheduler",
     "DataNode",
     "DuplicateKeyError",
     "FlatGraph",
@@ -106,7 +110,9 @@ __all__ = [
     "annotate",
     "apply",
     "blockwise",
+    "compute",
     "convert_graph",
+    "dask_scheduler",
     "describe",
     "get",
     "key_group",
@@ -114,6 +120,7 @@ __all__ = [
     "optimize",
     "order",
     "pack",
+    "persist",
     "register_layer",
     "tokenize",
     "unpack",

@@ -22,6 +22,7 @@ from collections.abc import Container, Mapping
 from typing import Any
 
 from hlg._gc import gc_paused
+from hlg.daskspec import convert_dask_node, is_dask_node
 from hlg.errors import InvalidKeyError, TaskSpecError
 from hlg.keys import Key, validate_keys
 from hlg.task import (
@@ -143,6 +144,8 @@ def convert_task(value: Any, keys: Container[object]) -> GraphNode:
     """
     if isinstance(value, GraphNode):
         return value
+    if is_dask_node(value):
+        return convert_dask_node(value)
     parsed = _parse(value, keys)
     t = type(parsed)
     if t is Task:
@@ -166,6 +169,9 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
         return _ref(obj) if obj in keys else obj
     if t is list:
         return [_parse(item, keys) for item in obj]
+    if is_dask_node(obj):
+        # One of dask's nodes inside a dask-style tuple task, which dask evaluates too.
+        return convert_dask_node(obj)
     return obj
 
 

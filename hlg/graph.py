@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from hlg._gc import gc_paused_for
 from hlg.convert import KeyUnion
+from hlg.daskspec import dask_graph
 from hlg.errors import (
     DuplicateKeyError,
     GraphError,
@@ -711,8 +712,8 @@ def _flatten(keys: Any) -> Iterator[Key]:
 def ensure_graph(obj: Any) -> HighLevelGraph:
     """Return ``obj`` as a :class:`HighLevelGraph`.
 
-    Accepts a HighLevelGraph, a collection (``__hlg_graph__``), a :class:`~hlg.Layer`
-    or a dict graph.
+    Accepts a HighLevelGraph, a collection (``__hlg_graph__``), a :class:`~hlg.Layer`,
+    a dict graph, or a dask collection or expression (``__dask_graph__``).
 
     Examples
     --------
@@ -725,6 +726,9 @@ def ensure_graph(obj: Any) -> HighLevelGraph:
         return HighLevelGraph({obj.name: obj})
     if isinstance(obj, Mapping):
         return HighLevelGraph.from_dict(obj)
+    dask_tasks = dask_graph(obj)
+    if dask_tasks is not None:
+        return HighLevelGraph.from_dict(dask_tasks)
     graph_method = getattr(obj, "__hlg_graph__", None)
     if graph_method is not None:
         graph = graph_method()

@@ -8,8 +8,10 @@ graph in any of these forms, and all of them call :func:`graph_tasks`:
 - a :class:`~hlg.HighLevelGraph`, a :class:`~hlg.Layer` or a collection
   (``__hlg_graph__``): culled to the requested keys first, so that only the
   tasks they need are materialised;
-- any other mapping (a dask-style dict of tuples, or of task nodes):
-  converted once by :func:`hlg.convert.convert_graph`.
+- any other mapping (a dask-style dict of tuples, of hlg's task nodes or of
+  dask's task-spec nodes): converted once by :func:`hlg.convert.convert_graph`;
+- a dask collection or expression (``__dask_graph__``), as ``dask.compute``
+  hands it to a scheduler: its dict of tasks, converted the same way.
 
 The specific types are checked before the general ``Mapping``: a layer and a
 high-level graph are mappings too, but treating them as plain dicts would
@@ -22,6 +24,7 @@ from collections.abc import Container, Mapping
 from typing import Any, NamedTuple
 
 from hlg.convert import convert_graph
+from hlg.daskspec import dask_graph
 from hlg.errors import GraphError
 from hlg.graph import HighLevelGraph, flatten_keys
 from hlg.keys import Key, is_key
@@ -90,6 +93,9 @@ def graph_tasks(
     layered = _as_high_level(graph)
     if layered is not None:
         return GraphTasks(_cull(layered, keys, known), None)
+    dask_tasks = dask_graph(graph)
+    if dask_tasks is not None:
+        graph = dask_tasks  # a dask collection or expression: its dict of tasks
     if isinstance(graph, Mapping):
         return GraphTasks(convert_graph(graph, known), None)
     raise GraphError(

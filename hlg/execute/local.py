@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heappop
 from typing import Any
 
+from hlg.daskspec import check_scheduler_kwargs
 from hlg.errors import (
     CycleError,
     GraphError,
@@ -87,6 +88,7 @@ def get(
     rerun_exceptions_locally: bool = False,
     limits: Limits | None = None,
     max_tasks: int | None = None,
+    **dask_kwargs: Any,
 ) -> Any:
     """Compute ``keys`` of ``graph`` and return their values.
 
@@ -111,6 +113,11 @@ def get(
         debugger (``pdb.pm()``) sees it.
     limits, max_tasks
         For packed bytes: what unpacking may build (see :func:`hlg.unpack`).
+    **dask_kwargs
+        What dask passes its schedulers besides these (``cache``, ``pool``,
+        ``chunksize``, ...; see :data:`hlg.daskspec.DASK_SCHEDULER_KWARGS`):
+        accepted and ignored, so that ``dask.compute(x, scheduler=hlg.get)``
+        works. Any other name raises :class:`~hlg.UsageError`.
 
     Raises
     ------
@@ -135,6 +142,8 @@ def get(
     >>> get({0: 5, 1: (add, 0, 10), ("y", 0.5): (add, 1, 2)}, ("y", 0.5))  # dask's key model
     17
     """
+    if dask_kwargs:
+        check_scheduler_kwargs(dask_kwargs)
     tasks, carried = graph_tasks(
         graph, keys, unpack_options={"limits": limits, "max_tasks": max_tasks}
     )

@@ -1,33 +1,13 @@
-"""Static task ordering that keeps memory low.
+"""Static task ordering that keeps memory low: the entry points.
 
 :func:`order` gives every task a priority (0 runs first). The local scheduler
 runs, among the tasks that are ready, the one with the smallest priority, so
 with one worker the priorities are exactly the order of execution.
 
-The algorithm is a depth-first *post-order* walk from the graph's roots (the
-tasks nothing depends on), in graph order. A task is numbered once all its
-dependencies are numbered, and a task's dependencies are walked one subtree at
-a time, so each subtree is finished, and its intermediate results released,
-before the next one starts. That is what keeps memory low: a reduction is
-completed before more leaves are loaded, and a result waits only for the
-siblings that were started before it.
-
-Which dependency to walk first matters. Walking the biggest subtree first
-means its many intermediate results are gone before the small subtrees' few
-results start waiting (the Sethi-Ullman rule for expression trees). Subtree
-size is approximated, cheaply, by the number of direct dependencies; literal
-data, which costs nothing to hold until needed, comes last. Ties keep graph
-order, so the result is the same in every process and under every hash seed.
-
-Vocabulary of the walk:
-
-- ``stack``: tasks to visit; a task stays on it while its dependencies are
-  walked above it;
-- ``entered``: tasks whose dependencies have been pushed;
-- ``priority``: tasks already numbered, with their number.
-
-Everything is iterative: a chain of a million tasks is walked without
-recursion.
+This module turns keys into task numbers and back; the algorithm, and what it
+optimises (the most results held at once), is :mod:`hlg.execute.memory_order`.
+The order is the same in every process and under every hash seed, and nothing
+recurses: a chain of a million tasks is ordered without the C stack.
 """
 
 from __future__ import annotations
@@ -35,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
+from hlg._gc import gc_paused_for
 from hlg.errors import CycleError, MissingDependencyError
 from hlg.execute.forms import graph_tasks
+from hlg.execute.memory_order import memory_order
 from hlg.keys import Key
 from hlg.task import GraphNode
 from hlg.toposort import find_cycle
@@ -125,59 +107,48 @@ def order_tasks(
     --------
     >>> from hlg import Task, TaskRef
     >>> tasks = {"x": Task(abs, 1), "y": Task(abs, TaskRef("x")), "z": Task(abs, 2)}
-    >>> order_tasks(tasks)
-    {'x': 0, 'y': 1, 'z': 2}
+    >>> order_tasks(tasks)  # z is needed by nothing and needs nothing: it runs first
+    {'z': 0, 'x': 1, 'y': 2}
     >>> order_tasks(tasks, roots=["y"])
     {'x': 0, 'y': 1}
     """
-    position = {key: i for i, key in enumerate(tasks)}
-    complete = roots is None
     if roots is None:
-        has_dependents: set[Key] = set()
-        for node in tasks.values():
-            has_dependents.update(node.dependencies)
-        roots = [key for key in tasks if key not in has_dependents]
-    priority: dict[Key, int] = {}
-    entered: set[Key] = set()
+        keys = list(tasks)
+        nodes = list(tasks.values())
+    else:
+        needed = _needed(tasks, roots, known)
+        keys = [key for key in tasks if key in needed]
+        nodes = [tasks[key] for key in keys]
+    # The walks build a few small lists per task, none of them in a cycle.
+    with gc_paused_for(len(keys)):
+        index = {key: i for i, key in enumerate(keys)}
+        get = index.__getitem__
+        try:
+            deps = [list(map(get, node.dependencies)) for node in nodes]
+        except KeyError:  # dependencies outside the graph: known data, or ignored
+            deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+        outputs = None if roots is None else [index[r] for r in roots if r in index]
+        return {keys[t]: i for i, t in enumerate(memory_order(deps, outputs))}
 
-    def rank(key: Key) -> tuple[int, int]:
-        # More dependencies first (a bigger subtree); graph order breaks ties.
-        return (-len(tasks[key].dependencies), position[key])
 
-    for root in roots:
-        if root in priority or root not in position:
-            continue
-        stack = [root]
-        while stack:
-            key = stack[-1]
-            if key in priority:
-                stack.pop()
-            elif key in entered:
-                stack.pop()
-                priority[key] = len(priority)
-            else:
-                entered.add(key)
-                children = []
-                for d in tasks[key].dependencies:
-                    if d in position:
-                        if d not in priority:
-                            children.append(d)
-                    elif not complete and (known is None or d not in known):
-                        raise _missing(key, d)
-                if not children:
-                    stack.pop()  # a leaf, or all dependencies done: number it now
-                    priority[key] = len(priority)
-                    continue
-                if len(children) > 1:
-                    children.sort(key=rank, reverse=True)
-                stack.extend(children)
-    if complete and len(priority) < len(tasks):
-        # Tasks on a cycle are nobody's root: number them last, in graph order, so
-        # the scheduler can find and report the cycle.
-        for key in tasks:
-            if key not in priority:
-                priority[key] = len(priority)
-    return priority
+def _needed(
+    tasks: Mapping[Key, GraphNode], roots: Iterable[Key], known: Container[Key] | None
+) -> set[Key]:
+    """Collect the tasks ``roots`` need, checking each dependency is a task or known."""
+    needed: set[Key] = set()
+    stack = [key for key in roots if key in tasks]
+    needed.update(stack)
+    while stack:
+        key = stack.pop()
+        for d in tasks[key].dependencies:
+            if d in needed:
+                continue
+            if d in tasks:
+                needed.add(d)
+                stack.append(d)
+            elif known is None or d not in known:
+                raise _missing(key, d)
+    return needed
 
 
 def _missing(key: Key, dep: Key) -> MissingDependencyError:

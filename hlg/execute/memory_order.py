@@ -1,0 +1,397 @@
+"""The ordering algorithm: two walks that keep few results in memory, and the better one.
+
+Tasks are numbers ``0 .. n - 1`` here (graph order); :mod:`hlg.execute.order`
+translates keys. The order is judged the way a single worker would live it: tasks
+run one at a time, and a result is *held* from when its task runs until its last
+dependent has run. A task nothing depends on is handed over at once and never
+held. The fewer results held at the *peak*, the better.
+
+Three rules, applied in this order, make an order that holds little:
+
+1. **Eager**: run a ready task at once if running it does not grow what is held,
+   that is, if it is the last dependent of at least as many held results as it
+   adds (one, or none for a task nothing depends on). Running such a task earlier
+   never raises the count at any later moment, so it is always safe. This is what
+   finishes a reduction as soon as its parts exist, and what runs the second
+   dependent of a splitter right after the first, so the splitter is released.
+2. **Walk**: otherwise, continue a depth-first walk from a *goal*: before a task,
+   walk its missing dependencies one subtree at a time, so each subtree finishes,
+   and its intermediates are released, before the next starts.
+3. **Goal**: when the walk is done, pick where to go next.
+
+Rules 2 and 3 are made in two ways, giving two walks:
+
+- the **static walk** takes the outputs as goals, in the order given (graph order
+  by default), and visits dependencies with more direct dependencies first, then
+  those with more dependents (a shared result computed first lets its other
+  dependents run early), then in graph order. For a tree this is close to the
+  Sethi-Ullman order: big subtrees first, so their many intermediates are gone
+  before the small ones' few results start waiting.
+- the **dynamic walk** picks each goal from what is held: the first unfinished
+  dependent of the most recently produced result still held. It visits
+  dependencies with the most work below them first (the count of tasks below,
+  with shared ones counted once per path, capped). Graphs whose outputs share
+  inputs in clusters (an xarray groupby, a rechunk feeding several outputs) need
+  this: it finishes the outputs that use what is held before loading anything
+  for the others. Its ties follow the static walk's order.
+
+Each walk counts what it holds. The walk holding less at its peak wins; ties go
+to the static walk, and the dynamic walk stops as soon as it holds as much as
+the static walk's peak. It is not run at all when the static walk's peak is the
+most dependencies any one task has (nothing can do better), or when no result
+has two dependents (an in-tree, where the newest result held always leads where
+the static walk goes next). Neither walk wins on every graph: the static walk is
+better on grids of blocks whose reductions follow the grid (``map_overlap``,
+``x.T @ x``), the dynamic walk on clustered outputs. Both are linear in tasks
+plus dependencies, and deterministic: every choice is
+by a task's number or position in a walk, never by hash order.
+
+State vocabulary (lists indexed by task number):
+
+- ``deps[t]`` / ``dependents[t]``: the graph, in both directions;
+- ``missing[t]``: dependencies of ``t`` not yet run; ``t`` is *ready* at 0;
+- ``waiting[t]``: dependents of ``t`` not yet run; ``t``'s result is held while
+  this is positive after ``t`` has run;
+- ``freeing[t]``: dependencies of ``t`` whose only remaining dependent is ``t``;
+  running ``t`` releases them. ``t`` is eager when ready and
+  ``freeing[t] >= need[t]``, where ``need[t]`` is 1 if anything depends on
+  ``t``, else 0;
+- ``cursor[t]``: index into ``dependents[t]`` before which every dependent has
+  run, so finding the first unfinished one costs nothing twice;
+- ``eager``: stack of eager tasks, the newest on top, so that a chain of eager
+  tasks runs through; entries for tasks already run are skipped when popped
+  (tasks only become more eager, never less);
+- ``done[t]``: ``t`` has run in the walk under way; ``entered[t]``: the walk has
+  pushed ``t``'s dependencies and runs ``t`` when it is back to it;
+- ``stack`` / ``goals``: the depth-first walk, each task below its dependencies;
+- ``produced``: results of the dynamic walk in the order produced.
+"""
+
+from __future__ import annotations
+
+__all__ = ["memory_order"]
+
+# Work counts grow exponentially on lattices of shared dependencies; past this
+# they only need to compare as "very big".
+_WORK_CAP = 1 << 60
+
+
+def memory_order(deps: list[list[int]], outputs: list[int] | None = None) -> list[int]:
+    """Return the tasks in the order to run them.
+
+    Parameters
+    ----------
+    deps
+        Dependencies of each task, by task number (``0 .. n - 1``, graph order).
+    outputs
+        Tasks to walk from, in the order to prefer them; those that other tasks
+        depend on are skipped. It must hold every task nothing depends on. By
+        default, those tasks in graph order.
+
+    Returns
+    -------
+    list
+        Every task number once, each after its dependencies. If the graph has a
+        cycle: the tasks that can run, then the rest, each in graph order.
+
+    Examples
+    --------
+    >>> memory_order([[], [0], [], [1, 2]])  # 3 needs 1 and 2; 1 needs 0
+    [0, 1, 2, 3]
+    """
+    g = _Graph(deps, outputs)
+    first = _static_walk(g)
+    if first is None:
+        return g.with_cycle()
+    order, peak = first
+    if peak <= max(map(len, deps), default=0):
+        return order  # every dependency of the widest task is held before it runs anyway
+    if max(map(len, g.dependents), default=0) < 2:
+        # A forest of in-trees: the newest result held always leads to the task
+        # the static walk runs next, so the dynamic walk could only reorder siblings.
+        return order
+    second = _dynamic_walk(g, order, peak)
+    return order if second is None else second
+
+
+class _Graph:
+    """The graph both ways, and the state every walk starts from."""
+
+    __slots__ = (
+        "dependents",
+        "deps",
+        "eager",
+        "freeing",
+        "missing",
+        "need",
+        "outputs",
+        "waiting",
+    )
+
+    def __init__(self, deps: list[list[int]], outputs: list[int] | None) -> None:
+        n = len(deps)
+        self.deps = deps
+        self.dependents = dependents = [[] for _ in range(n)]  # type: list[list[int]]
+        for t, ds in enumerate(deps):
+            for d in ds:
+                dependents[d].append(t)
+        if outputs is None:
+            outputs = [t for t in range(n) if not dependents[t]]
+        else:
+            outputs = [t for t in dict.fromkeys(outputs) if not dependents[t]]
+        self.outputs = outputs
+        self.missing = [len(ds) for ds in deps]
+        self.waiting = waiting = [len(ds) for ds in dependents]
+        # Results a task must release to be eager: one, or none if nothing needs it.
+        self.need = need = [1 if ds else 0 for ds in dependents]
+        self.freeing = freeing = [0] * n
+        eager = []
+        for t, ds in enumerate(deps):
+            if ds:
+                k = 0
+                for d in ds:
+                    if waiting[d] == 1:
+                        k += 1
+                freeing[t] = k
+            elif not need[t]:
+                eager.append(t)  # a lone task: it costs nothing to run
+        eager.reverse()  # popped from the end: lone tasks run in graph order
+        self.eager = eager
+
+    def start(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Fresh ``missing``, ``waiting``, ``freeing`` and ``eager`` for one walk."""
+        return self.missing[:], self.waiting[:], self.freeing[:], self.eager[:]
+
+    def with_cycle(self) -> list[int]:
+        """Order a graph with a cycle: what can run, then the rest, in graph order.
+
+        No order runs the tasks on a cycle; the scheduler finds and reports them.
+        """
+        missing = self.missing[:]
+        ready = [t for t, m in enumerate(missing) if not m]
+        ready.reverse()
+        result: list[int] = []
+        while ready:
+            t = ready.pop()
+            result.append(t)
+            for u in self.dependents[t]:
+                missing[u] -= 1
+                if not missing[u]:
+                    ready.append(u)
+        return result + [t for t, m in enumerate(missing) if m]
+
+
+def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
+    """Run eager tasks first, else walk depth-first from the outputs; count the peak.
+
+    The walk visits dependencies with more direct dependencies first, then those
+    with more dependents (a shared result computed first lets its other dependents
+    run early), then in graph order. Returns ``None`` if the graph has a cycle.
+    """
+    deps, dependents, need = g.deps, g.dependents, g.need
+    missing, waiting, freeing, eager = g.start()
+    n = len(deps)
+    # The last pushed is walked first, so push in ascending order of this key.
+    fan = max(map(len, dependents), default=0) + 1
+    push_key = [(len(ds) * fan + len(dependents[t])) * (n + 1) + n - t for t, ds in enumerate(deps)]
+    done = [False] * n
+    entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
+    cursor = [0] * n
+    result: list[int] = []
+    held = peak = 0
+    outputs = g.outputs[::-1]  # the next output last
+    stack: list[int] = []  # the depth-first walk: tasks to run, dependencies above
+    left = n  # tasks not run yet
+    while left:
+        if eager:
+            t = eager.pop()
+            if done[t]:
+                continue
+        else:
+            t = _walk_on(stack, outputs, deps=deps, done=done, entered=entered, push_key=push_key)
+            if t < 0 or missing[t]:
+                return None  # tasks no output needs, or a dependency after its dependent
+        if held > peak:  # noqa: PLR1730 (a call to max costs more in this loop)
+            peak = held
+        done[t] = True
+        result.append(t)
+        left -= 1
+        for d in deps[t]:
+            w = waiting[d] - 1
+            waiting[d] = w
+            if w == 1:
+                u = _first_waiting(d, dependents, cursor, done)
+                freeing[u] += 1
+                if not missing[u] and freeing[u] >= need[u]:
+                    eager.append(u)
+            elif not w:
+                held -= 1
+        if need[t]:
+            held += 1
+            for u in dependents[t]:
+                m = missing[u] - 1
+                missing[u] = m
+                if not m and freeing[u] >= need[u]:
+                    eager.append(u)
+    return result, peak
+
+
+def _walk_on(
+    stack: list[int],
+    outputs: list[int],
+    *,
+    deps: list[list[int]],
+    done: list[bool],
+    entered: list[bool],
+    push_key: list[int],
+) -> int:
+    """Advance the depth-first walk to the next task to run; -1 if none is left.
+
+    On a cycle the task returned may still miss a dependency.
+    """
+    while True:
+        if not stack:
+            while outputs and done[outputs[-1]]:
+                outputs.pop()
+            if not outputs:
+                return -1
+            stack.append(outputs.pop())
+        t = stack[-1]
+        if done[t]:
+            stack.pop()
+        elif entered[t]:
+            stack.pop()
+            return t
+        else:
+            entered[t] = True
+            children = [d for d in deps[t] if not done[d]]
+            if not children:
+                stack.pop()
+                return t
+            if len(children) > 1:
+                children.sort(key=push_key.__getitem__)
+            stack.extend(children)
+
+
+def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
+    """Eager tasks first, else walk towards goals taken from what is held.
+
+    Gives up (returns ``None``) as soon as it would hold ``bound`` results or
+    more: the static walk's order is then at least as good.
+    """
+    deps, dependents, need = g.deps, g.dependents, g.need
+    push_key = _goal_order(g, first)
+    missing, waiting, freeing, eager = g.start()
+    left = n = len(deps)  # left: tasks not run yet
+    done, cursor = [False] * n, [0] * n
+    result: list[int] = []
+    held = 0
+    produced: list[int] = []  # results in the order produced; spent ones popped lazily
+    goals: list[int] = []  # the depth-first walk: tasks to run, dependencies above
+    outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
+    while left:
+        if eager:
+            t = eager.pop()
+            if done[t]:
+                continue
+        elif goals:
+            t = goals.pop()
+            if done[t]:
+                continue
+            if missing[t]:
+                goals.append(t)  # back to it once its dependencies, pushed above, have run
+                todo = [d for d in deps[t] if not done[d]]
+                if len(todo) > 1:
+                    todo.sort(key=push_key.__getitem__)
+                goals.extend(todo)
+                continue
+        else:
+            goals.append(
+                _next_goal(
+                    produced,
+                    outputs,
+                    waiting=waiting,
+                    dependents=dependents,
+                    cursor=cursor,
+                    done=done,
+                )
+            )
+            continue
+        if held >= bound:
+            return None
+        done[t] = True
+        result.append(t)
+        left -= 1
+        for d in deps[t]:
+            w = waiting[d] - 1
+            waiting[d] = w
+            if w == 1:
+                u = _first_waiting(d, dependents, cursor, done)
+                freeing[u] += 1
+                if not missing[u] and freeing[u] >= need[u]:
+                    eager.append(u)
+            elif not w:
+                held -= 1
+        if need[t]:
+            held += 1
+            produced.append(t)
+            for u in dependents[t]:
+                m = missing[u] - 1
+                missing[u] = m
+                if not m and freeing[u] >= need[u]:
+                    eager.append(u)
+    return result
+
+
+def _goal_order(g: _Graph, first: list[int]) -> list[int]:
+    """Sort dependents by the static walk's order; return the dynamic walk's push order.
+
+    Dependencies with the most work below them (tasks below, counted once per
+    path, capped) are walked first, then in static order. The last pushed is
+    walked first, so the key ascends to the first to walk.
+    """
+    rank = [0] * len(first)
+    for i, t in enumerate(first):
+        rank[t] = i
+    for ds in g.dependents:
+        if len(ds) > 1:
+            ds.sort(key=rank.__getitem__)
+    deps = g.deps
+    n = len(deps)
+    work = [1] * n
+    get = work.__getitem__
+    for t in first:
+        ds = deps[t]
+        if ds:
+            work[t] = min(1 + sum(map(get, ds)), _WORK_CAP)
+    return [w * (n + 1) + n - r for w, r in zip(work, rank, strict=True)]
+
+
+def _next_goal(
+    produced: list[int],
+    outputs: list[int],
+    *,
+    waiting: list[int],
+    dependents: list[list[int]],
+    cursor: list[int],
+    done: list[bool],
+) -> int:
+    """Pick the first unfinished dependent of the newest result held, else the next output."""
+    while produced:
+        h = produced[-1]
+        if waiting[h]:
+            return _first_waiting(h, dependents, cursor, done)
+        produced.pop()
+    while done[outputs[-1]]:
+        outputs.pop()
+    return outputs[-1]
+
+
+def _first_waiting(t: int, dependents: list[list[int]], cursor: list[int], done: list[bool]) -> int:
+    """Find the first dependent of ``t`` not yet run (``t`` must have one)."""
+    ds = dependents[t]
+    c = cursor[t]
+    while done[ds[c]]:
+        c += 1
+    cursor[t] = c
+    return ds[c]
