@@ -166,10 +166,11 @@ class Budget:
             have, limit = getattr(total, field), getattr(self.limits, field)
             if have > limit:
                 error = TooManyTasksError if field == "tasks" else ResourceLimitError
+                named = f" (max_tasks={limit:,})" if field == "tasks" else ""
                 shorthand = " or max_tasks=..." if field == "tasks" else ""
                 raise error(
                     f"{where} brings the graph to {have:,} {_EXPLAIN[field]}, more than "
-                    f"the limit of {limit:,} {_EXPLAIN[field]}; raise it with "
+                    f"the limit of {limit:,} {_EXPLAIN[field]}{named}; raise it with "
                     f"limits=hlg.Limits({field}=...){shorthand}"
                 )
         self.spent = total
