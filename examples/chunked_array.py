@@ -136,6 +136,21 @@ class PartialReduce(hlg.Layer):
     def materialize(self) -> dict[hlg.Key, hlg.GraphNode]:
         return {(self.name, *b): self._task(b) for b in self._blocks()}
 
+    def cost(self) -> hlg.Cost:
+        # Output block b refers to the input blocks it combines along the axis:
+        # split_every of them, fewer in the last block. Whole, that is every input
+        # block once; culled, it is summed over the kept blocks, which the state lists.
+        n = len(self)
+        if self.keep is None:
+            references = math.prod(self.in_numblocks) if n else 0
+        else:
+            last = self.in_numblocks[self.axis]
+            references = sum(
+                max(0, min(self.split_every, last - b[self.axis] * self.split_every))
+                for b in self.keep
+            )
+        return hlg.Cost(tasks=n, references=references, annotations=n * len(self.annotations))
+
     def cull(self, keys: Iterable[hlg.Key]) -> tuple[PartialReduce, set[hlg.Key]]:
         keep = [k[1:] for k in keys if k in self]
         culled = PartialReduce(

@@ -7,7 +7,8 @@
   JSON, ``--import MODULE`` imports modules that register user layer types.
   ``hlg inspect`` is the same command.
 - ``hlg run FILE`` unpacks and runs a packed graph, then prints the requested
-  results and the task-group table.
+  results and the task-group table. ``--limit FIELD=N`` (repeatable) sets a
+  field of :class:`hlg.Limits` for the unpack; ``--max-tasks N`` sets ``tasks``.
 - ``hlg demo`` runs the demo; ``--save FILE`` also writes its array expression
   packed, for ``show`` and ``run`` to read.
 
@@ -33,6 +34,9 @@ __all__ = ["main"]
 # Exit statuses: a task failed while running; the input or arguments were unusable.
 TASK_FAILED = 1
 BAD_INPUT = 2
+
+# The fields of hlg.Limits that ``hlg run --limit FIELD=N`` sets.
+_LIMIT_FIELDS = ("tasks", "references", "inputs", "annotations", "text", "bytes")
 
 
 class _BadInputError(Exception):
@@ -123,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse graphs of more than N tasks, before materialising them",
     )
     run.add_argument(
+        "--limit",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="FIELD=N",
+        help="set one field of hlg.Limits, the most unpacking may build, to a whole number "
+        f"N >= 0 (repeatable); FIELD is one of {', '.join(_LIMIT_FIELDS)}, e.g. "
+        "--limit references=1000000; --max-tasks N is --limit tasks=N",
+    )
+    run.add_argument(
         "--import",
         dest="imports",
         action="append",
@@ -151,6 +165,32 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
+
+
+def _limits(options: Sequence[str], max_tasks: int | None) -> dict[str, int]:
+    # The --limit FIELD=N options as keyword arguments of hlg.Limits.
+    fields: dict[str, int] = {}
+    for option in options:
+        field, equals, text = option.partition("=")
+        field = field.strip()
+        if not equals or field not in _LIMIT_FIELDS:
+            raise _BadInputError(
+                f"--limit {option}: expected FIELD=N with FIELD one of {', '.join(_LIMIT_FIELDS)}"
+            )
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise _BadInputError(
+                f"--limit {option}: expected a whole number >= 0 after '{field}=', got {text!r}"
+            )
+        if field in fields:
+            raise _BadInputError(f"--limit {option}: {field} is given twice; give it once")
+        fields[field] = value
+    if "tasks" in fields and max_tasks is not None:
+        raise _BadInputError("give --max-tasks N or --limit tasks=N, not both")
+    return fields
 
 
 def _read(path: str, imports: Sequence[str]) -> bytes:
@@ -205,11 +245,13 @@ def _run(args: argparse.Namespace) -> int:
     from hlg.errors import HlgError
     from hlg.execute.callbacks import ProgressBar, TaskGroups
     from hlg.execute.local import get
+    from hlg.limits import Limits
     from hlg.materialize.unpack import unpack
 
+    fields = _limits(args.limits, args.max_tasks)
     data = _read(args.file, args.imports)
     try:
-        flat = unpack(data, max_tasks=args.max_tasks)
+        flat = unpack(data, limits=Limits(**fields), max_tasks=args.max_tasks)
     except HlgError as err:
         raise _BadInputError(f"{args.file}: {_one_line(err)}") from None
     print(f"{args.file}: {flat!r}")

@@ -143,3 +143,30 @@ def test_sum_culls_to_the_tasks_a_materialized_cull_keeps(keys):
         graph.dependencies,
     )
     assert graph.cull(wanted).to_dict() == materialized.cull(wanted).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("numblocks", "axis", "split_every"),
+    [((13, 7), 0, 3), ((13, 7), 1, 2), ((5,), 0, 5), ((4, 3, 2), 2, 4)],
+)
+def test_partial_reduce_cost_counts_the_references_it_builds(numblocks, axis, split_every):
+    layer = ca.PartialReduce("r", ca._combine_sum, "a", numblocks, axis, split_every)
+    every = list(layer)
+    for candidate in (layer, layer.cull(every[-1:])[0], layer.cull(every[::2])[0]):
+        tasks = candidate.materialize()
+        cost = candidate.cost()
+        assert cost.tasks == len(tasks)
+        assert cost.references == sum(len(task.dependencies) for task in tasks.values())
+    assert layer.cost().references == np.prod(numblocks)
+
+
+def test_partial_reduce_reference_limit_refuses_the_packed_sum():
+    total = ca.ones((13, 7), chunks=1).sum(axis=0, split_every=3)
+    data = hlg.pack(total, total.keys())
+    unpacked = hlg.unpack(data)
+    references = sum(len(task.dependencies) for task in unpacked.tasks.values())
+    assert len(hlg.unpack(data, limits=hlg.Limits(references=references)).tasks) == len(
+        unpacked.tasks
+    )
+    with pytest.raises(hlg.ResourceLimitError, match="references"):
+        hlg.unpack(data, limits=hlg.Limits(references=references - 1))

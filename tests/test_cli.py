@@ -228,3 +228,59 @@ def test_cli_show_newer_format_version_is_status_2(tmp_path):
     result = hlg_cmd("show", path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "format version 99" in result.stderr and "upgrade hlg" in result.stderr
+
+
+def test_cli_run_limit_sets_fields_of_limits(good_file):
+    result = hlg_cmd(
+        "run",
+        good_file,
+        *IMPORT,
+        "--scheduler",
+        "sync",
+        "--limit",
+        "references=1000",
+        "--limit",
+        "tasks=13",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "42" in result.stdout
+    refused = hlg_cmd("run", good_file, *IMPORT, "--limit", "references=0")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "references to other keys" in refused.stderr
+    assert "limits=hlg.Limits(references=...)" in refused.stderr
+    small = hlg_cmd("run", good_file, *IMPORT, "--limit", "bytes=10")
+    assert small.returncode == 2 and "more than the limit of 10 bytes" in small.stderr
+
+
+def test_cli_run_limit_tasks_refuses_a_huge_graph(huge_file):
+    result = hlg_cmd("run", huge_file, *IMPORT, "--limit", "tasks=1000", limit_memory=1 << 30)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "limit of 1,000 tasks" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--limit", "refs=10"], "expected FIELD=N with FIELD one of tasks, references,"),
+        (["--limit", "tasks"], "expected FIELD=N with FIELD one of"),
+        (["--limit", "tasks=many"], "expected a whole number >= 0 after 'tasks=', got 'many'"),
+        (["--limit", "text=-1"], "expected a whole number >= 0 after 'text=', got '-1'"),
+        (["--limit", "text=1.5"], "got '1.5'"),
+        (["--limit", "text=1", "--limit", "text=2"], "text is given twice"),
+        (["--limit", "tasks=5", "--max-tasks", "5"], "--max-tasks N or --limit tasks=N, not both"),
+    ],
+)
+def test_cli_run_limit_rejects_bad_fields_and_numbers(good_file, options, message):
+    result = hlg_cmd("run", good_file, *IMPORT, *options)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_limit_fields_are_the_fields_of_limits():
+    import dataclasses
+
+    from hlg.cli import _LIMIT_FIELDS
+
+    assert tuple(f.name for f in dataclasses.fields(hlg.Limits)) == _LIMIT_FIELDS
+    help_text = hlg_cmd("run", "--help").stdout
+    assert "--limit FIELD=N" in help_text and "references" in help_text

@@ -59,6 +59,7 @@ from hlg.layers.shuffleplan import (
     plan_stages,
     ranges_of,
 )
+from hlg.limits import Cost
 from hlg.packing.registry import register_layer
 from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
 
@@ -248,6 +249,29 @@ class _ShuffleBase(Layer):
         if role == "empty":
             return 1 if self._has_empty() else 0
         raise UsageError(f"layer {self.name!r} has roles {', '.join(ROLES)}; got {role!r}")
+
+    def cost(self) -> Cost:
+        """Count tasks, references and annotation entries from the plan, building nothing.
+
+        Every split refers to the partition it cuts and every piece to its
+        split; each combine refers to the pieces it joins, and every piece is
+        joined by exactly one kept combine, so the combines hold as many
+        references as there are pieces. A stage-0 combine that no input feeds
+        refers to the empty partition instead, when the layer has one.
+        Per-role annotations are charged by the unpacker from :meth:`role_size`.
+
+        Examples
+        --------
+        >>> layer = ShuffleLayer("s", "x", 3, dict, list, npartitions_out=20, stages=2, empty=[])
+        >>> layer.cost(), layer.plan.nempty_combines
+        (Cost(tasks=176, references=255, inputs=0, annotations=0, text=0), 8)
+        >>> sum(len(task.dependencies) for task in layer.materialize().values())
+        255
+        """
+        n = len(self)
+        empty = self.plan.nempty_combines if self._has_empty() else 0
+        references = self.role_size("split") + 2 * self.role_size("piece") + empty
+        return Cost(tasks=n, references=references, annotations=n * len(self.annotations))
 
     def role_keys(self, role: str) -> Iterable[Key]:
         """Return the keys of the tasks with ``role``."""

@@ -402,3 +402,59 @@ def test_shuffle_roles_with_different_values_for_one_name_keep_each():
         for name, value in values.items():
             got = [flat.annotations[name][k] for k in layer.role_keys(role)]
             assert all(type(v) is type(value) and v == value for v in got)
+
+
+def measured_cost(layer: hlg.Layer) -> tuple[int, int]:
+    tasks = layer.materialize()
+    return len(tasks), sum(len(task.dependencies) for task in tasks.values())
+
+
+@pytest.mark.parametrize(("n_in", "n_out", "stages"), CASES)
+@pytest.mark.parametrize("empty", [{}, {"empty": []}, {"empty_func": make_empty}])
+def test_shuffle_layer_cost_counts_the_references_it_builds(n_in, n_out, stages, empty):
+    layer = shuffle(n_in, n_out, stages, annotations={"retries": 2, "owner": "a"}, **empty)
+    cost = layer.cost()
+    assert (cost.tasks, cost.references) == measured_cost(layer)
+    assert cost.annotations == 2 * len(layer)
+    assert (cost.inputs, cost.text) == (0, 0)
+    for wanted in ([("s", n_out - 1)], [("s", j) for j in range(0, n_out, 3)]):
+        culled, _ = layer.cull(wanted)
+        culled_cost = culled.cost()
+        assert (culled_cost.tasks, culled_cost.references) == measured_cost(culled)
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(1, 1), (4, 9), (12, 5)])
+def test_simple_shuffle_layer_cost_counts_the_references_it_builds(n_in, n_out):
+    layer = hlg.SimpleShuffleLayer(
+        "s", "x", n_in, split_rows, combine_rows, npartitions_out=n_out, annotations={"a": 1}
+    )
+    assert layer.cost() == hlg.Cost(
+        tasks=n_in + n_in * n_out + n_out,
+        references=n_in + 2 * n_in * n_out,
+        annotations=len(layer),
+    )
+    assert (layer.cost().tasks, layer.cost().references) == measured_cost(layer)
+    culled, _ = layer.cull([("s", n_out - 1)])
+    assert (culled.cost().tasks, culled.cost().references) == measured_cost(culled)
+
+
+@pytest.mark.parametrize("simple", [True, False])
+def test_shuffle_layer_reference_limit_refuses_it_before_building(simple, monkeypatch):
+    if simple:
+        layer: hlg.Layer = hlg.SimpleShuffleLayer(
+            "s", "x", 6, split_rows, combine_rows, npartitions_out=8
+        )
+    else:
+        layer = shuffle(3, 20, 2, empty=[])
+    references = layer.cost().references
+    data = hlg.pack(layer, remote_keys=[("x", i) for i in range(layer.npartitions_in)])
+    built = []
+    original = type(layer).materialize
+    monkeypatch.setattr(
+        type(layer), "materialize", lambda self: built.append(self) or original(self)
+    )
+    with pytest.raises(hlg.ResourceLimitError, match=f"{references:,} references"):
+        hlg.unpack(data, limits=hlg.Limits(references=references - 1))
+    assert built == []
+    assert len(hlg.unpack(data, limits=hlg.Limits(references=references)).tasks) == len(layer)
+    assert len(built) == 1
