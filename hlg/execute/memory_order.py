@@ -69,7 +69,7 @@ State vocabulary (lists indexed by task number):
 
 from __future__ import annotations
 
-__all__ = ["memory_order"]
+__all__ = ["memory_order", "order_acyclic"]
 
 # Work counts grow exponentially on lattices of shared dependencies; past this
 # they only need to compare as "very big".
@@ -99,19 +99,68 @@ def memory_order(deps: list[list[int]], outputs: list[int] | None = None) -> lis
     >>> memory_order([[], [0], [], [1, 2]])  # 3 needs 1 and 2; 1 needs 0
     [0, 1, 2, 3]
     """
+    result = order_acyclic(deps, outputs)
+    return with_cycle(deps) if result is None else result
+
+
+def order_acyclic(deps: list[list[int]], outputs: list[int] | None = None) -> list[int] | None:
+    """Return the tasks in the order to run them, or ``None`` if the graph has a cycle.
+
+    Like :func:`memory_order`, but a cycle is reported rather than ordered. The
+    static walk notices it on its way: a task on a cycle is never ready, so the
+    walk either comes back to a task that still misses a dependency, or runs
+    out of outputs to walk from with tasks left over. No separate pass is made.
+
+    Examples
+    --------
+    >>> order_acyclic([[], [0], [], [1, 2]])
+    [0, 1, 2, 3]
+    >>> order_acyclic([[], [2], [1]]) is None  # 1 and 2 need each other
+    True
+    """
     g = _Graph(deps, outputs)
     first = _static_walk(g)
     if first is None:
-        return g.with_cycle()
+        return None
     order, peak = first
-    if peak <= max(map(len, deps), default=0):
+    if peak <= g.widest:
         return order  # every dependency of the widest task is held before it runs anyway
-    if max(map(len, g.dependents), default=0) < 2:
+    if g.fan < 2:
         # A forest of in-trees: the newest result held always leads to the task
         # the static walk runs next, so the dynamic walk could only reorder siblings.
         return order
     second = _dynamic_walk(g, order, peak)
     return order if second is None else second
+
+
+def with_cycle(deps: list[list[int]]) -> list[int]:
+    """Order a graph with a cycle: what can run, then the rest, in graph order.
+
+    No order runs the tasks on a cycle; the scheduler finds and reports them,
+    starting from the first task of the rest.
+
+    Examples
+    --------
+    >>> with_cycle([[], [2], [1], [1], [0]])  # 1 and 2 need each other; 3 needs 1
+    [0, 4, 1, 2, 3]
+    """
+    n = len(deps)
+    dependents: list[list[int]] = [[] for _ in range(n)]
+    for t, ds in enumerate(deps):
+        for d in ds:
+            dependents[d].append(t)
+    missing = list(map(len, deps))
+    ready = [t for t, m in enumerate(missing) if not m]
+    ready.reverse()
+    result: list[int] = []
+    while ready:
+        t = ready.pop()
+        result.append(t)
+        for u in dependents[t]:
+            missing[u] -= 1
+            if not missing[u]:
+                ready.append(u)
+    return result + [t for t, m in enumerate(missing) if m]
 
 
 class _Graph:
@@ -121,11 +170,13 @@ class _Graph:
         "dependents",
         "deps",
         "eager",
+        "fan",
         "freeing",
         "missing",
         "need",
         "outputs",
         "waiting",
+        "widest",
     )
 
     def __init__(self, deps: list[list[int]], outputs: list[int] | None) -> None:
@@ -135,26 +186,22 @@ class _Graph:
         for t, ds in enumerate(deps):
             for d in ds:
                 dependents[d].append(t)
-        if outputs is None:
-            outputs = [t for t in range(n) if not dependents[t]]
-        else:
-            outputs = [t for t in dict.fromkeys(outputs) if not dependents[t]]
-        self.outputs = outputs
-        self.missing = [len(ds) for ds in deps]
-        self.waiting = waiting = [len(ds) for ds in dependents]
+        self.missing = missing = list(map(len, deps))
+        self.waiting = waiting = list(map(len, dependents))
+        self.widest = max(missing, default=0)  # the most dependencies of any task
+        self.fan = max(waiting, default=0)  # the most dependents of any task
         # Results a task must release to be eager: one, or none if nothing needs it.
-        self.need = need = [1 if ds else 0 for ds in dependents]
-        self.freeing = freeing = [0] * n
-        eager = []
-        for t, ds in enumerate(deps):
-            if ds:
-                k = 0
-                for d in ds:
-                    if waiting[d] == 1:
-                        k += 1
-                freeing[t] = k
-            elif not need[t]:
-                eager.append(t)  # a lone task: it costs nothing to run
+        self.need = [1 if w else 0 for w in waiting]
+        sinks = [t for t, w in enumerate(waiting) if not w]
+        if outputs is None:
+            self.outputs = sinks
+        else:
+            self.outputs = [t for t in dict.fromkeys(outputs) if not waiting[t]]
+        # A dependency is released by its dependent when that is its only one; True
+        # counts as 1 in the sum.
+        single = [w == 1 for w in waiting].__getitem__
+        self.freeing = [sum(map(single, ds)) for ds in deps]
+        eager = [t for t in sinks if not missing[t]]  # lone tasks: they cost nothing to run
         eager.reverse()  # popped from the end: lone tasks run in graph order
         self.eager = eager
 
@@ -162,68 +209,85 @@ class _Graph:
         """Fresh ``missing``, ``waiting``, ``freeing`` and ``eager`` for one walk."""
         return self.missing[:], self.waiting[:], self.freeing[:], self.eager[:]
 
-    def with_cycle(self) -> list[int]:
-        """Order a graph with a cycle: what can run, then the rest, in graph order.
 
-        No order runs the tasks on a cycle; the scheduler finds and reports them.
-        """
-        missing = self.missing[:]
-        ready = [t for t, m in enumerate(missing) if not m]
-        ready.reverse()
-        result: list[int] = []
-        while ready:
-            t = ready.pop()
-            result.append(t)
-            for u in self.dependents[t]:
-                missing[u] -= 1
-                if not missing[u]:
-                    ready.append(u)
-        return result + [t for t, m in enumerate(missing) if m]
-
-
-def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
+def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (inline, see below)
     """Run eager tasks first, else walk depth-first from the outputs; count the peak.
 
     The walk visits dependencies with more direct dependencies first, then those
     with more dependents (a shared result computed first lets its other dependents
     run early), then in graph order. Returns ``None`` if the graph has a cycle.
+
+    This loop runs once per task and once per dependency: finding the next task
+    and releasing dependencies are written inline rather than as calls, which
+    roughly halves its time on small graphs.
     """
     deps, dependents, need = g.deps, g.dependents, g.need
     missing, waiting, freeing, eager = g.start()
     n = len(deps)
     # The last pushed is walked first, so push in ascending order of this key.
-    fan = max(map(len, dependents), default=0) + 1
-    push_key = [(len(ds) * fan + len(dependents[t])) * (n + 1) + n - t for t, ds in enumerate(deps)]
+    fan, stride = g.fan + 1, n + 1
+    push_key = [
+        (m * fan + w) * stride - t for t, m, w in zip(range(n), g.missing, g.waiting, strict=True)
+    ]
+    by_key = push_key.__getitem__
     done = [False] * n
     entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
     cursor = [0] * n
     result: list[int] = []
+    run = result.append
+    make_eager = eager.append
     held = peak = 0
     outputs = g.outputs[::-1]  # the next output last
     stack: list[int] = []  # the depth-first walk: tasks to run, dependencies above
-    left = n  # tasks not run yet
-    while left:
-        if eager:
+    for _ in range(n):
+        t = -1
+        while eager:
             t = eager.pop()
-            if done[t]:
-                continue
-        else:
-            t = _walk_on(stack, outputs, deps=deps, done=done, entered=entered, push_key=push_key)
-            if t < 0 or missing[t]:
-                return None  # tasks no output needs, or a dependency after its dependent
+            if not done[t]:
+                break
+            t = -1
+        if t < 0:
+            while True:  # advance the walk to the next task to run
+                if not stack:
+                    while outputs and done[outputs[-1]]:
+                        outputs.pop()
+                    if not outputs:
+                        return None  # tasks left that no output leads to: a cycle
+                    stack.append(outputs.pop())
+                t = stack[-1]
+                if done[t]:
+                    stack.pop()
+                elif entered[t]:
+                    stack.pop()
+                    break
+                else:
+                    entered[t] = True
+                    children = [d for d in deps[t] if not done[d]]
+                    if not children:
+                        stack.pop()
+                        break
+                    if len(children) > 1:
+                        children.sort(key=by_key)
+                    stack += children
+            if missing[t]:
+                return None  # back at a task whose dependency needs it: a cycle
         if held > peak:  # noqa: PLR1730 (a call to max costs more in this loop)
             peak = held
         done[t] = True
-        result.append(t)
-        left -= 1
+        run(t)
         for d in deps[t]:
             w = waiting[d] - 1
             waiting[d] = w
-            if w == 1:
-                u = _first_waiting(d, dependents, cursor, done)
+            if w == 1:  # its one dependent left now releases it
+                ds = dependents[d]
+                c = cursor[d]
+                while done[ds[c]]:
+                    c += 1
+                cursor[d] = c
+                u = ds[c]
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    eager.append(u)
+                    make_eager(u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -232,63 +296,31 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    eager.append(u)
+                    make_eager(u)
     return result, peak
 
 
-def _walk_on(
-    stack: list[int],
-    outputs: list[int],
-    *,
-    deps: list[list[int]],
-    done: list[bool],
-    entered: list[bool],
-    push_key: list[int],
-) -> int:
-    """Advance the depth-first walk to the next task to run; -1 if none is left.
-
-    On a cycle the task returned may still miss a dependency.
-    """
-    while True:
-        if not stack:
-            while outputs and done[outputs[-1]]:
-                outputs.pop()
-            if not outputs:
-                return -1
-            stack.append(outputs.pop())
-        t = stack[-1]
-        if done[t]:
-            stack.pop()
-        elif entered[t]:
-            stack.pop()
-            return t
-        else:
-            entered[t] = True
-            children = [d for d in deps[t] if not done[d]]
-            if not children:
-                stack.pop()
-                return t
-            if len(children) > 1:
-                children.sort(key=push_key.__getitem__)
-            stack.extend(children)
-
-
-def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
+def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:  # noqa: PLR0915 (inline, see below)
     """Eager tasks first, else walk towards goals taken from what is held.
 
-    Gives up (returns ``None``) as soon as it would hold ``bound`` results or
-    more: the static walk's order is then at least as good.
+    The next goal is the first unfinished dependent of the newest result still
+    held, else the next output. Gives up (returns ``None``) as soon as it would
+    hold ``bound`` results or more: the static walk's order is then at least as
+    good. Written inline like :func:`_static_walk`, for the same reason.
     """
     deps, dependents, need = g.deps, g.dependents, g.need
-    push_key = _goal_order(g, first)
+    by_key = _goal_order(g, first).__getitem__
     missing, waiting, freeing, eager = g.start()
-    left = n = len(deps)  # left: tasks not run yet
+    n = len(deps)
     done, cursor = [False] * n, [0] * n
     result: list[int] = []
+    run = result.append
+    make_eager = eager.append
     held = 0
     produced: list[int] = []  # results in the order produced; spent ones popped lazily
     goals: list[int] = []  # the depth-first walk: tasks to run, dependencies above
     outputs = g.outputs[::-1]  # the next output last; run ones popped lazily
+    left = n  # tasks not run yet
     while left:
         if eager:
             t = eager.pop()
@@ -302,34 +334,44 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
                 goals.append(t)  # back to it once its dependencies, pushed above, have run
                 todo = [d for d in deps[t] if not done[d]]
                 if len(todo) > 1:
-                    todo.sort(key=push_key.__getitem__)
-                goals.extend(todo)
+                    todo.sort(key=by_key)
+                goals += todo
                 continue
         else:
-            goals.append(
-                _next_goal(
-                    produced,
-                    outputs,
-                    waiting=waiting,
-                    dependents=dependents,
-                    cursor=cursor,
-                    done=done,
-                )
-            )
+            while produced:
+                h = produced[-1]
+                if waiting[h]:
+                    ds = dependents[h]
+                    c = cursor[h]
+                    while done[ds[c]]:
+                        c += 1
+                    cursor[h] = c
+                    goals.append(ds[c])
+                    break
+                produced.pop()
+            else:
+                while done[outputs[-1]]:
+                    outputs.pop()
+                goals.append(outputs[-1])
             continue
         if held >= bound:
             return None
         done[t] = True
-        result.append(t)
+        run(t)
         left -= 1
         for d in deps[t]:
             w = waiting[d] - 1
             waiting[d] = w
             if w == 1:
-                u = _first_waiting(d, dependents, cursor, done)
+                ds = dependents[d]
+                c = cursor[d]
+                while done[ds[c]]:
+                    c += 1
+                cursor[d] = c
+                u = ds[c]
                 freeing[u] += 1
                 if not missing[u] and freeing[u] >= need[u]:
-                    eager.append(u)
+                    make_eager(u)
             elif not w:
                 held -= 1
         if need[t]:
@@ -339,7 +381,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and freeing[u] >= need[u]:
-                    eager.append(u)
+                    make_eager(u)
     return result
 
 
@@ -350,48 +392,21 @@ def _goal_order(g: _Graph, first: list[int]) -> list[int]:
     path, capped) are walked first, then in static order. The last pushed is
     walked first, so the key ascends to the first to walk.
     """
-    rank = [0] * len(first)
+    n = len(first)
+    rank = [0] * n
     for i, t in enumerate(first):
         rank[t] = i
+    by_rank = rank.__getitem__
     for ds in g.dependents:
         if len(ds) > 1:
-            ds.sort(key=rank.__getitem__)
+            ds.sort(key=by_rank)
     deps = g.deps
-    n = len(deps)
     work = [1] * n
     get = work.__getitem__
     for t in first:
         ds = deps[t]
         if ds:
-            work[t] = min(1 + sum(map(get, ds)), _WORK_CAP)
-    return [w * (n + 1) + n - r for w, r in zip(work, rank, strict=True)]
-
-
-def _next_goal(
-    produced: list[int],
-    outputs: list[int],
-    *,
-    waiting: list[int],
-    dependents: list[list[int]],
-    cursor: list[int],
-    done: list[bool],
-) -> int:
-    """Pick the first unfinished dependent of the newest result held, else the next output."""
-    while produced:
-        h = produced[-1]
-        if waiting[h]:
-            return _first_waiting(h, dependents, cursor, done)
-        produced.pop()
-    while done[outputs[-1]]:
-        outputs.pop()
-    return outputs[-1]
-
-
-def _first_waiting(t: int, dependents: list[list[int]], cursor: list[int], done: list[bool]) -> int:
-    """Find the first dependent of ``t`` not yet run (``t`` must have one)."""
-    ds = dependents[t]
-    c = cursor[t]
-    while done[ds[c]]:
-        c += 1
-    cursor[t] = c
-    return ds[c]
+            w = 1 + sum(map(get, ds))
+            work[t] = w if w < _WORK_CAP else _WORK_CAP
+    stride = n + 1
+    return [w * stride - r for w, r in zip(work, rank, strict=True)]

@@ -18,7 +18,7 @@ from typing import Any
 from hlg._gc import gc_paused_for
 from hlg.errors import CycleError, MissingDependencyError
 from hlg.execute.forms import graph_tasks
-from hlg.execute.memory_order import memory_order
+from hlg.execute.memory_order import memory_order, order_acyclic, with_cycle
 from hlg.keys import Key
 from hlg.task import GraphNode
 from hlg.toposort import find_cycle
@@ -54,28 +54,32 @@ def order(graph: Any) -> dict[Key, int]:
     [('a', 0), ('b', 1), ('c', 2), ('d', 3)]
     """
     tasks = graph_tasks(graph).tasks
-    priority = order_tasks(tasks)
-    _check_acyclic(tasks, priority)
-    return priority
+    keys = list(tasks)
+    with gc_paused_for(len(keys)):
+        deps = _numbered(keys, list(tasks.values()))[1]
+        numbers = order_acyclic(deps)
+        if numbers is None:
+            raise _cycle_error(keys, deps)
+        return dict(zip(map(keys.__getitem__, numbers), range(len(keys)), strict=True))
 
 
-def _check_acyclic(tasks: Mapping[Key, GraphNode], priority: Mapping[Key, int]) -> None:
-    # A topological numbering puts every task after its dependencies; tasks on a
-    # cycle cannot be, so any task numbered before one of its dependencies is on
-    # (or after) a cycle, which find_cycle then names.
-    for key, node in tasks.items():
-        mine = priority[key]
-        for dep in node.dependencies:
-            if priority.get(dep, -1) >= mine:
-                deps = {k: n.dependencies for k, n in tasks.items()}
-                for start in (key, dep, *deps):
-                    cycle = find_cycle(deps, start)
-                    if cycle:
-                        raise CycleError(
-                            "tasks depend on each other in a cycle: "
-                            + " -> ".join(map(repr, cycle))
-                            + "; a task cannot need its own result"
-                        )
+def _cycle_error(keys: list[Key], deps: list[list[int]]) -> CycleError:
+    # The tasks that can run come first; the first task after them needs one
+    # that cannot, so it is on a cycle or behind one, and the walk from it names it.
+    order = with_cycle(deps)
+    placed = [False] * len(deps)
+    start = order[-1]
+    for t in order:
+        if not all(map(placed.__getitem__, deps[t])):
+            start = t
+            break
+        placed[t] = True
+    cycle = find_cycle(dict(enumerate(deps)), start) or [start]
+    return CycleError(
+        "tasks depend on each other in a cycle: "
+        + " -> ".join(repr(keys[t]) for t in cycle)
+        + "; a task cannot need its own result"
+    )
 
 
 def order_tasks(
@@ -121,14 +125,25 @@ def order_tasks(
         nodes = [tasks[key] for key in keys]
     # The walks build a few small lists per task, none of them in a cycle.
     with gc_paused_for(len(keys)):
-        index = {key: i for i, key in enumerate(keys)}
-        get = index.__getitem__
-        try:
-            deps = [list(map(get, node.dependencies)) for node in nodes]
-        except KeyError:  # dependencies outside the graph: known data, or ignored
-            deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+        index, deps = _numbered(keys, nodes)
         outputs = None if roots is None else [index[r] for r in roots if r in index]
-        return {keys[t]: i for i, t in enumerate(memory_order(deps, outputs))}
+        # On a cycle, what can run comes first; the scheduler finds and names the cycle.
+        numbers = memory_order(deps, outputs)
+        return dict(zip(map(keys.__getitem__, numbers), range(len(keys)), strict=True))
+
+
+def _numbered(keys: list[Key], nodes: list[GraphNode]) -> tuple[dict[Key, int], list[list[int]]]:
+    """Return each key's position, and each node's dependencies as positions.
+
+    Dependencies that are not among ``keys`` are left out: known data, or ignored.
+    """
+    index = dict(zip(keys, range(len(keys)), strict=True))
+    get = index.__getitem__
+    try:
+        deps = [list(map(get, node.dependencies)) for node in nodes]
+    except KeyError:
+        deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+    return index, deps
 
 
 def _needed(

@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 
 import hlg
-from hlg.execute.memory_order import memory_order
+from hlg.execute.memory_order import memory_order, order_acyclic
 from hlg.execute.order import order_tasks
 
 from .order_cases import (
@@ -149,3 +149,16 @@ def test_order_handles_deep_chains_and_wide_fans_without_recursion():
     fan = {("x", i): (f,) for i in range(10_000)}
     fan["total"] = (f, [("x", i) for i in range(10_000)])
     assert peak_held(fan, hlg.order(fan)) == 10_000
+
+
+def test_order_acyclic_reports_cycles_the_walk_meets():
+    assert order_acyclic([[1], [0]]) is None  # no task is free of dependents: no output
+    assert order_acyclic([[], [0, 2], [1], [1]]) is None  # reached from output 3
+    assert order_acyclic([[0]]) is None  # a task that needs itself
+    assert order_acyclic([[], [0], [1]]) == [0, 1, 2]
+
+
+def test_order_names_a_cycle_behind_the_tasks_that_can_run():
+    graph = {"a": (f,), "b": (f, "a", "c"), "c": (f, "d"), "d": (f, "c"), "e": (f, "b")}
+    with pytest.raises(hlg.CycleError, match="'c' -> 'd' -> 'c'|'d' -> 'c' -> 'd'"):
+        hlg.order(graph)
