@@ -86,6 +86,8 @@ def graph_tasks(
     >>> graph_tasks(hlg.pack({"a": 1}, "a")).keys
     ['a']
     """
+    if type(graph) is dict:  # the commonest form, and none of the checks below applies
+        return GraphTasks(convert_graph(graph, known), None)
     if isinstance(graph, bytes | bytearray | memoryview):
         graph = unpack(graph, **(unpack_options or {}))
     if isinstance(graph, FlatGraph):

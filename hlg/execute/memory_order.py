@@ -52,10 +52,10 @@ State vocabulary (lists indexed by task number):
 - ``missing[t]``: dependencies of ``t`` not yet run; ``t`` is *ready* at 0;
 - ``waiting[t]``: dependents of ``t`` not yet run; ``t``'s result is held while
   this is positive after ``t`` has run;
-- ``freeing[t]``: dependencies of ``t`` whose only remaining dependent is ``t``;
-  running ``t`` releases them. ``t`` is eager when ready and
-  ``freeing[t] >= need[t]``, where ``need[t]`` is 1 if anything depends on
-  ``t``, else 0;
+- ``owed[t]``: how many more results running ``t`` must release to be eager:
+  1 if anything depends on ``t`` (else 0), less the dependencies whose only
+  remaining dependent is ``t`` (running ``t`` releases them). ``t`` is eager
+  when ready and ``owed[t] <= 0``;
 - ``cursor[t]``: index into ``dependents[t]`` before which every dependent has
   run, so finding the first unfinished one costs nothing twice;
 - ``eager``: stack of eager tasks, the newest on top, so that a chain of eager
@@ -68,6 +68,8 @@ State vocabulary (lists indexed by task number):
 """
 
 from __future__ import annotations
+
+from itertools import filterfalse
 
 __all__ = ["memory_order", "order_acyclic"]
 
@@ -171,10 +173,9 @@ class _Graph:
         "deps",
         "eager",
         "fan",
-        "freeing",
         "missing",
-        "need",
         "outputs",
+        "owed",
         "waiting",
         "widest",
     )
@@ -190,24 +191,26 @@ class _Graph:
         self.waiting = waiting = list(map(len, dependents))
         self.widest = max(missing, default=0)  # the most dependencies of any task
         self.fan = max(waiting, default=0)  # the most dependents of any task
-        # Results a task must release to be eager: one, or none if nothing needs it.
-        self.need = [1 if w else 0 for w in waiting]
         sinks = [t for t, w in enumerate(waiting) if not w]
         if outputs is None:
             self.outputs = sinks
         else:
             self.outputs = [t for t in dict.fromkeys(outputs) if not waiting[t]]
-        # A dependency is released by its dependent when that is its only one; True
-        # counts as 1 in the sum.
+        # A task must release one result to be eager, or none if nothing needs it; a
+        # dependency is released by its dependent when that is its only one (True
+        # counts as 1 in the sum).
         single = [w == 1 for w in waiting].__getitem__
-        self.freeing = [sum(map(single, ds)) for ds in deps]
+        self.owed = [
+            ((1 if w else 0) - sum(map(single, ds))) if ds else (1 if w else 0)
+            for ds, w in zip(deps, waiting, strict=True)
+        ]
         eager = [t for t in sinks if not missing[t]]  # lone tasks: they cost nothing to run
         eager.reverse()  # popped from the end: lone tasks run in graph order
         self.eager = eager
 
     def start(self) -> tuple[list[int], list[int], list[int], list[int]]:
-        """Fresh ``missing``, ``waiting``, ``freeing`` and ``eager`` for one walk."""
-        return self.missing[:], self.waiting[:], self.freeing[:], self.eager[:]
+        """Fresh ``missing``, ``waiting``, ``owed`` and ``eager`` for one walk."""
+        return self.missing[:], self.waiting[:], self.owed[:], self.eager[:]
 
 
 def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (inline, see below)
@@ -221,8 +224,8 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
     and releasing dependencies are written inline rather than as calls, which
     roughly halves its time on small graphs.
     """
-    deps, dependents, need = g.deps, g.dependents, g.need
-    missing, waiting, freeing, eager = g.start()
+    deps, dependents = g.deps, g.dependents
+    missing, waiting, owed, eager = g.start()
     n = len(deps)
     # The last pushed is walked first, so push in ascending order of this key.
     fan, stride = g.fan + 1, n + 1
@@ -231,6 +234,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
     ]
     by_key = push_key.__getitem__
     done = [False] * n
+    is_done = done.__getitem__
     entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
     cursor = [0] * n
     result: list[int] = []
@@ -262,7 +266,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     break
                 else:
                     entered[t] = True
-                    children = [d for d in deps[t] if not done[d]]
+                    children = list(filterfalse(is_done, deps[t]))
                     if not children:
                         stack.pop()
                         break
@@ -285,17 +289,18 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     c += 1
                 cursor[d] = c
                 u = ds[c]
-                freeing[u] += 1
-                if not missing[u] and freeing[u] >= need[u]:
+                o = owed[u] - 1
+                owed[u] = o
+                if o <= 0 and not missing[u]:
                     make_eager(u)
             elif not w:
                 held -= 1
-        if need[t]:
+        if dependents[t]:
             held += 1
             for u in dependents[t]:
                 m = missing[u] - 1
                 missing[u] = m
-                if not m and freeing[u] >= need[u]:
+                if not m and owed[u] <= 0:
                     make_eager(u)
     return result, peak
 
@@ -308,11 +313,12 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
     hold ``bound`` results or more: the static walk's order is then at least as
     good. Written inline like :func:`_static_walk`, for the same reason.
     """
-    deps, dependents, need = g.deps, g.dependents, g.need
+    deps, dependents = g.deps, g.dependents
     by_key = _goal_order(g, first).__getitem__
-    missing, waiting, freeing, eager = g.start()
+    missing, waiting, owed, eager = g.start()
     n = len(deps)
     done, cursor = [False] * n, [0] * n
+    is_done = done.__getitem__
     result: list[int] = []
     run = result.append
     make_eager = eager.append
@@ -332,7 +338,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
                 continue
             if missing[t]:
                 goals.append(t)  # back to it once its dependencies, pushed above, have run
-                todo = [d for d in deps[t] if not done[d]]
+                todo = list(filterfalse(is_done, deps[t]))
                 if len(todo) > 1:
                     todo.sort(key=by_key)
                 goals += todo
@@ -369,18 +375,19 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
                     c += 1
                 cursor[d] = c
                 u = ds[c]
-                freeing[u] += 1
-                if not missing[u] and freeing[u] >= need[u]:
+                o = owed[u] - 1
+                owed[u] = o
+                if o <= 0 and not missing[u]:
                     make_eager(u)
             elif not w:
                 held -= 1
-        if need[t]:
+        if dependents[t]:
             held += 1
             produced.append(t)
             for u in dependents[t]:
                 m = missing[u] - 1
                 missing[u] = m
-                if not m and freeing[u] >= need[u]:
+                if not m and owed[u] <= 0:
                     make_eager(u)
     return result
 
