@@ -2,8 +2,9 @@
 
 Expression: ``((x + 1) * 2).sum()`` over ``x = ones(...)`` with one-element
 blocks, at 10 000, 250 000 and 1 000 000 blocks: hlg's example array
-(``examples/chunked_array.py``, its Blockwise layers fused by ``hlg.optimize``
-without culling) against dask.array (which fuses its own). Each measurement gets a
+(``examples/chunked_array.py``, its Blockwise layers fused by ``hlg.optimize``,
+then culled to the sum's key by ``hlg.distributed.submit``, as it does by
+default) against dask.array (which fuses its own). Each measurement gets a
 fresh ``dask scheduler`` process on 127.0.0.1 (hlg's plugin and the example's
 layer type preloaded); the graph is held, then cancelled. Only the smallest
 size also runs to completion, on two worker processes, and checks the result.
@@ -13,10 +14,14 @@ Columns:
 - ``client ms``: from building the collection until the submit call returns
   (budget for hlg: < 50 ms, within 10% from 10 000 to 1 000 000 blocks); the route
   (plugin or not) is asked once per client before, and not timed;
+- ``client cpu ms``: CPU time of the client's calling thread over the same span,
+  which other processes on a shared machine do not inflate;
 - ``sent``: bytes of the graph the client sends (hlg: packed bytes, or the
   pickled expression on the expression route; dask: its pickled expression);
 - ``held s``: from building the collection until the scheduler holds every
   task state (budget: dask / hlg-plugin >= 3, dask / hlg-expr > 1);
+- ``sched cpu s``: CPU seconds the scheduler process spent meanwhile; on a
+  shared machine its ratio to dask's is steadier than the wall-clock one;
 - ``B/task``: growth of the scheduler process's resident memory, per task held.
 
 Run: ``python benchmarks/bench_distributed.py`` (needs ``pip install -e '.[bench,distributed]'``).
@@ -112,6 +117,10 @@ class Scheduler:
     def rss(self) -> int:
         return int(psutil.Process(self.procs[0].pid).memory_info().rss)
 
+    def cpu(self) -> float:
+        times = psutil.Process(self.procs[0].pid).cpu_times()
+        return float(times.user + times.system)
+
     def stop(self) -> None:
         for proc in self.procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -157,7 +166,7 @@ def _submit_hlg(side: int, client: distributed.Client, route: str) -> Any:
 
 def _hlg_sent(side: int, route: str) -> int:
     graph, keys = _hlg_graph(side)
-    data = hlg.pack(graph, keys, cull=False)
+    data = hlg.pack(graph, keys)  # culled, as submit does by default
     if route == "plugin":
         return len(data)
     header, frames = serialize(to_serialize(hd.PackedGraph(data, keys)), on_error="raise")
@@ -189,14 +198,18 @@ def measure(blocks: int, variant: str) -> dict[str, Any]:
             if variant != "dask.array":
                 hd.route_of(client)  # asked once per client, when it is new: not timed
             rss0 = cluster.rss()
+            cpu0 = cluster.cpu()
+            client_cpu0 = time.thread_time()
             start = time.perf_counter()
             if variant == "dask.array":
                 future = client.compute(_dask_array(side))
             else:
                 future = _submit_hlg(side, client, variant.split()[1])
             submitted = time.perf_counter() - start
+            client_cpu = time.thread_time() - client_cpu0
             ntasks = _wait_until_held(client)
             held = time.perf_counter() - start
+            cpu = cluster.cpu() - cpu0
             rss1 = cluster.rss()
             value = None
             if run:
@@ -207,7 +220,9 @@ def measure(blocks: int, variant: str) -> dict[str, Any]:
     sent = _dask_sent(side) if variant == "dask.array" else _hlg_sent(side, variant.split()[1])
     return {
         "client": submitted,
+        "client_cpu": client_cpu,
         "held": held,
+        "cpu": cpu,
         "sent": sent,
         "ntasks": ntasks,
         "per_task": (rss1 - rss0) / ntasks,
@@ -243,7 +258,9 @@ def main(sizes: tuple[int, ...], variants: tuple[str, ...] = VARIANTS) -> None:
             results[blocks, variant] = r
             print(
                 f"  {blocks:>9,} blocks  {variant:<10}  client {r['client'] * 1e3:8.1f} ms  "
-                f"sent {r['sent']:>11,} B  held {r['held']:8.2f} s  {r['ntasks']:>9,} tasks  "
+                f"(cpu {r['client_cpu'] * 1e3:7.1f} ms)  "
+                f"sent {r['sent']:>11,} B  held {r['held']:8.2f} s  cpu {r['cpu']:8.2f} s  "
+                f"{r['ntasks']:>9,} tasks  "
                 f"{int(r['per_task']):>5} B/task",
                 flush=True,
             )
@@ -257,9 +274,12 @@ def main(sizes: tuple[int, ...], variants: tuple[str, ...] = VARIANTS) -> None:
                     variant,
                     r["ntasks"],
                     r["client"] * 1e3,
+                    r["client_cpu"] * 1e3,
                     r["sent"],
                     r["held"],
                     "" if base is None else base["held"] / r["held"],
+                    r["cpu"],
+                    "" if base is None else base["cpu"] / r["cpu"],
                     int(r["per_task"]),
                     "" if r["value"] is None else f"{r['value']:.0f}",
                 ]
@@ -272,17 +292,24 @@ def main(sizes: tuple[int, ...], variants: tuple[str, ...] = VARIANTS) -> None:
             "route",
             "tasks held",
             "client ms",
+            "client cpu ms",
             "sent B",
             "held s",
             "dask/this held",
+            "sched cpu s",
+            "dask/this cpu",
             "B/task",
             "result",
         ],
         rows,
     )
-    hlg_client = [results[b, "hlg plugin"]["client"] for b in sizes if "hlg plugin" in variants]
-    if len(hlg_client) > 1:
-        print(f"\nhlg client time, largest / smallest size: {hlg_client[-1] / hlg_client[0]:.2f}")
+    if "hlg plugin" in variants and len(sizes) > 1:
+        first, last = results[sizes[0], "hlg plugin"], results[sizes[-1], "hlg plugin"]
+        print(
+            "\nhlg plugin client time, largest / smallest size: "
+            f"{last['client'] / first['client']:.2f} wall, "
+            f"{last['client_cpu'] / first['client_cpu']:.2f} cpu"
+        )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,13 @@ Keys are grouped twice for diagnostics:
 - the *task prefix* of the same key is ``"x"``: the group with tokens removed, so
   every ``x-…`` layer of a session adds up in one row.
 
-Keys that are not strings group as ``"other"`` (an int or float key) or by
-their decoded text (a bytes key).
+Both follow dask.distributed's rules, so that the scheduler's dashboard and
+hlg's own task groups show the same rows. For a ``str`` key, or a tuple key
+whose first item is a ``str``, the names are exactly distributed's. A bytes
+name is decoded first. Keys without text (an int or float) have the prefix
+``"Other"``; distributed names the group of a tuple key by its first item
+whatever that is (``3``, ``b"y-1"``), where hlg names it by the item's text
+(``"y-1"``), or by the key's prefix when the item has none.
 """
 
 from __future__ import annotations
@@ -161,7 +166,10 @@ def _first_bad_part(key: tuple[Any, ...]) -> object:
     return None
 
 
-_HEX_TOKEN = re.compile(r"[0-9a-f]{8,}")
+# A whole name of 32 hexadecimal digits is an anonymous token (a scattered object's key).
+_DATA_TOKEN = re.compile(r"[0-9a-f]{32}")
+# What a name is called when it has no usable text, as distributed calls it.
+_OTHER = "Other"
 
 
 class _NameCache:
@@ -202,21 +210,41 @@ _NAMES = _NameCache(limit=1 << 22, longest=1 << 10)
 
 
 def _split_name(name: str) -> str:
-    if len(name) >= 32 and _HEX_TOKEN.fullmatch(name):
-        return "data"  # an anonymous token, such as a scattered object's key
+    """Return the prefix of a key name, by distributed's rules (``dask.utils.key_split``).
+
+    The first word (words are separated by ``-``) is kept, cleaned of quotes and
+    brackets when it does not start with a letter (a stringified tuple key,
+    ``"('x-1', 0)"``); each following word is kept while it is alphabetic and is
+    not an 8-letter word starting with ``a``-``f``, which is taken for a token.
+    A result of 32 hexadecimal digits is ``"data"``; a repr such as
+    ``"<mod.Cls object at 0x…>"`` gives the class name.
+    """
     words = name.split("-")
     result = words[0]
-    if not result[:1].isalpha():
-        # A stringified tuple key "('x-1', 0)" or a repr such as "<lambda>".
-        result = result.strip("('\"<>_ ").split(",")[0].split(" ")[0]
+    if not result:
+        return _OTHER
+    if not result[0].isalpha():
+        result = result.split(",")[0].strip("_'()\"")
     for word in words[1:]:
-        if not word.isalpha() or _HEX_TOKEN.fullmatch(word):
+        if not word.isalpha() or (len(word) == 8 and "a" <= word[0] <= "f"):
             break
         result += "-" + word
-    return result or "other"
+    if len(result) == 32 and _DATA_TOKEN.fullmatch(result):
+        return "data"
+    if not result:
+        return _OTHER
+    if result[0] == "<":
+        return _class_name(result) or _OTHER
+    return sys.intern(result)
 
 
-def _name_of(key: object) -> str | None:
+def _class_name(text: str) -> str:
+    """Return the class name in a repr: ``"<a.b.Cls object at 0x1>"`` -> ``"Cls"``."""
+    inner = text.strip("<>").split()
+    return inner[0].split(".")[-1] if inner else ""
+
+
+def _text_of(key: object) -> str | None:
     """Return the text that names ``key``: its first str or bytes part, if any."""
     while type(key) is tuple:
         if not key:
@@ -232,9 +260,11 @@ def _name_of(key: object) -> str | None:
 def key_split(key: Key) -> str:
     """Return the task prefix of a key: its name without tokens and indices.
 
-    Words after the first are kept while they are alphabetic and do not look
-    like a hexadecimal token. A bytes name is decoded first; a key with no text
-    (an int or float) has the prefix ``"other"``.
+    This is what dask.distributed's scheduler names the key's task prefix
+    (``dask.utils.key_split``). Words after the first are kept while they are
+    alphabetic and are not 8 letters starting with ``a`` to ``f`` (taken for a
+    hexadecimal token). A bytes name is decoded first; a key with no text (an
+    int or float) has the prefix ``"Other"``.
 
     Examples
     --------
@@ -246,29 +276,37 @@ def key_split(key: Key) -> str:
     'x'
     >>> key_split("add-deadbeef")
     'add'
+    >>> key_split("('x-2', 1)"), key_split("<lib.Point object at 0x7f3a>")
+    ('x', 'Point')
     >>> key_split(b"load-3"), key_split(7), key_split((("y-1", 0), 2))
-    ('load', 'other', 'y')
+    ('load', 'Other', 'y')
     """
-    name = key if type(key) is str else _name_of(key)
+    name = key if type(key) is str else _text_of(key)
     if not name:
-        return "other"
+        return _OTHER
     return _NAMES.split(name)
 
 
 def key_group(key: Key) -> str:
     """Return the task group of a key.
 
-    A tuple key's group is its first item when that is a name (``str`` or
-    ``bytes``); other keys group by their prefix.
+    This is what dask.distributed's scheduler names the key's task group
+    (``distributed.utils.key_split_group``) for str keys and tuple keys: a
+    tuple key's group is its first item when that is a name (``str``, or
+    ``bytes`` decoded); a string spelling a tuple (``"('x-2', 1)"``) groups by
+    that tuple's first item, a repr by its class name, and other strings by
+    their prefix (:func:`key_split`). A tuple key whose first item is not a
+    name (``(3, 0)``) groups by its prefix, where distributed names the group
+    by the item itself.
 
     Examples
     --------
     >>> key_group(("x-3f2a9c", 0))
     'x-3f2a9c'
-    >>> key_group("x-1")
-    'x'
+    >>> key_group("x-1"), key_group("('x-2', 1)")
+    ('x', 'x-2')
     >>> key_group((b"y-1", 0)), key_group((3, 0)), key_group(2.5)
-    ('y-1', 'other', 'other')
+    ('y-1', 'Other', 'Other')
     """
     if type(key) is tuple and key:
         first = key[0]
@@ -276,7 +314,17 @@ def key_group(key: Key) -> str:
             return first
         if type(first) is bytes:
             return first.decode("utf-8", "replace")
-    return key_split(key)
+        return key_split(key)
+    name = key if type(key) is str else _text_of(key)
+    if not name:
+        return _OTHER
+    if name[0] == "(":
+        return name.split(",", 1)[0].strip("()\"'")
+    if len(name) == 32 and _DATA_TOKEN.fullmatch(name):
+        return "data"
+    if name[0] == "<":
+        return _class_name(name) or _OTHER
+    return _NAMES.split(name)
 
 
 # --------------------------------------------------------------------------- tokenize

@@ -85,10 +85,14 @@ def test_validate_keys_reports_the_first_bad_key():
         (b"load-3f2a9c1d", "load"),
         ((b"load-1", 0), "load"),
         ((("y-1", 0), 2), "y"),
-        (7, "other"),
-        (0.5, "other"),
-        ((), "other"),
-        ((3, "x"), "other"),
+        (7, "Other"),
+        (0.5, "Other"),
+        ((), "Other"),
+        ((3, "x"), "Other"),
+        ("", "Other"),
+        ("x-features-1", "x"),  # an 8-letter word from a to f reads as a token
+        ("x-abcdefabc", "x-abcdefabc"),
+        ("<mod.Point object at 0x7f>", "Point"),
     ],
 )
 def test_key_split_drops_tokens_and_indices(key, prefix):
@@ -103,8 +107,11 @@ def test_key_split_drops_tokens_and_indices(key, prefix):
         ("x-1", "x"),
         ("y", "y"),
         ((b"y-1", 0), "y-1"),
-        ((3, 0), "other"),
-        (2.5, "other"),
+        ((3, 0), "Other"),
+        (2.5, "Other"),
+        ("('x-2', 1)", "x-2"),
+        ("<lambda>-3", "lambda>-3"),
+        ("0123456789abcdef0123456789abcdef", "data"),
     ],
 )
 def test_key_group_is_first_item_of_tuple_keys(key, group):

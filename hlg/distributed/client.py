@@ -117,7 +117,7 @@ def submit(
     client: distributed.Client | None = None,
     *,
     route: str = "auto",
-    cull: bool = False,
+    cull: bool = True,
 ) -> Any:
     """Send a graph to a dask.distributed cluster; return futures shaped like ``keys``.
 
@@ -137,10 +137,11 @@ def submit(
         ``"auto"`` (the plugin if the scheduler has it, else the expression
         route), ``"plugin"`` or ``"expr"``.
     cull
-        Drop what ``keys`` do not need before packing. Off by default: the
-        scheduler creates tasks only for what ``keys`` need anyway, and a
-        layer that cannot cull symbolically would be culled here at a cost
-        proportional to its size.
+        Drop what ``keys`` do not need before packing (the default), so the
+        scheduler never materialises layers the keys do not use. hlg's layers
+        cull symbolically, reductions included, at a cost that does not grow
+        with their size; a layer that cannot is culled by materialising it
+        here, in the client, so pass ``cull=False`` for graphs holding one.
 
     Returns
     -------
@@ -174,7 +175,7 @@ def compute(
     client: distributed.Client | None = None,
     *,
     route: str = "auto",
-    cull: bool = False,
+    cull: bool = True,
     timeout: float | None = None,
 ) -> Any:
     """Compute a graph on a dask.distributed cluster; return results as :func:`hlg.get` does.

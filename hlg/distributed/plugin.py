@@ -8,10 +8,17 @@ the client. The handler
 1. unpacks the bytes once, on the scheduler's offload thread
    (:func:`hlg.unpack`, which never unpickles);
 2. turns the tasks into dask task specs (:func:`~hlg.distributed.to_dask`) and
-   orders them with :func:`hlg.order`, which replaces ``dask.order`` as the
-   scheduler's internal priority;
+   orders them with hlg's ordering (:func:`hlg.execute.order.order_tasks`),
+   which replaces ``dask.order`` as the scheduler's internal priority;
 3. creates the scheduler's task states and reports errors to the client's
    futures, as the scheduler's own ``update-graph`` handler does.
+
+It skips what :func:`hlg.unpack` has already proved: the graph has no cycle
+(so the order is not checked for one again), and every dependency is a task
+of the graph or one of its remote keys (so only the remote keys are looked up
+among the scheduler's tasks, instead of walking the whole graph for data that
+was lost). Step 3 runs with the cyclic garbage collector paused: it builds
+several objects per task, all of them alive until the tasks are released.
 
 Step 3 calls the scheduler's non-public methods, so the plugin refuses to
 start on a version of distributed it was not tested with
@@ -34,9 +41,10 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import offload
 
 from hlg import __version__
+from hlg._gc import gc_paused
 from hlg.distributed.tasks import to_dask
 from hlg.errors import UsageError
-from hlg.execute.order import order
+from hlg.execute.order import order_tasks
 from hlg.keys import Key, is_key
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
@@ -142,25 +150,29 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         try:
             if type(graph) is not bytes:
                 raise UsageError(f"an hlg-update-graph message holds {type(graph).__name__}")
-            flat, dsk, priority = await offload(_materialize, graph)
-            if set(flat.keys) != set(wanted):
-                raise UsageError(
-                    "the message's keys differ from those packed in the graph; "
-                    "send what hlg.distributed.submit sends"
-                )
-            if not _create_tasks(scheduler, dsk, flat.annotations, priority, wanted, client, start):
-                return
-            self.graphs += 1
+            flat, dsk, priority = await offload(_materialize, graph, wanted)
+            with gc_paused():
+                created = _create_tasks(scheduler, flat, dsk, priority, wanted, client, start)
+            if created:
+                self.graphs += 1
         except Exception as err:
             _report_error(scheduler, err, wanted, client)
         finally:
             scheduler._active_graph_updates -= 1
 
 
-def _materialize(data: bytes) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int]]:
+def _materialize(
+    data: bytes, wanted: list[Key]
+) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int]]:
     # On the offload thread, so the scheduler's event loop keeps serving meanwhile.
     flat = unpack(data)
-    return flat, to_dask(flat), order(flat)
+    if set(flat.keys) != set(wanted):
+        raise UsageError(
+            "the message's keys differ from those packed in the graph; "
+            "send what hlg.distributed.submit sends"
+        )
+    # unpack refused cycles already: hlg.order's own check for one would repeat it.
+    return flat, to_dask(flat), order_tasks(flat.tasks)
 
 
 def _wanted_keys(keys: Any) -> list[Key]:
@@ -171,8 +183,8 @@ def _wanted_keys(keys: Any) -> list[Key]:
 
 def _create_tasks(  # noqa: PLR0917 - one private call site
     scheduler: Scheduler,
+    flat: FlatGraph,
     dsk: dict[Key, Any],
-    annotations: dict[str, dict[Key, Any]],
     priority: dict[Key, int],
     keys: list[Key],
     client: str,
@@ -196,22 +208,25 @@ def _create_tasks(  # noqa: PLR0917 - one private call site
         "fifo_timeout": 0.0,
         "code": (),
         "span_metadata": {"collections": [{"type": "hlg"}]},
-        "annotations_by_type": annotations,
+        "annotations_by_type": flat.annotations,
         "global_annotations": None,
         "start": start,
         "stimulus_id": stimulus_id,
     }
+    # Data can be lost only where the graph relies on the scheduler holding it.
+    maybe_lost = not scheduler.tasks.keys() >= flat.remote_keys
     if _TAKES_DEPENDENCIES:
         # distributed 2025.4 to 2025.x: a separate dependencies mapping, and
         # only the keys whose data was lost are cancelled.
         dependencies = {key: set(node.dependencies) for key, node in dsk.items()}
-        lost = scheduler._find_lost_dependencies(dsk, dependencies, set(keys))
-        if lost:
-            _cancel(scheduler, list(lost), client, stimulus_id)
+        if maybe_lost:
+            lost = scheduler._find_lost_dependencies(dsk, dependencies, set(keys))
+            if lost:
+                _cancel(scheduler, list(lost), client, stimulus_id)
         scheduler._remove_done_tasks_from_dsk(dsk, dependencies)
         scheduler._create_taskstate_from_graph(dependencies=dependencies, **common)
         return True
-    if scheduler._find_lost_dependencies(dsk, set(keys)):
+    if maybe_lost and scheduler._find_lost_dependencies(dsk, set(keys)):
         _cancel(scheduler, keys, client, stimulus_id)
         return False
     scheduler._create_taskstate_from_graph(**common)

@@ -153,16 +153,23 @@ def build_groups(
     """
     groups: dict[str, TaskGroup] = {}
     counts: dict[str, int] = {}
+    # Each group's first key: its prefix is that key's, as dask.distributed names it
+    # (a group's own name may split differently, e.g. "('x-abc', 0)" in group "x-abc").
+    first: dict[str, Key] = {}
     # Group of every key seen, to avoid splitting the same name twice.
     group_of: dict[Key, str] = {}
     for key in tasks:
         name = key_group(key)
         group_of[key] = name
-        counts[name] = counts.get(name, 0) + 1
+        if name in counts:
+            counts[name] += 1
+        else:
+            counts[name] = 1
+            first[name] = key
     for key in remote_keys:
         group_of.setdefault(key, key_group(key))
     for name, count in counts.items():
-        group = TaskGroup(name, key_split(name))
+        group = TaskGroup(name, key_split(first[name]))
         group.states[TaskState.WAITING] = count
         groups[name] = group
     for key, node in tasks.items():

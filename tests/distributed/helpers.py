@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +128,22 @@ def recorded(dask_scheduler: Any) -> tuple[dict[str, dict[Any, Any]], dict[Any, 
 
 def record_annotations(dask_scheduler: Any) -> None:
     dask_scheduler.add_plugin(AnnotationRecorder(), name=AnnotationRecorder.name, idempotent=True)
+
+
+def holds(dask_scheduler: Any, key: Any) -> bool:
+    """Whether the scheduler has a task state for ``key``."""
+    return key in dask_scheduler.tasks
+
+
+def collector_enabled() -> bool:
+    """Whether the cyclic garbage collector runs in this process."""
+    return gc.isenabled()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still not true after {timeout} s: {condition}")
+        time.sleep(0.05)

@@ -112,7 +112,7 @@ def _count_layers_per_process(client: Any, graph: Any, keys: Any, route: str) ->
     worker_counts = client.run(helpers.materializations)
     # Expected: each layer of the packed graph, once, in the scheduler process.
     expected: dict[str, int] = {}
-    for layer in hlg.unpack(hlg.pack(graph, keys, cull=False)).layers:
+    for layer in hlg.unpack(hlg.pack(graph, keys)).layers:  # culled, as compute culls
         name = get_layer_class(layer.tag).__name__
         expected[name] = expected.get(name, 0) + 1
     assert client_counts == {}
@@ -283,6 +283,45 @@ def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
     assert "Import the package that defines it on the scheduler" in str(info.value)
 
 
+def _graph_with_unneeded_layer(name: str) -> hlg.HighLevelGraph:
+    """Key ``name``, in a layer depending on a layer not installed on the scheduler.
+
+    None of that layer's tasks are needed for ``name``: culled, it is not sent.
+    """
+    unused = ClientOnlyLayer(f"unused-{name}")
+    used = hlg.MaterializedLayer({name: 3, f"other-{name}": (abs, unused.name)})
+    return hlg.HighLevelGraph(
+        {unused.name: unused, used.name: used}, {unused.name: set(), used.name: {unused.name}}
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_submit_culls_what_the_keys_do_not_need_by_default(client, route):
+    culled = f"culled-{route}"
+    graph = _graph_with_unneeded_layer(culled)
+    assert hd.compute(graph, culled, client, route=route, timeout=TIMEOUT) == 3
+    whole = f"whole-{route}"
+    graph = _graph_with_unneeded_layer(whole)
+    with pytest.raises(hlg.UnknownLayerError, match="'tests.client-only'"):
+        hd.compute(graph, whole, client, route=route, cull=False, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_graph_needing_released_data_is_cancelled(client, route):
+    future = client.scatter(41, hash=False)
+    key = future.key
+    data = hlg.pack({f"plus-{route}": (add, future, 1)}, f"plus-{route}")
+    future.release()
+    helpers.wait_until(lambda: not client.run_on_scheduler(helpers.holds, key=key), TIMEOUT)
+    [plus] = hd.submit(data, [f"plus-{route}"], client, route=route)
+    with pytest.raises(distributed.client.FutureCancelledError, match="lost dependencies"):
+        plus.result(timeout=TIMEOUT)
+    # Held data is found, and the collector runs again once the task states are built.
+    y = client.scatter(1, hash=False)
+    assert hd.compute({f"again-{route}": (add, y, 1)}, f"again-{route}", client, route=route) == 2
+    assert client.run_on_scheduler(helpers.collector_enabled)
+
+
 def test_plugin_route_survives_malformed_messages(client):
     for message in ({}, {"graph": "text", "keys": "k"}, {"keys": [["not", "a", "key"]]}):
         client._send_to_scheduler({"op": "hlg-update-graph", **message})
@@ -307,17 +346,23 @@ def test_scheduler_task_groups_are_named_as_hlg_names_them(client, route):
         "total-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b": (add, ("x-1a2b3c4d", 0), ("x-1a2b3c4d", 1)),
         ("sum-aggregate-3f2a1b9c", 0): (add, "total-5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", 1),
         "hello-world-1": (add, ("sum-aggregate-3f2a1b9c", 0), 1),
+        # Strings spelling a tuple or a repr, a 32-digit token, a word read as a token.
+        "('x-2', 1)": (add, "hello-world-1", 1),
+        "<mod.Point object at 0x7f>": (add, "('x-2', 1)", 0),
+        "0123456789abcdef0123456789abcdef": 1,
+        "load-features-1": (add, "0123456789abcdef0123456789abcdef", 0),
     }
     keys = list(graph)  # held while the scheduler is asked, so no group is forgotten
     data = hlg.pack(graph, keys)
     futures = hd.submit(data, keys, client, route=route)
-    assert _result(futures)[-1] == 5
+    assert _result(futures)[-1] == 1
     groups, prefixes = client.run_on_scheduler(helpers.on_scheduler_groups)
     del futures
     flat = hlg.unpack(data)
     for name, group in flat.groups.items():
         assert groups[name] == group.prefix
     assert set(flat.prefixes) <= set(prefixes)
+    assert {"x-1a2b3c4d", "x-2", "Point", "data", "load", "sum-aggregate-3f2a1b9c"} <= set(groups)
 
 
 @pytest.mark.parametrize("route", ROUTES)
