@@ -77,7 +77,7 @@ class Layer(Mapping[Key, GraphNode]):
 
     def __init__(self, name: str, annotations: Mapping[str, Any] | None = None) -> None:
         if type(name) is not str or not name:
-            raise PackError(f"a layer's name must be a non-empty str; got {name!r}")
+            raise UsageError(f"a layer's name must be a non-empty str; got {name!r}")
         self.name = name
         merged = current_annotations()
         if annotations:
@@ -264,12 +264,12 @@ class Layer(Mapping[Key, GraphNode]):
         for role, values in role_annotations.items():
             if role not in self.roles:
                 known = ", ".join(map(repr, self.roles)) or "none"
-                raise PackError(
+                raise UsageError(
                     f"layer {self.name!r}: {type(self).__name__} has no task role {role!r}; "
                     f"its roles: {known}"
                 )
             if not isinstance(values, Mapping):
-                raise PackError(
+                raise UsageError(
                     f"layer {self.name!r}: the annotations of role {role!r} must be a mapping "
                     f"of name to value; got {type(values).__name__}"
                 )
@@ -282,7 +282,7 @@ class Layer(Mapping[Key, GraphNode]):
 
         Raises
         ------
-        PackError
+        UsageError
             The layer type has no such role, or a value is not a valid annotation.
 
         Examples
@@ -293,7 +293,7 @@ class Layer(Mapping[Key, GraphNode]):
         {'retries': 2}
         >>> layer.with_role_annotations("nope", retries=2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        hlg.errors.PackError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
+        hlg.errors.UsageError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
         """
         new = copy.copy(self)
         merged = {**self.role_annotations.get(role, {}), **annotations}

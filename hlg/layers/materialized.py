@@ -22,7 +22,7 @@ from hlg.convert import KeyUnion, convert_graph, convert_task, plain_refs
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
-from hlg.packing.registry import register_layer
+from hlg.layers.registry import register_layer
 from hlg.task import GraphNode, apply
 
 if TYPE_CHECKING:

@@ -40,7 +40,7 @@ def test_layers_compare_by_identity():
 
 
 def test_layer_names_must_be_non_empty_strings():
-    with pytest.raises(hlg.PackError, match="name"):
+    with pytest.raises(hlg.UsageError, match="name"):
         CountingLayer("", 1)
 
 
@@ -82,3 +82,4 @@ def test_role_annotations_on_a_layer_packed_as_tasks_are_refused():
     layer = Roles("c", 3).with_role_annotations("all", priority=1)
     with pytest.raises(hlg.PackError, match="per task role"):
         hlg.pack(layer)
+
