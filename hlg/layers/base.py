@@ -34,7 +34,7 @@ from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
 from hlg.keys import Key
@@ -48,6 +48,29 @@ if TYPE_CHECKING:
 __all__ = ["KeyBox", "Layer", "NeededKeys", "PendingKeys"]
 
 MATERIALIZED_TAG = "hlg.materialized"
+
+
+class TaskHolder(Protocol):
+    """Builds a layer that holds ``tasks`` as they are: what the default cull returns."""
+
+    def __call__(
+        self, tasks: dict[Key, GraphNode], name: str, annotations: dict[str, Any]
+    ) -> Layer: ...
+
+
+# The one TaskHolder, set by hold_culled_tasks_with when hlg.layers.materialized is
+# imported (hlg.layers imports it with this module), so that the base class need not
+# import its subclass. Empty until then.
+_TASK_HOLDER: list[TaskHolder] = []
+
+
+def hold_culled_tasks_with(build: TaskHolder) -> None:
+    """Make ``build`` hold the tasks that the default :meth:`Layer.cull` keeps.
+
+    ``hlg.layers.materialized`` calls it once, with the constructor of a
+    :class:`~hlg.MaterializedLayer` from task nodes.
+    """
+    _TASK_HOLDER[:] = [build]
 
 
 class Layer(Mapping[Key, GraphNode]):
@@ -158,11 +181,14 @@ class Layer(Mapping[Key, GraphNode]):
             Keys of other layers that the kept tasks need. A :class:`NeededKeys`
             may carry hints for the layers that produce them.
         """
-        from hlg.layers.materialized import MaterializedLayer
-
+        if not _TASK_HOLDER:
+            raise UsageError(
+                f"layer {self.name!r}: culling a {type(self).__name__} needs "
+                "hlg.layers.materialized, which holds the kept tasks; import hlg.layers"
+            )
         tasks = self.materialize()
         kept, external = cull_tasks(self.name, tasks, keys)
-        return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+        return _TASK_HOLDER[0](kept, self.name, self.annotations), external
 
     def takes_box(self, box: KeyBox) -> bool:
         """Return whether :meth:`cull_lazily` takes ``box`` as it is, without listing its keys.
