@@ -53,7 +53,7 @@ from hlg.optimize import optimize
 from hlg.packing.pack import pack
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply
 from hlg.version import __version__ as __version__
-from hlg.visualize.describe import describe
+from hlg.visualize import describe
 
 __all__ = [
     "Alias",

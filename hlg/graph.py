@@ -31,6 +31,7 @@ from hlg.errors import (
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import KeyBox, Layer, PendingKeys, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
+from hlg.presentation import presenter
 from hlg.task import GraphNode
 from hlg.toposort import toposort
 
@@ -539,9 +540,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
 
     def __str__(self) -> str:
-        from hlg.visualize import describe
-
-        return describe(self, sizes=False).to_text()
+        return presenter().describe(self, sizes=False).to_text()
 
     def describe(self, *, sizes: bool = True) -> Any:
         """Return the layer table, without materialising any layer.
@@ -554,9 +553,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> [(row.name, row.tasks, row.dependencies) for row in g.describe().layers]
         [('a', 1, ()), ('b', 1, ('a',))]
         """
-        from hlg.visualize import describe
-
-        return describe(self, sizes=sizes)
+        return presenter().describe(self, sizes=sizes)
 
     def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
         """Draw the layer graph to ``filename``: SVG, PNG, PDF or DOT by its extension.
@@ -576,9 +573,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> g.visualize(pathlib.Path(tempfile.mkdtemp()) / "graph.dot").suffix
         '.dot'
         """
-        from hlg.visualize import visualize
-
-        return visualize(self, filename)
+        return presenter().visualize(self, filename)
 
     def to_dot(self) -> str:
         """Return the layer graph as Graphviz DOT text (needs nothing installed).
@@ -588,9 +583,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> HighLevelGraph.from_dict({"x": 1}, name="x").to_dot().splitlines()[0]
         'digraph hlg {'
         """
-        from hlg.visualize import to_dot
-
-        return to_dot(self)
+        return presenter().to_dot(self)
 
     def to_networkx(self) -> Any:
         """Return the layer graph as a ``networkx.DiGraph`` (needs networkx).
@@ -604,14 +597,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> list(g.to_networkx().edges)
         [('a', 'b')]
         """
-        from hlg.visualize import to_networkx
-
-        return to_networkx(self)
+        return presenter().to_networkx(self)
 
     def _repr_html_(self) -> str:
-        from hlg.visualize import to_html
-
-        return to_html(self)
+        return presenter().to_html(self)
 
 
 def _join_boxes(

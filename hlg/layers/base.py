@@ -40,6 +40,7 @@ from hlg.errors import MissingDependencyError, MissingKeyError, PackError, Usage
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
 from hlg.limits import Cost
+from hlg.presentation import presenter
 from hlg.task import GraphNode
 
 if TYPE_CHECKING:
@@ -391,15 +392,11 @@ class Layer(Mapping[Key, GraphNode]):
         >>> row.tasks, row.blocks
         (1000, '20 x 50 blocks')
         """
-        from hlg.visualize import describe
-
-        return describe(self, sizes=sizes)
+        return presenter().describe(self, sizes=sizes)
 
     def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
         """Draw this layer as a one-box picture; see :meth:`hlg.HighLevelGraph.visualize`."""
-        from hlg.visualize import visualize
-
-        return visualize(self, filename)
+        return presenter().visualize(self, filename)
 
     def to_dot(self) -> str:
         """Return this layer as Graphviz DOT text (needs nothing installed).
@@ -410,14 +407,10 @@ class Layer(Mapping[Key, GraphNode]):
         >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
         True
         """
-        from hlg.visualize import to_dot
-
-        return to_dot(self)
+        return presenter().to_dot(self)
 
     def _repr_html_(self) -> str:
-        from hlg.visualize import to_html
-
-        return to_html(self)
+        return presenter().to_html(self)
 
 
 class KeyBox(Collection[Key]):
