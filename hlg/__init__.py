@@ -43,6 +43,7 @@ from hlg.layers.annotate import annotate
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, BlockwiseDep, blockwise
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.registry import register_layer
 from hlg.layers.shuffle import ShuffleLayer, ShuffleRoute, SimpleShuffleLayer
 from hlg.limits import Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph
@@ -50,11 +51,9 @@ from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.materialize.unpack import unpack
 from hlg.optimize import optimize
 from hlg.packing.pack import pack
-from hlg.packing.registry import register_layer
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef, apply
-from hlg.visualize.describe import describe
-
-__version__ = "0.1.0"
+from hlg.version import __version__ as __version__
+from hlg.visualize import describe
 
 __all__ = [
     "Alias",

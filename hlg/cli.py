@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from hlg import __version__
+    from hlg.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="hlg",

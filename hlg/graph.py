@@ -13,7 +13,7 @@ outputs. A HighLevelGraph is itself such a collection.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -31,6 +31,7 @@ from hlg.errors import (
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import KeyBox, Layer, PendingKeys, missing_dependency
 from hlg.layers.materialized import MaterializedLayer
+from hlg.presentation import presenter
 from hlg.task import GraphNode
 from hlg.toposort import toposort
 
@@ -351,7 +352,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
 
     # -- cull and validate ---------------------------------------------------------------
 
-    def cull(self, keys: Key | Iterable[Any]) -> HighLevelGraph:
+    def cull(self, keys: Key | Iterable[Any], *, held: Container[object] = ()) -> HighLevelGraph:
         """Return the graph with only what ``keys`` need.
 
         Each layer, from the last to the first, is asked for the keys it must
@@ -362,33 +363,48 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         Parameters
         ----------
         keys
-            A key, or a (nested) list or a set of keys.
+            A key, or a (nested) list or a set of keys. Each must be produced by
+            a layer of the graph.
+        held
+            Keys of data that is available without the graph: data a
+            :class:`~hlg.Client` scattered, or that a cluster holds already
+            (what :func:`hlg.pack` is given as ``remote_keys``). A kept task may
+            need such a key though no layer produces it; ``held`` is only asked
+            about keys that no layer produces.
 
         Raises
         ------
         MissingKeyError
             A requested key is in no layer.
         MissingDependencyError
-            A kept task needs a key no layer produces.
+            A kept task needs a key that no layer produces and that is not ``held``.
 
         Examples
         --------
         >>> from operator import add
+        >>> from hlg import Task, TaskRef
         >>> g = HighLevelGraph({"a": {"a": 1, "unused": 2}, "b": {"b": (add, "a", 1)}},
         ...                    {"b": {"a"}})
         >>> sorted(g.cull("b"))
         ['a', 'b']
+        >>> scattered = HighLevelGraph({"y": {"y": Task(add, TaskRef("x"), 1)}})
+        >>> sorted(scattered.cull("y", held={"x"}))
+        ['y']
+        >>> scattered.cull("y")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        hlg.errors.MissingDependencyError: layer 'y': task 'y' needs 'x', which no layer ...
         """
         culled, unresolved = self._cull(keys)
-        if unresolved:
-            self._raise_unresolved(culled, unresolved)
+        for key, needer in unresolved.items():
+            if key not in held:
+                raise self._missing(culled._layers[needer] if needer else None, key)
         return culled
 
     def _cull(self, keys: Key | Iterable[Any]) -> tuple[HighLevelGraph, dict[Key, str | None]]:
         """Cull, returning the keys no layer produces with the layer needing each.
 
-        Those keys may be data held remotely; :meth:`cull` refuses them, and
-        :func:`hlg.pack` accepts those it is told are remote.
+        Those keys may be data held elsewhere; :meth:`cull` accepts those it is
+        told are ``held``.
         """
         order = self.topological_layers()
         ancestors: dict[str, set[str]] = {}  # computed when a needer is not a direct dependent
@@ -440,13 +456,6 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
             names,
         )
         return result, pending
-
-    def _raise_unresolved(
-        self, culled: HighLevelGraph, unresolved: Mapping[Key, str | None]
-    ) -> None:
-        """Raise the error for keys that no layer produces."""
-        key, needer = next(iter(unresolved.items()))
-        raise self._missing(culled._layers[needer] if needer else None, key)
 
     def _ancestors(self, order: list[str]) -> dict[str, set[str]]:
         # Each layer with every layer it depends on, directly or not, and itself.
@@ -539,9 +548,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
 
     def __str__(self) -> str:
-        from hlg.visualize import describe
-
-        return describe(self, sizes=False).to_text()
+        return presenter().describe(self, sizes=False).to_text()
 
     def describe(self, *, sizes: bool = True) -> Any:
         """Return the layer table, without materialising any layer.
@@ -554,9 +561,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> [(row.name, row.tasks, row.dependencies) for row in g.describe().layers]
         [('a', 1, ()), ('b', 1, ('a',))]
         """
-        from hlg.visualize import describe
-
-        return describe(self, sizes=sizes)
+        return presenter().describe(self, sizes=sizes)
 
     def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
         """Draw the layer graph to ``filename``: SVG, PNG, PDF or DOT by its extension.
@@ -576,9 +581,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> g.visualize(pathlib.Path(tempfile.mkdtemp()) / "graph.dot").suffix
         '.dot'
         """
-        from hlg.visualize import visualize
-
-        return visualize(self, filename)
+        return presenter().visualize(self, filename)
 
     def to_dot(self) -> str:
         """Return the layer graph as Graphviz DOT text (needs nothing installed).
@@ -588,9 +591,7 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> HighLevelGraph.from_dict({"x": 1}, name="x").to_dot().splitlines()[0]
         'digraph hlg {'
         """
-        from hlg.visualize import to_dot
-
-        return to_dot(self)
+        return presenter().to_dot(self)
 
     def to_networkx(self) -> Any:
         """Return the layer graph as a ``networkx.DiGraph`` (needs networkx).
@@ -604,14 +605,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         >>> list(g.to_networkx().edges)
         [('a', 'b')]
         """
-        from hlg.visualize import to_networkx
-
-        return to_networkx(self)
+        return presenter().to_networkx(self)
 
     def _repr_html_(self) -> str:
-        from hlg.visualize import to_html
-
-        return to_html(self)
+        return presenter().to_html(self)
 
 
 def _join_boxes(

@@ -640,7 +640,7 @@ class Opaque:
 
     def load(self) -> Any:
         """Decode the value with its serializer."""
-        from hlg.packing.serializers import loads  # deferred: workers only
+        from hlg.serializers import loads  # deferred: workers only
 
         return loads(self.serializer, self.payload)
 

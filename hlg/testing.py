@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, cast
 from hlg.errors import LayerStateError, MissingKeyError
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer
+from hlg.layers.registry import register_layer
 from hlg.limits import Cost, check_distinct_hashes
-from hlg.packing.codec import _is_data, _pickle
-from hlg.packing.registry import register_layer
+from hlg.packing.codec import is_data_callable, pickle_function
 from hlg.task import (
     Alias,
     DataNode,
@@ -228,14 +228,14 @@ def _normal(obj: Any) -> Any:
         return (t.__name__, *[_normal(x) for x in obj])
     if t is dict:
         return ("dict", tuple(sorted((repr(k), _normal(v)) for k, v in obj.items())))
-    if callable(obj) and not _is_data(obj):
+    if callable(obj) and not is_data_callable(obj):
         return ("function", _function_bytes(obj))
     return ("value", tokenize(obj))
 
 
 @functools.lru_cache(maxsize=256)
 def _function_bytes(func: Any) -> bytes:
-    return _pickle(func)
+    return pickle_function(func)
 
 
 # --------------------------------------------------------------------------- RangeLayer

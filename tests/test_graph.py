@@ -52,6 +52,39 @@ def test_cull_reports_task_needing_a_key_nobody_produces():
         g.cull("a")
 
 
+def test_cull_accepts_held_keys_that_no_layer_produces():
+    g = HighLevelGraph(
+        {
+            "a": MaterializedLayer({"a": (inc, "ghost")}, name="a", known_keys={"ghost"}),
+            "b": MaterializedLayer(
+                {"b": (add, "spirit", 1), "c": 2}, name="b", known_keys={"spirit"}
+            ),
+        }
+    )
+    culled = g.cull(["a", "b"], held={"ghost", "spirit", "unasked"})
+    assert sorted(culled) == ["a", "b"]
+    with pytest.raises(hlg.MissingDependencyError, match="layer 'b': task 'b' needs 'spirit'"):
+        g.cull(["a", "b"], held={"ghost"})
+
+
+def test_cull_asks_held_only_about_keys_no_layer_produces():
+    class Asked(set):
+        def __contains__(self, key):
+            self.add(key)
+            return True
+
+    g, _ = two_layer_graph()
+    asked = Asked()
+    g.cull([("y", 0)], held=asked)
+    assert asked == set()
+
+
+def test_cull_still_refuses_a_requested_key_no_layer_produces_when_held():
+    g, _ = two_layer_graph()
+    with pytest.raises(hlg.MissingKeyError, match="'absent'"):
+        g.cull("absent", held={"absent"})
+
+
 def test_cull_reports_an_undeclared_layer_dependency():
     g = HighLevelGraph({"a": {"a": 1}, "b": {"b": (inc, "a")}})
     with pytest.raises(hlg.MissingLayerError, match="does not depend on 'a'"):

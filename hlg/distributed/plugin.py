@@ -40,7 +40,6 @@ from distributed.core import error_message
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import offload
 
-from hlg import __version__
 from hlg._gc import gc_paused
 from hlg.distributed.tasks import to_dask
 from hlg.errors import UsageError
@@ -48,6 +47,7 @@ from hlg.execute.order import order_tasks
 from hlg.keys import Key, is_key
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
+from hlg.version import __version__
 
 __all__ = [
     "METADATA_KEY",

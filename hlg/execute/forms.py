@@ -130,8 +130,4 @@ def _cull(
         return graph.to_dict()
     # Keys the graph does not produce are left to the scheduler, which names them.
     present = [k for k in flatten_keys(keys) if is_key(k) and k in graph]
-    culled, unresolved = graph._cull(present)
-    missing = {k: v for k, v in unresolved.items() if known is None or k not in known}
-    if missing:
-        graph._raise_unresolved(culled, missing)
-    return culled.to_dict()
+    return graph.cull(present, held=() if known is None else known).to_dict()

@@ -14,6 +14,7 @@ from hlg.layers.blockwise import (
     register_blockwise_dep,
 )
 from hlg.layers.materialized import MaterializedLayer
+from hlg.layers.registry import get_layer_class, known_tags, register_layer
 
 __all__ = [
     "BlockIndex",
@@ -30,5 +31,8 @@ __all__ = [
     "blockwise",
     "concatenate_blocks",
     "current_annotations",
+    "get_layer_class",
+    "known_tags",
     "register_blockwise_dep",
+    "register_layer",
 ]

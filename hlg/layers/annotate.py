@@ -19,7 +19,7 @@ import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hlg.errors import PackError
+from hlg.errors import UsageError
 
 __all__ = ["annotate", "current_annotations", "validate_annotations"]
 
@@ -44,7 +44,7 @@ def annotate(**annotations: Any) -> Iterator[None]:
 
     Raises
     ------
-    PackError
+    UsageError
         A value is not msgpack-native, or a known annotation has the wrong type.
 
     Examples
@@ -103,7 +103,7 @@ def validate_annotations(
     --------
     >>> validate_annotations({"retries": -1})
     Traceback (most recent call last):
-    hlg.errors.PackError: annotation 'retries' must be an int >= 0; got -1
+    hlg.errors.UsageError: annotation 'retries' must be an int >= 0; got -1
     """
     where = f"layer {layer!r}: " if layer else ""
     checks = {
@@ -125,13 +125,13 @@ def validate_annotations(
     out: dict[str, Any] = {}
     for name, value in annotations.items():
         if type(name) is not str:
-            raise PackError(f"{where}annotation names must be str; got {name!r}")
+            raise UsageError(f"{where}annotation names must be str; got {name!r}")
         if name in checks:
             check, expected = checks[name]
             if not check(value):
-                raise PackError(f"{where}annotation {name!r} must be {expected}; got {value!r}")
+                raise UsageError(f"{where}annotation {name!r} must be {expected}; got {value!r}")
         elif not _is_native(value):
-            raise PackError(
+            raise UsageError(
                 f"{where}annotation {name!r} has a value of type {type(value).__name__}; "
                 "annotation values must be msgpack-native (None, bool, int, float, str, "
                 "bytes, lists, tuples and dicts of them) because the scheduler never unpickles"

@@ -34,12 +34,13 @@ from abc import abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
 from hlg.limits import Cost
+from hlg.presentation import presenter
 from hlg.task import GraphNode
 
 if TYPE_CHECKING:
@@ -48,6 +49,29 @@ if TYPE_CHECKING:
 __all__ = ["KeyBox", "Layer", "NeededKeys", "PendingKeys"]
 
 MATERIALIZED_TAG = "hlg.materialized"
+
+
+class TaskHolder(Protocol):
+    """Builds a layer that holds ``tasks`` as they are: what the default cull returns."""
+
+    def __call__(
+        self, tasks: dict[Key, GraphNode], name: str, annotations: dict[str, Any]
+    ) -> Layer: ...
+
+
+# The one TaskHolder, set by hold_culled_tasks_with when hlg.layers.materialized is
+# imported (hlg.layers imports it with this module), so that the base class need not
+# import its subclass. Empty until then.
+_TASK_HOLDER: list[TaskHolder] = []
+
+
+def hold_culled_tasks_with(build: TaskHolder) -> None:
+    """Make ``build`` hold the tasks that the default :meth:`Layer.cull` keeps.
+
+    ``hlg.layers.materialized`` calls it once, with the constructor of a
+    :class:`~hlg.MaterializedLayer` from task nodes.
+    """
+    _TASK_HOLDER[:] = [build]
 
 
 class Layer(Mapping[Key, GraphNode]):
@@ -77,7 +101,7 @@ class Layer(Mapping[Key, GraphNode]):
 
     def __init__(self, name: str, annotations: Mapping[str, Any] | None = None) -> None:
         if type(name) is not str or not name:
-            raise PackError(f"a layer's name must be a non-empty str; got {name!r}")
+            raise UsageError(f"a layer's name must be a non-empty str; got {name!r}")
         self.name = name
         merged = current_annotations()
         if annotations:
@@ -158,11 +182,14 @@ class Layer(Mapping[Key, GraphNode]):
             Keys of other layers that the kept tasks need. A :class:`NeededKeys`
             may carry hints for the layers that produce them.
         """
-        from hlg.layers.materialized import MaterializedLayer
-
+        if not _TASK_HOLDER:
+            raise UsageError(
+                f"layer {self.name!r}: culling a {type(self).__name__} needs "
+                "hlg.layers.materialized, which holds the kept tasks; import hlg.layers"
+            )
         tasks = self.materialize()
         kept, external = cull_tasks(self.name, tasks, keys)
-        return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+        return _TASK_HOLDER[0](kept, self.name, self.annotations), external
 
     def takes_box(self, box: KeyBox) -> bool:
         """Return whether :meth:`cull_lazily` takes ``box`` as it is, without listing its keys.
@@ -264,12 +291,12 @@ class Layer(Mapping[Key, GraphNode]):
         for role, values in role_annotations.items():
             if role not in self.roles:
                 known = ", ".join(map(repr, self.roles)) or "none"
-                raise PackError(
+                raise UsageError(
                     f"layer {self.name!r}: {type(self).__name__} has no task role {role!r}; "
                     f"its roles: {known}"
                 )
             if not isinstance(values, Mapping):
-                raise PackError(
+                raise UsageError(
                     f"layer {self.name!r}: the annotations of role {role!r} must be a mapping "
                     f"of name to value; got {type(values).__name__}"
                 )
@@ -282,7 +309,7 @@ class Layer(Mapping[Key, GraphNode]):
 
         Raises
         ------
-        PackError
+        UsageError
             The layer type has no such role, or a value is not a valid annotation.
 
         Examples
@@ -293,7 +320,7 @@ class Layer(Mapping[Key, GraphNode]):
         {'retries': 2}
         >>> layer.with_role_annotations("nope", retries=2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        hlg.errors.PackError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
+        hlg.errors.UsageError: layer 's': ShuffleLayer has no task role 'nope'; its roles: ...
         """
         new = copy.copy(self)
         merged = {**self.role_annotations.get(role, {}), **annotations}
@@ -365,15 +392,11 @@ class Layer(Mapping[Key, GraphNode]):
         >>> row.tasks, row.blocks
         (1000, '20 x 50 blocks')
         """
-        from hlg.visualize import describe
-
-        return describe(self, sizes=sizes)
+        return presenter().describe(self, sizes=sizes)
 
     def visualize(self, filename: str | os.PathLike[str] = "hlg.svg") -> Path:
         """Draw this layer as a one-box picture; see :meth:`hlg.HighLevelGraph.visualize`."""
-        from hlg.visualize import visualize
-
-        return visualize(self, filename)
+        return presenter().visualize(self, filename)
 
     def to_dot(self) -> str:
         """Return this layer as Graphviz DOT text (needs nothing installed).
@@ -384,14 +407,10 @@ class Layer(Mapping[Key, GraphNode]):
         >>> "<b>x</b>" in MaterializedLayer({"x": 1}, name="x").to_dot()
         True
         """
-        from hlg.visualize import to_dot
-
-        return to_dot(self)
+        return presenter().to_dot(self)
 
     def _repr_html_(self) -> str:
-        from hlg.visualize import to_html
-
-        return to_html(self)
+        return presenter().to_html(self)
 
 
 class KeyBox(Collection[Key]):

@@ -58,8 +58,8 @@ from hlg.layers.blockdeps import (
     known_dep_tags,
     register_blockwise_dep,
 )
+from hlg.layers.registry import register_layer
 from hlg.limits import Cost, check_distinct_hashes
-from hlg.packing.registry import register_layer
 from hlg.task import GraphNode, Task, _ref, _scan
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from hlg.convert import KeyUnion, convert_graph, convert_task, plain_refs
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
-from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks
-from hlg.packing.registry import register_layer
+from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks, hold_culled_tasks_with
+from hlg.layers.registry import register_layer
 from hlg.task import GraphNode, apply
 
 if TYPE_CHECKING:
@@ -240,6 +240,9 @@ class MaterializedLayer(Layer):
         layer = cls._from_nodes(None, name, annotations)  # type: ignore[arg-type]
         layer._packed = (state, decoder)
         return layer
+
+
+hold_culled_tasks_with(MaterializedLayer._from_nodes)
 
 
 # What a cull of dask-style tasks returns: the kept values in dependency order,

@@ -49,6 +49,7 @@ from hlg.errors import LayerStateError, MissingKeyError, UsageError
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
 from hlg.layers.blockwise import _make_tasks
+from hlg.layers.registry import register_layer
 from hlg.layers.shuffleplan import (
     MAX_STAGES,
     Ranges,
@@ -60,7 +61,6 @@ from hlg.layers.shuffleplan import (
     ranges_of,
 )
 from hlg.limits import Cost
-from hlg.packing.registry import register_layer
 from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
 
 if TYPE_CHECKING:

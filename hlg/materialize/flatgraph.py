@@ -11,6 +11,7 @@ from typing import Any
 
 from hlg.keys import Key
 from hlg.materialize.groups import TaskGroup, TaskPrefix, build_groups
+from hlg.presentation import presenter
 from hlg.task import GraphNode
 
 __all__ = ["FlatGraph", "LayerSummary"]
@@ -154,9 +155,7 @@ class FlatGraph:
         >>> [(row.tag, row.tasks) for row in flat.describe().layers]
         [('hlg.materialized', 2)]
         """
-        from hlg.visualize import describe
-
-        return describe(self)
+        return presenter().describe(self)
 
     def visualize(self, filename: str | os.PathLike[str] = "hlg.svg", max_tasks: int = 500) -> Path:
         """Draw the tasks to ``filename`` (SVG, PNG, PDF or DOT), grouped by task group.
@@ -164,9 +163,7 @@ class FlatGraph:
         Refuses graphs of more than ``max_tasks`` tasks; cull first, or raise
         the limit. See :func:`hlg.visualize.flat_to_dot`.
         """
-        from hlg.visualize import render_flat
-
-        return render_flat(self, filename, max_tasks)
+        return presenter().visualize_flat(self, filename, max_tasks)
 
     def to_dot(self, max_tasks: int = 500) -> str:
         """Return the tasks as Graphviz DOT text, grouped and coloured by task group.
@@ -178,9 +175,7 @@ class FlatGraph:
         >>> flat.to_dot().count("task0 -> task1;")
         1
         """
-        from hlg.visualize import flat_to_dot
-
-        return flat_to_dot(self, max_tasks)
+        return presenter().flat_to_dot(self, max_tasks)
 
     def to_networkx(self) -> Any:
         """Return the task graph as a ``networkx.DiGraph`` (needs networkx).
@@ -192,11 +187,7 @@ class FlatGraph:
         >>> list(flat.to_networkx().edges)
         [('a', 'b')]
         """
-        from hlg.visualize import to_networkx
-
-        return to_networkx(self)
+        return presenter().to_networkx(self)
 
     def _repr_html_(self) -> str:
-        from hlg.visualize import to_html
-
-        return to_html(self)
+        return presenter().to_html(self)

@@ -55,10 +55,10 @@ from hlg.errors import (
 )
 from hlg.keys import Key
 from hlg.layers.base import Layer
+from hlg.layers.registry import get_layer_class
 from hlg.limits import Budget, Cost, Limits
 from hlg.materialize.flatgraph import FlatGraph, LayerSummary
 from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
-from hlg.packing.registry import get_layer_class
 from hlg.task import GraphNode
 from hlg.toposort import toposort
 

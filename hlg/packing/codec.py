@@ -152,7 +152,7 @@ class Encoder:
         if type(func) is SerializedFunction:
             name, data = func.name, func.data
         else:
-            name, data = _callable_name(func), _pickle(func)
+            name, data = _callable_name(func), pickle_function(func)
         index = self._by_bytes.get(data)
         if index is None:
             index = len(self.functions)
@@ -216,13 +216,13 @@ class Encoder:
             self.remote_keys.add(ref_key)
             self._deep = True
             return msgpack.ExtType(REF, packb(ref_key))
-        if t is SerializedFunction or (callable(obj) and not _is_data(obj)):
+        if t is SerializedFunction or (callable(obj) and not is_data_callable(obj)):
             self._deep = True
             return msgpack.ExtType(FUNC, packb(self.function(obj)))
         return self._opaque(obj)
 
     def _opaque(self, obj: Any) -> msgpack.ExtType:
-        from hlg.packing.serializers import dumps
+        from hlg.serializers import dumps
 
         self._deep = True
         name, payload = dumps(obj)
@@ -421,12 +421,34 @@ def _flat_enough(obj: tuple[Any, ...], room: int) -> bool:
     return True
 
 
-def _is_data(obj: Any) -> bool:
-    # Callable objects that are data rather than code go to serializers, not the table.
+def is_data_callable(obj: Any) -> bool:
+    """Return whether the callable ``obj`` is data (a numpy or pandas object), not code.
+
+    Such callables are packed as values, by a serializer, rather than into the
+    function table.
+
+    Examples
+    --------
+    >>> is_data_callable(len)
+    False
+    """
     return type(obj).__module__.split(".")[0] in ("numpy", "pandas")
 
 
-def _pickle(obj: Any) -> bytes:
+def pickle_function(obj: Any) -> bytes:
+    """Return the bytes the function table holds for ``obj``: cloudpickle's, protocol 5.
+
+    Raises
+    ------
+    PackError
+        cloudpickle cannot serialise ``obj``; the message names it.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> pickle.loads(pickle_function(len)) is len
+    True
+    """
     import cloudpickle  # deferred: the scheduler side never needs it
 
     try:

@@ -68,15 +68,34 @@ def pack(
         return _pack(ensure_graph(graph), keys, remote_keys, cull)
 
 
+class _HeldForNow:
+    """Says that every key is held, and keeps the keys it was asked about.
+
+    Culling asks only about keys that no layer produces. Those must be data held
+    remotely: named in ``remote_keys``, or by a :class:`~hlg.Ref` in a value, which
+    only encoding finds. So they are checked after encoding.
+    """
+
+    __slots__ = ("asked",)
+
+    def __init__(self) -> None:
+        self.asked: set[object] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(key)
+        return True
+
+
 def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) -> bytes:
     requested = None if keys is None else list(flatten_keys(keys))
     if requested is not None:
         validate_keys(requested)  # checked in bulk, by type, in C
     remote = {validate_key(k) for k in remote_keys}
-    unresolved: dict[Key, str | None] = {}
+    unproduced = _HeldForNow()
+    local: list[Key] = []
     if requested is not None and cull:
         local = [k for k in requested if k not in remote or k in g]
-        g, unresolved = g._cull(local) if local else (HighLevelGraph({}), {})
+        g = g.cull(local, held=unproduced) if local else HighLevelGraph({})
     encoder = Encoder()
     layers = []
     for name in g.topological_layers():
@@ -100,9 +119,8 @@ def _pack(g: HighLevelGraph, keys: Any, remote_keys: Iterable[Key], cull: bool) 
             record["roles"] = encoder.state(layer.role_annotations, layer=name)
         layers.append(record)
     remote |= encoder.remote_keys
-    missing = {k: v for k, v in unresolved.items() if k not in remote}
-    if missing:
-        g._raise_unresolved(g, missing)
+    if not remote.issuperset(unproduced.asked):
+        g.cull(local, held=remote)  # raises, naming the task that needs a key nobody holds
     envelope: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

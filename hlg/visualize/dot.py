@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,9 @@ from hlg.errors import CycleError, NotInstalledError, UsageError
 from hlg.keys import key_split
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.toposort import toposort
-from hlg.visualize.describe import GraphDescription, LayerInfo, describe, format_annotations
+from hlg.visualize.describe import describe
+from hlg.visualize.description import GraphDescription, LayerInfo
+from hlg.visualize.style import UNKNOWN_FILL, format_annotations, palette_for
 
 __all__ = [
     "MAX_FLAT_TASKS",
@@ -35,20 +36,6 @@ __all__ = [
     "to_dot",
     "visualize",
 ]
-
-# Colour-blind-safe fills (Okabe-Ito, lightened so black text reads on them), given to
-# layer types or task groups in the order they first appear.
-PALETTE = (
-    "#9fd3f5",
-    "#f7c873",
-    "#8fd9b6",
-    "#f3a6c8",
-    "#c9b3e6",
-    "#f2e08c",
-    "#a9c4e8",
-    "#e8b49a",
-)
-UNKNOWN_FILL = "#d9d9d9"
 
 #: Past this many tasks, :func:`flat_to_dot` refuses rather than draw a hairball.
 MAX_FLAT_TASKS = 500
@@ -331,21 +318,6 @@ def _key_label(key: Any) -> str:
     if type(key) is tuple:
         return ", ".join(str(part) for part in key)
     return str(key)
-
-
-def palette_for(names: Iterable[str]) -> dict[str, str]:
-    """Give each distinct name a fill colour, in the order the names first appear.
-
-    Examples
-    --------
-    >>> palette_for(["Blockwise", "MaterializedLayer", "Blockwise"])
-    {'Blockwise': '#9fd3f5', 'MaterializedLayer': '#f7c873'}
-    """
-    out: dict[str, str] = {}
-    for name in names:
-        if name not in out:
-            out[name] = UNKNOWN_FILL if name == "unregistered" else PALETTE[len(out) % 8]
-    return out
 
 
 def _escape(text: str) -> str:

@@ -4,45 +4,27 @@ The HTML is one self-contained ``<div>``: inline styles only, no scripts, no
 external assets. Text and rules inherit the notebook's colours (``currentColor``
 and translucent greys), so the table reads in light and dark themes alike; the
 only fixed colours are the small swatches of layer types, the same as in the
-pictures :func:`~hlg.visualize.to_dot` draws.
+pictures :func:`~hlg.visualize.to_dot` draws. :func:`~hlg.visualize.to_html`
+shows any graph this way.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hlg.visualize.describe import GraphDescription, LayerInfo, format_annotations, format_size
-from hlg.visualize.dot import UNKNOWN_FILL, palette_for
+from hlg.visualize.style import UNKNOWN_FILL, format_annotations, format_size, palette_for
 
-__all__ = ["description_html", "to_html"]
+if TYPE_CHECKING:
+    from hlg.visualize.description import GraphDescription, LayerInfo
+
+__all__ = ["description_html"]
 
 _CELL = (
     "padding:2px 10px;text-align:{align};white-space:nowrap;"
     "border-bottom:1px solid rgba(127,127,127,0.25)"
 )
 _RULE = "border-bottom:1px solid rgba(127,127,127,0.6)"
-
-
-def to_html(obj: Any) -> str:
-    """Return the layer table of ``obj`` as self-contained HTML.
-
-    Parameters
-    ----------
-    obj
-        Anything :func:`~hlg.visualize.describe` takes, or a description.
-
-    Examples
-    --------
-    >>> import hlg
-    >>> html = to_html(hlg.HighLevelGraph.from_dict({"x": 1}, name="x"))
-    >>> html.startswith("<div") and "<b>x</b>" in html
-    True
-    """
-    from hlg.visualize.describe import describe
-
-    info = obj if isinstance(obj, GraphDescription) else describe(obj)
-    return description_html(info)
 
 
 def description_html(info: GraphDescription) -> str:

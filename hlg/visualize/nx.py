@@ -12,7 +12,8 @@ from typing import Any
 from hlg.errors import NotInstalledError
 from hlg.keys import key_split
 from hlg.materialize.flatgraph import FlatGraph
-from hlg.visualize.describe import GraphDescription, describe
+from hlg.visualize.describe import describe
+from hlg.visualize.description import GraphDescription
 
 __all__ = ["to_networkx"]
 

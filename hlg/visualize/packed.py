@@ -20,9 +20,9 @@ import msgpack
 
 from hlg.errors import HlgError, UnknownLayerError
 from hlg.layers.base import MATERIALIZED_TAG
+from hlg.layers.registry import get_layer_class
 from hlg.packing.envelope import Envelope, PackedLayer, read_envelope
-from hlg.packing.registry import get_layer_class
-from hlg.visualize.describe import FunctionInfo, GraphDescription, LayerInfo, block_counts
+from hlg.visualize.description import FunctionInfo, GraphDescription, LayerInfo, block_counts
 
 __all__ = ["describe_packed", "layer_type_for_tag"]
 

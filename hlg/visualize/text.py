@@ -8,11 +8,13 @@ rich renderable through its ``__rich__`` method.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hlg.errors import NotInstalledError
-from hlg.visualize.describe import GraphDescription
-from hlg.visualize.dot import UNKNOWN_FILL, palette_for
+from hlg.visualize.style import UNKNOWN_FILL, palette_for
+
+if TYPE_CHECKING:
+    from hlg.visualize.description import GraphDescription
 
 __all__ = ["rich_table"]
 

@@ -18,7 +18,7 @@ LOADS: collections.Counter[str] = collections.Counter()
 
 def count_materializations() -> None:
     """Wrap ``materialize`` of every registered layer class so that this process counts calls."""
-    from hlg.packing.registry import get_layer_class, known_tags
+    from hlg.layers.registry import get_layer_class, known_tags
 
     for tag in sorted(known_tags()):
         try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import hlg
-from hlg.packing.registry import get_layer_class
+from hlg.layers.registry import get_layer_class
 
 distributed = pytest.importorskip("distributed")
 hd = pytest.importorskip("hlg.distributed")
@@ -280,7 +280,9 @@ def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
     layer = ClientOnlyLayer("client-only")
     with pytest.raises(hlg.UnknownLayerError, match="'tests.client-only'") as info:
         hd.compute(layer, "client-only", client, route=route, timeout=TIMEOUT)
-    assert "Import the package that defines it on the scheduler" in str(info.value)
+    assert "Import the module that defines it ('tests', by its tag) on the scheduler" in str(
+        info.value
+    )
 
 
 def _graph_with_unneeded_layer(name: str) -> hlg.HighLevelGraph:

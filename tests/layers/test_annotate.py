@@ -41,7 +41,7 @@ def test_explicit_layer_annotations_win_over_the_context():
     ],
 )
 def test_bad_annotations_are_refused_with_what_to_do(name, value, message):
-    with pytest.raises(hlg.PackError, match=message), hlg.annotate(**{name: value}):
+    with pytest.raises(hlg.UsageError, match=message), hlg.annotate(**{name: value}):
         pass
 
 

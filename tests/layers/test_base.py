@@ -40,7 +40,7 @@ def test_layers_compare_by_identity():
 
 
 def test_layer_names_must_be_non_empty_strings():
-    with pytest.raises(hlg.PackError, match="name"):
+    with pytest.raises(hlg.UsageError, match="name"):
         CountingLayer("", 1)
 
 
@@ -82,3 +82,14 @@ def test_role_annotations_on_a_layer_packed_as_tasks_are_refused():
     layer = Roles("c", 3).with_role_annotations("all", priority=1)
     with pytest.raises(hlg.PackError, match="per task role"):
         hlg.pack(layer)
+
+
+def test_default_cull_holds_the_kept_tasks_in_a_materialized_layer(monkeypatch):
+    from hlg.layers import base
+
+    culled, external = CountingLayer("c", 4).cull([("c", 2)])
+    assert type(culled) is hlg.MaterializedLayer and culled.packed_tag() == "hlg.materialized"
+    assert list(culled) == [("c", 2)] and external == set()
+    monkeypatch.setattr(base, "_TASK_HOLDER", [])
+    with pytest.raises(hlg.UsageError, match="layer 'c': culling a CountingLayer needs"):
+        CountingLayer("c", 4).cull([("c", 2)])

@@ -248,11 +248,11 @@ def test_shuffle_role_annotations_override_the_layers_and_survive_culling():
 
 
 def test_role_annotations_name_known_roles_with_valid_values():
-    with pytest.raises(hlg.PackError, match="no task role 'mix'"):
+    with pytest.raises(hlg.UsageError, match="no task role 'mix'"):
         shuffle(4, 6, 2, role_annotations={"mix": {"priority": 1}})
-    with pytest.raises(hlg.PackError, match="retries"):
+    with pytest.raises(hlg.UsageError, match="retries"):
         shuffle(4, 6, 2, role_annotations={"split": {"retries": -1}})
-    with pytest.raises(hlg.PackError, match="no task role"):
+    with pytest.raises(hlg.UsageError, match="no task role"):
         hlg.MaterializedLayer({"a": 1}, name="a").with_role_annotations("split", priority=1)
     with pytest.raises(hlg.UsageError, match="no role"):
         hlg.MaterializedLayer({"a": 1}, name="a").role_keys("split")

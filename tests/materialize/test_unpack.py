@@ -84,6 +84,7 @@ def test_unpack_imports_no_numpy_pandas_or_cloudpickle():
     code = textwrap.dedent(
         f"""
         import sys
+        import hlg.testing  # registers the test-only layer type of layer x
         from hlg.materialize import unpack
         flat = unpack({data!r})
         flat.groups, flat.dependents

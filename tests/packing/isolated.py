@@ -25,6 +25,7 @@ TIMEOUT = 120.0
 _CHILD = r"""
 import json, pickle, sys
 import hlg
+import hlg.testing  # registers the test-only layer types that some cases use
 
 with open(sys.argv[1], "rb") as f:
     cases = pickle.load(f)

@@ -2,7 +2,7 @@ import pytest
 
 import hlg
 from hlg.packing import register_serializer
-from hlg.packing.serializers import dumps, loads
+from hlg.serializers import dumps, loads
 from hlg.task import Task
 
 
@@ -30,7 +30,7 @@ def test_an_unregistered_name_on_the_worker_is_a_clear_error():
 
 
 def test_the_pickle_name_is_reserved():
-    with pytest.raises(hlg.PackError, match="reserved"):
+    with pytest.raises(hlg.UsageError, match="reserved"):
         register_serializer(Celsius, str, str, name="pickle")
 
 
@@ -39,3 +39,8 @@ def test_unpicklable_arguments_get_a_pack_error_saying_what_to_do():
 
     with pytest.raises(hlg.PackError, match="register a serializer"):
         hlg.pack({"t": Task(read, threading.Lock())}, "t")
+
+
+def test_registering_a_non_type_is_a_usage_error():
+    with pytest.raises(hlg.UsageError, match="needs a type; got 'celsius'"):
+        register_serializer("celsius", str, str)  # type: ignore[arg-type]

@@ -3,7 +3,9 @@
 The unpacker turns a packed layer back into a layer object by looking up its
 tag here, never by an import path read from the bytes. Three sources, in order:
 
-1. classes decorated with :func:`register_layer` in this process;
+1. classes decorated with :func:`register_layer` in this process (a module
+   that defines layer types registers them when it is imported: ``hlg.testing``
+   registers its test-only ``hlg.testing.range`` that way);
 2. hlg's built-in layers, imported on first use from a fixed table;
 3. the entry-point group ``hlg.layers`` of installed packages, loaded lazily
    the first time an unknown tag is met. An entry point's name is the tag.
@@ -15,12 +17,10 @@ import importlib
 import importlib.metadata
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from hlg.errors import PackError, UnknownLayerError
-
-if TYPE_CHECKING:
-    from hlg.layers.base import Layer
+from hlg.errors import UnknownLayerError, UsageError
+from hlg.layers.base import Layer
 
 __all__ = ["get_layer_class", "known_tags", "register_layer"]
 
@@ -29,13 +29,12 @@ ENTRY_POINT_GROUP = "hlg.layers"
 # Built-in layers by tag: module and class, chosen by hlg itself.
 _BUILTIN: dict[str, tuple[str, str]] = {
     "hlg.materialized": ("hlg.layers.materialized", "MaterializedLayer"),
-    "hlg.testing.range": ("hlg.testing", "RangeLayer"),
     "hlg.blockwise": ("hlg.layers.blockwise", "Blockwise"),
     "hlg.shuffle": ("hlg.layers.shuffle", "ShuffleLayer"),
     "hlg.shuffle.simple": ("hlg.layers.shuffle", "SimpleShuffleLayer"),
 }
 
-L = TypeVar("L", bound="type[Layer]")
+L = TypeVar("L", bound=type[Layer])
 
 # Invariant: _REGISTRY[tag].tag == tag for every entry.
 _REGISTRY: dict[str, type[Layer]] = {}
@@ -57,8 +56,8 @@ def register_layer(tag: str) -> Callable[[L], L]:
 
     Raises
     ------
-    PackError
-        Another class is already registered under ``tag``.
+    UsageError
+        ``tag`` is not a non-empty str, or another class is registered under it.
 
     Examples
     --------
@@ -72,13 +71,13 @@ def register_layer(tag: str) -> Callable[[L], L]:
     (True, 'docs.example')
     """
     if type(tag) is not str or not tag:
-        raise PackError(f"a registry tag must be a non-empty str; got {tag!r}")
+        raise UsageError(f"a registry tag must be a non-empty str; got {tag!r}")
 
     def decorate(cls: L) -> L:
         with _LOCK:
             existing = _REGISTRY.get(tag)
             if existing is not None and _qualname(existing) != _qualname(cls):
-                raise PackError(
+                raise UsageError(
                     f"registry tag {tag!r} is taken by {_qualname(existing)}; "
                     f"choose another tag for {_qualname(cls)}"
                 )
@@ -99,7 +98,8 @@ def get_layer_class(tag: str) -> type[Layer]:
     Raises
     ------
     UnknownLayerError
-        No class is registered under ``tag``; the message lists the known tags.
+        No class is registered under ``tag``; the message lists the known tags
+        and names the module to import, which by convention is the tag's prefix.
 
     Examples
     --------
@@ -115,11 +115,14 @@ def get_layer_class(tag: str) -> type[Layer]:
     _load_entry_points()
     cls = _REGISTRY.get(tag)
     if cls is None:
+        package = tag.rpartition(".")[0]
+        named = f" ({package!r}, by its tag)" if package else ""
         raise UnknownLayerError(
             f"no layer type is registered under tag {tag!r}; known tags: "
-            f"{', '.join(sorted(known_tags()))}. Import the package that defines it on the "
-            f"scheduler, decorate its class with @hlg.register_layer({tag!r}), or declare it "
-            f"in the entry-point group {ENTRY_POINT_GROUP!r}"
+            f"{', '.join(sorted(known_tags()))}. Import the module that defines it{named} "
+            "on the scheduler, decorate "
+            f"its class with @hlg.register_layer({tag!r}), or declare it in the entry-point "
+            f"group {ENTRY_POINT_GROUP!r}"
         )
     return cls
 
@@ -139,8 +142,6 @@ def known_tags() -> set[str]:
 def _load_entry_points() -> None:
     if _ENTRY_POINTS_LOADED.is_set():
         return
-    from hlg.layers.base import Layer
-
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _REGISTRY:
             continue

@@ -24,7 +24,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from hlg.errors import PackError, TaskExecutionError
+from hlg.errors import PackError, TaskExecutionError, UsageError
 
 __all__ = ["dumps", "loads", "register_serializer"]
 
@@ -61,6 +61,11 @@ def register_serializer(
         The name written into packed graphs; defaults to the type's qualified
         name. Register under the same name wherever tasks run.
 
+    Raises
+    ------
+    UsageError
+        ``type_`` is not a type, or ``name`` is ``"pickle"`` (the fallback's).
+
     Examples
     --------
     >>> from fractions import Fraction
@@ -70,10 +75,12 @@ def register_serializer(
     Fraction(1, 3)
     """
     if not isinstance(type_, type):
-        raise PackError(f"register_serializer needs a type; got {type_!r}")
+        raise UsageError(f"register_serializer needs a type; got {type_!r}")
     key = name or f"{type_.__module__}.{type_.__qualname__}"
     if key == "pickle":
-        raise PackError("the serializer name 'pickle' is reserved for the fallback")
+        raise UsageError(
+            "the serializer name 'pickle' is reserved for the fallback; register under another name"
+        )
     _SERIALIZERS[key] = (dumps, loads)
     _BY_TYPE[type_] = key
 

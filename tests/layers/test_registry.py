@@ -1,9 +1,11 @@
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
 import hlg
-from hlg.packing import registry
+from hlg.layers import registry
 from hlg.testing import RangeLayer, check_layer
 
 from ..conftest import CountingLayer, inc
@@ -24,7 +26,7 @@ def test_a_taken_tag_is_refused_for_another_class():
     class First(CountingLayer):
         pass
 
-    with pytest.raises(hlg.PackError, match="taken by"):
+    with pytest.raises(hlg.UsageError, match="taken by"):
 
         @hlg.register_layer("tests.registry.taken")
         class Second(CountingLayer):
@@ -70,3 +72,59 @@ def test_an_entry_point_that_is_not_a_layer_is_refused(monkeypatch):
     monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", registry.threading.Event())
     with pytest.raises(hlg.UnknownLayerError, match="not a subclass of hlg.Layer"):
         registry.get_layer_class("bad.tag")
+
+
+def test_the_builtin_table_leaves_test_only_tags_to_hlg_testing():
+    assert "hlg.testing.range" not in registry._BUILTIN
+    assert not any(module.startswith("hlg.testing") for module, _ in registry._BUILTIN.values())
+    assert registry.get_layer_class(RangeLayer.tag) is RangeLayer  # registered by hlg.testing
+
+
+FRESH_UNPACK = """
+import sys
+import hlg
+if sys.argv[1] == "import-testing":
+    import hlg.testing
+print("hlg.testing imported:", "hlg.testing" in sys.modules)
+try:
+    flat = hlg.unpack(sys.stdin.buffer.read())
+except hlg.UnknownLayerError as err:
+    print("UnknownLayerError:", err)
+else:
+    print("result:", hlg.get(flat, ("r", -3)))
+"""
+
+
+def unpack_in_fresh_interpreter(data: bytes, mode: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_UNPACK, mode],
+        input=data,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.decode().splitlines()
+
+
+def test_a_test_only_tag_unpacks_where_hlg_testing_is_imported_and_is_named_elsewhere():
+    data = hlg.pack(RangeLayer("r", abs, -5, 5), ("r", -3))
+    without = unpack_in_fresh_interpreter(data, "plain")
+    assert without[0] == "hlg.testing imported: False"
+    assert without[1].startswith(
+        "UnknownLayerError: no layer type is registered under tag 'hlg.testing.range'"
+    )
+    assert "Import the module that defines it ('hlg.testing', by its tag)" in without[1]
+    assert unpack_in_fresh_interpreter(data, "import-testing") == [
+        "hlg.testing imported: True",
+        "result: 3",
+    ]
+
+
+def test_an_unknown_tag_without_a_package_prefix_is_still_explained():
+    with pytest.raises(hlg.UnknownLayerError, match=r"Import the module that defines it on the"):
+        registry.get_layer_class("nodots")
+
+
+def test_register_layer_refuses_a_tag_that_is_not_a_string():
+    with pytest.raises(hlg.UsageError, match="non-empty str; got 5"):
+        hlg.register_layer(5)  # type: ignore[arg-type]
