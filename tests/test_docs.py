@@ -12,6 +12,7 @@ A page holds three kinds of code block:
 
 import contextlib
 import doctest
+import importlib
 import io
 import re
 from pathlib import Path
@@ -136,3 +137,57 @@ def test_a_page_of_matching_scripts_passes(tmp_path):
         "```output\n42\ndone\n```\n\n```python\n>>> 1 + 1\n2\n\n```\n"
     )
     assert run_scripts(page) == 2
+
+
+# A dotted name starting with "hlg." that is not followed by more name characters or "-"
+# (which would make it a registry tag such as "hlg.block-seeds").
+DOTTED = re.compile(r"(?<![\w.-])hlg(?:\.[A-Za-z_]\w*)+(?![\w-])")
+
+
+def resolve(path: str) -> object:
+    """Return what ``path`` names, as user code reaches it: attributes from ``hlg`` down.
+
+    Each importable prefix is imported first (as ``import hlg.distributed`` would be), but
+    the path is then followed attribute by attribute, so a submodule shadowed by a function
+    of the same name (``hlg.layers.blockwise``) does not resolve to the module.
+    """
+    parts = path.split(".")
+    for i in range(2, len(parts) + 1):
+        try:
+            importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            break
+    obj: object = importlib.import_module(parts[0])
+    for part in parts[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def dotted_names(text: str) -> set[str]:
+    return set(DOTTED.findall(text))
+
+
+def test_dotted_names_are_found_apart_from_tags():
+    text = "`hlg.layers.KeyBox`, `hlg.block-seeds`, hlg.get(x), a.hlg.no, `hlg.Limits(tasks=1)`."
+    assert dotted_names(text) == {"hlg.layers.KeyBox", "hlg.get", "hlg.Limits"}
+
+
+def test_resolve_follows_attributes_not_shadowed_modules():
+    assert resolve("hlg.layers.register_blockwise_dep") is not None
+    assert resolve("hlg.HighLevelGraph.from_dict") is not None
+    with pytest.raises(AttributeError):
+        resolve("hlg.layers.blockwise.register_blockwise_dep")
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_dotted_hlg_name_in_the_docs_resolves(path):
+    from .conftest import LAYER_EXAMPLES
+
+    tags = set(LAYER_EXAMPLES)  # registry tags look like dotted names
+    unresolved = []
+    for name in sorted(dotted_names(path.read_text()) - tags):
+        try:
+            resolve(name)
+        except (ImportError, AttributeError):
+            unresolved.append(name)
+    assert unresolved == []
