@@ -106,7 +106,7 @@ def test_doc_blocks_are_of_known_kinds():
             assert block.info in kinds, f"{path.name}, line {block.line}: ```{block.info}"
 
 
-@pytest.mark.parametrize("name", ["index.md", "writing-a-scheduler.md"])
+@pytest.mark.parametrize("name", ["index.md", "writing-a-scheduler.md", "collections.md"])
 def test_pages_show_what_their_scripts_print(name):
     assert any(output is not None for _, output in scripts((ROOT / "docs" / name).read_text()))
 
