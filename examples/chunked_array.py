@@ -506,4 +506,7 @@ if __name__ == "__main__":
 
     total = r.sum()
     report = check_layer(total.graph.layers[total.name])
-    print(f"PartialReduce passes check_layer: {report.ntasks} tasks, {report.packed_bytes} bytes")
+    print(
+        f"PartialReduce passes check_layer: tasks {report.ntasks}, "
+        f"packed bytes {report.packed_bytes:,}"
+    )

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hlg.errors import counted
+
 __all__ = ["main"]
 
 # Exit statuses: a task failed while running; the input or arguments were unusable.
@@ -285,7 +287,8 @@ def _results(keys: Sequence[Any], values: Sequence[Any], limit: int = 20) -> str
             [repr(key), type(value).__name__, text if len(text) <= 60 else text[:57] + "..."]
         )
     more = f"\n... and {len(keys) - limit:,} more" if len(keys) > limit else ""
-    return f"{len(keys):,} requested keys computed:\n" + format_table(rows, left=(0, 1, 2)) + more
+    computed = f"{counted(len(keys), 'requested key')} computed:\n"
+    return computed + format_table(rows, left=(0, 1, 2)) + more
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from hlg.errors import UsageError
+from hlg.errors import UsageError, article
 from hlg.execute.client import Client
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph, HlgCollection, flatten_keys
@@ -128,7 +128,7 @@ def compute(
         try:
             results.append(finalize(_as_lists(next(values)), *extra))
         except Exception as err:
-            err.add_note(f"hlg: raised while finalizing a {type(arg).__name__}")
+            err.add_note(f"hlg: raised while finalizing {article(type(arg).__name__)}")
             raise
     return tuple(results)
 

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from hlg.errors import CycleError, TaskSpecError, UsageError
+from hlg.errors import CycleError, TaskSpecError, UsageError, counted
 from hlg.keys import Key
 from hlg.task import Alias, DataNode, GraphNode, Ref, Task, TaskRef
 from hlg.toposort import toposort
@@ -183,7 +183,7 @@ class Subgraph:
         return known[self.output]
 
     def __repr__(self) -> str:
-        return f"<Subgraph {self.__name__}: {len(self.steps)} tasks -> {self.output!r}>"
+        return f"<Subgraph {self.__name__}: {counted(len(self.steps), 'task')} -> {self.output!r}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Subgraph, (self.steps, self.output, self.inputs))

@@ -26,10 +26,41 @@ describes it best, so ``except KeyError`` and ``except hlg.HlgError`` both work:
     └── WorkerDiedError(HlgError, RuntimeError)    a worker process died mid-task
 
 Messages name the layer and the key, say what was expected and what was found,
-and say what to do.
+and say what to do. :func:`counted` and :func:`article` word the counts and
+type names in them ("1 task", "an int").
 """
 
 from __future__ import annotations
+
+_VOWELS = frozenset("aeiouAEIOU")
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """Return ``n`` (with thousands separators) and ``noun``, plural unless ``n`` is 1.
+
+    ``plural`` defaults to ``noun`` with an ``s``; give it for other plurals.
+
+    Examples
+    --------
+    >>> counted(1, "task"), counted(0, "task"), counted(12_000, "requested key")
+    ('1 task', '0 tasks', '12,000 requested keys')
+    >>> counted(1, "entry", "entries"), counted(2, "entry", "entries")
+    ('1 entry', '2 entries')
+    """
+    if n == 1:
+        return f"{n:,} {noun}"
+    return f"{n:,} {plural if plural is not None else noun + 's'}"
+
+
+def article(word: str) -> str:
+    """Return ``word`` after "a", or "an" when it starts with a vowel (a type name, say).
+
+    Examples
+    --------
+    >>> article("int"), article("list"), article("Opaque")
+    ('an int', 'a list', 'an Opaque')
+    """
+    return f"{'an' if word[:1] in _VOWELS else 'a'} {word}"
 
 
 class HlgError(Exception):

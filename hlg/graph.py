@@ -27,6 +27,7 @@ from hlg.errors import (
     HlgError,
     MissingKeyError,
     MissingLayerError,
+    counted,
 )
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import KeyBox, Layer, PendingKeys, missing_dependency
@@ -545,7 +546,8 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
     # -- display -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"<HighLevelGraph: {len(self._layers)} layers, {len(self):,} tasks>"
+        layers, tasks = counted(len(self._layers), "layer"), counted(len(self), "task")
+        return f"<HighLevelGraph: {layers}, {tasks}>"
 
     def __str__(self) -> str:
         return presenter().describe(self, sizes=False).to_text()
@@ -715,7 +717,7 @@ def ensure_graph(obj: Any) -> HighLevelGraph:
     Examples
     --------
     >>> ensure_graph({"x": 1})
-    <HighLevelGraph: 1 layers, 1 tasks>
+    <HighLevelGraph: 1 layer, 1 task>
     """
     if isinstance(obj, HighLevelGraph):
         return obj

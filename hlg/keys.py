@@ -38,7 +38,7 @@ from collections.abc import Callable, Collection
 from itertools import chain
 from typing import Any, TypeAlias, TypeGuard
 
-from hlg.errors import InvalidKeyError
+from hlg.errors import InvalidKeyError, article
 
 __all__ = [
     "Key",
@@ -150,7 +150,7 @@ def validate_key(key: object, *, layer: str | None = None) -> Key:
             "convert it to str, bytes, int or float"
         )
     raise InvalidKeyError(
-        f"{where}key {key!r} is a {type(key).__name__}; a key is a str, bytes, int or "
+        f"{where}key {key!r} is {article(type(key).__name__)}; a key is a str, bytes, int or "
         "float, or a tuple of keys"
     )
 

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from hlg.errors import LayerStateError, MissingKeyError
+from hlg.errors import LayerStateError, MissingKeyError, counted
 from hlg.keys import Key, is_key, tokenize
 from hlg.layers.base import Layer
 from hlg.layers.registry import register_layer
@@ -136,7 +136,8 @@ def _check_round_trip(
         _assert(keys <= set(tasks), f"{layer!r}: role {role!r} names keys the layer lacks")
         _assert(
             len(keys) == layer.role_size(role),
-            f"{layer!r}: role_size({role!r}) is {layer.role_size(role)}, it has {len(keys)} keys",
+            f"{layer!r}: role_size({role!r}) is {layer.role_size(role)}, "
+            f"it has {counted(len(keys), 'key')}",
         )
     for name, value in layer.annotations.items():
         expanded = flat.annotations.get(name, {})

@@ -150,7 +150,7 @@ def test_cli_run_computes_and_prints_groups(good_file, tmp_path):
     log = tmp_path / "materialized.log"
     result = hlg_cmd("run", good_file, *IMPORT, "--scheduler", "sync", log=log)
     assert result.returncode == 0, result.stderr
-    assert "1 requested keys computed" in result.stdout
+    assert "1 requested key computed" in result.stdout
     assert "'total'  int   42" in result.stdout
     assert "task groups:" in result.stdout and "counted" in result.stdout
     assert log.read_text() == "counted\n"  # running does materialise: the log works

@@ -28,7 +28,7 @@ from dask._task_spec import Task as DaskTask
 from dask._task_spec import TaskRef as DaskTaskRef
 
 from hlg.distributed.tasks import to_dask
-from hlg.errors import UsageError
+from hlg.errors import UsageError, counted
 from hlg.graph import HighLevelGraph, flatten_keys
 from hlg.keys import Key, validate_key
 from hlg.materialize.flatgraph import FlatGraph
@@ -124,7 +124,7 @@ class PackedGraph(Expr):  # type: ignore[misc]  # dask ships no type information
     def _operands_for_repr(self) -> list[str]:
         data = self.operand("data")
         nkeys = len(list(flatten_keys(self.operand("keys"))))
-        return [f"{len(data):,} bytes", f"{nkeys} keys"]
+        return [f"{len(data):,} bytes", counted(nkeys, "key")]
 
     def __dask_keys__(self) -> list[Any]:
         keys = self.operand("keys")

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from hlg.convert import KeyUnion
-from hlg.errors import MissingKeyError, UsageError, WorkerDiedError
+from hlg.errors import MissingKeyError, UsageError, WorkerDiedError, counted
 from hlg.execute.callbacks import Callback
 from hlg.execute.forms import graph_tasks
 from hlg.execute.local import SCHEDULERS, run
@@ -96,7 +96,7 @@ class Client:
                 pool.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self._data)} keys held"
+        state = "closed" if self._closed else f"{counted(len(self._data), 'key')} held"
         return f"<hlg.Client scheduler={self.scheduler!r}: {state}>"
 
     # -- data ----------------------------------------------------------------------------

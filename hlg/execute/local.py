@@ -46,6 +46,8 @@ from hlg.errors import (
     MissingKeyError,
     UsageError,
     WorkerDiedError,
+    article,
+    counted,
 )
 from hlg.execute.callbacks import Callback, active_callbacks
 from hlg.execute.forms import graph_tasks
@@ -192,7 +194,7 @@ def run(
     if isinstance(keys, set | frozenset):
         raise UsageError(
             "pass the keys as a list (the values come back as a tuple in the same order), "
-            f"not as a {type(keys).__name__}"
+            f"not as {article(type(keys).__name__)}"
         )
     data = data or {}
     wanted = list(flatten_keys(keys))
@@ -633,7 +635,9 @@ def _raise_stalled(state: SchedulerState) -> None:
             raise CycleError(
                 "tasks depend on each other in a cycle: " + " -> ".join(map(repr, cycle))
             )
-    raise GraphError(f"{len(left)} tasks could not run; their dependencies never finished")
+    raise GraphError(
+        f"{counted(len(left), 'task')} could not run; their dependencies never finished"
+    )
 
 
 def _nest(keys: Any, values: Mapping[Key, Any]) -> Any:

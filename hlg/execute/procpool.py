@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, NamedTuple
 
-from hlg.errors import TaskExecutionError, WorkerDiedError
+from hlg.errors import TaskExecutionError, WorkerDiedError, article
 
 __all__ = ["ProcessPool", "Reply"]
 
@@ -218,7 +218,7 @@ def _read_reply(wire: _WireReply) -> Reply:
         return Reply(
             False,
             TaskExecutionError(
-                f"the task's result, a {wire.type_name}, could not be loaded in the calling "
+                f"the task's result, {article(wire.type_name)}, could not be loaded in the calling "
                 f"process ({reason}); make the result picklable, or use the 'threads' scheduler"
             ),
             "",

@@ -36,7 +36,7 @@ from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
-from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError
+from hlg.errors import MissingDependencyError, MissingKeyError, PackError, UsageError, counted
 from hlg.keys import Key
 from hlg.layers.annotate import current_annotations, validate_annotations
 from hlg.limits import Cost
@@ -375,7 +375,7 @@ class Layer(Mapping[Key, GraphNode]):
         return id(self)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks>"
+        return f"<{type(self).__name__} {self.name!r}: {counted(len(self), 'task')}>"
 
     # -- display -------------------------------------------------------------------------
 

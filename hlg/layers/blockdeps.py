@@ -32,7 +32,7 @@ from itertools import repeat
 from operator import add, mul
 from typing import Any, ClassVar
 
-from hlg.errors import LayerStateError, PackError
+from hlg.errors import LayerStateError, PackError, counted
 
 __all__ = [
     "BlockIndex",
@@ -187,7 +187,8 @@ class BlockSlices(BlockwiseDep):
     def __getitem__(self, index: tuple[int, ...]) -> tuple[slice, ...]:
         if len(index) != len(self.runs):
             raise IndexError(
-                f"block index {index!r} has {len(index)} dimensions, not {len(self.runs)}"
+                f"block index {index!r} has {counted(len(index), 'dimension')}, "
+                f"not {len(self.runs)}"
             )
         return tuple(self._slice(d, i) for d, i in enumerate(index))
 
@@ -323,7 +324,7 @@ def _pattern_text(pattern: str, numblocks: tuple[int, ...]) -> int:
         if dim >= len(numblocks):
             raise ValueError(
                 f"field {match.group(0)!r} names block dimension {dim}, but blocks have "
-                f"{len(numblocks)} dimensions"
+                f"{counted(len(numblocks), 'dimension')}"
             )
         if width > _MAX_WIDTH:
             raise ValueError(f"field {match.group(0)!r} is wider than {_MAX_WIDTH}")

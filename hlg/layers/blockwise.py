@@ -45,7 +45,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, overload
 
 from hlg._gc import gc_paused_for
-from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError
+from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError, counted
 from hlg.keys import Key
 from hlg.layers.base import KeyBox, Layer, NeededKeys
 from hlg.layers.blockdeps import (
@@ -208,13 +208,14 @@ class Blockwise(Layer):
             if len(counts) != len(arg.index):
                 raise PackError(
                     f"layer {self.name!r}: input {arg.value!r} has index {arg.index!r} but "
-                    f"{len(counts)} dimensions of blocks"
+                    f"{counted(len(counts), 'dimension')} of blocks"
                 )
             for letter, n in zip(arg.index, counts, strict=True):
                 have = dims.get(letter, 1)
                 if 1 not in (n, have) and n != have:
                     raise PackError(
-                        f"layer {self.name!r}: index {letter!r} has {have} blocks in one input "
+                        f"layer {self.name!r}: index {letter!r} has {counted(have, 'block')} "
+                        "in one input "
                         f"and {n} in {arg.value!r}; inputs must agree or have 1 block (broadcast)"
                     )
                 dims[letter] = max(have, n)
@@ -731,7 +732,7 @@ class Blockwise(Layer):
 
     def __repr__(self) -> str:
         return (
-            f"<Blockwise {self.name!r}: {len(self):,} tasks, {self.out_ind} <- "
+            f"<Blockwise {self.name!r}: {counted(len(self), 'task')}, {self.out_ind} <- "
             + ", ".join(
                 f"{a.value if a.kind == 'key' else a.kind}:{a.index or '-'}" for a in self.args
             )

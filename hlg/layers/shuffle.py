@@ -45,7 +45,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hlg._gc import gc_paused_for
-from hlg.errors import LayerStateError, MissingKeyError, UsageError
+from hlg.errors import LayerStateError, MissingKeyError, UsageError, counted
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
 from hlg.layers.blockwise import _make_tasks
@@ -583,7 +583,9 @@ class _ShuffleBase(Layer):
                 )
             ints[field] = value
         if ints["stages"] > MAX_STAGES or (cls is SimpleShuffleLayer and ints["stages"] != 1):
-            raise LayerStateError(f"{where}: {ints['stages']} stages is not a valid plan")
+            raise LayerStateError(
+                f"{where}: {counted(ints['stages'], 'stage')} is not a valid plan"
+            )
         outputs = state.get("outputs", ((0, ints["n_out"]),))
         if type(outputs) is not tuple or not all(type(r) is tuple and len(r) == 2 for r in outputs):
             raise LayerStateError(f"{where}: kept outputs are not [lo, hi) pairs")
@@ -623,8 +625,9 @@ class _ShuffleBase(Layer):
     def __repr__(self) -> str:
         plan = self.plan
         return (
-            f"<{type(self).__name__} {self.name!r}: {len(self):,} tasks, {plan.n_in:,} -> "
-            f"{plan.n_out:,} partitions in {plan.stages} stage{'s' * (plan.stages > 1)}>"
+            f"<{type(self).__name__} {self.name!r}: {counted(len(self), 'task')}, "
+            f"{plan.n_in:,} -> {counted(plan.n_out, 'partition')} in "
+            f"{counted(plan.stages, 'stage')}>"
         )
 
 

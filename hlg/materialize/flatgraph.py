@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from hlg.errors import counted
 from hlg.keys import Key
 from hlg.materialize.groups import TaskGroup, TaskPrefix, build_groups
 from hlg.presentation import presenter
@@ -139,8 +140,9 @@ class FlatGraph:
 
     def __repr__(self) -> str:
         return (
-            f"<FlatGraph: {len(self.tasks):,} tasks, {len(self.keys):,} requested keys, "
-            f"{len(self.remote_keys):,} remote keys>"
+            f"<FlatGraph: {counted(len(self.tasks), 'task')}, "
+            f"{counted(len(self.keys), 'requested key')}, "
+            f"{counted(len(self.remote_keys), 'remote key')}>"
         )
 
     # -- display -------------------------------------------------------------------------

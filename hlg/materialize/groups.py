@@ -19,6 +19,7 @@ import enum
 from collections.abc import Iterable, Mapping
 
 from hlg._table import format_table
+from hlg.errors import counted
 from hlg.keys import Key, key_group, key_split
 from hlg.task import GraphNode
 
@@ -133,7 +134,7 @@ class TaskPrefix:
         return set().union(*(g.types for g in self.groups))
 
     def __repr__(self) -> str:
-        return f"<TaskPrefix {self.name!r}: {len(self.groups)} groups>"
+        return f"<TaskPrefix {self.name!r}: {counted(len(self.groups), 'group')}>"
 
 
 def build_groups(

@@ -52,6 +52,7 @@ from hlg.errors import (
     ResourceLimitError,
     UnpackError,
     UsageError,
+    counted,
 )
 from hlg.keys import Key
 from hlg.layers.base import Layer
@@ -280,7 +281,8 @@ def _materialize(
         )
     if len(tasks) > cost.tasks:
         raise LayerClassError(
-            f"{where}: {_qualname(cls)}.cost() declared {cost.tasks:,} tasks but materialize "
+            f"{where}: {_qualname(cls)}.cost() declared {counted(cost.tasks, 'task')} "
+            "but materialize "
             f"built {len(tasks):,}; fix {_qualname(cls)}.cost so that it never under-counts"
         )
     return layer, tasks

@@ -48,7 +48,7 @@ import msgpack
 
 from hlg._gc import gc_paused
 from hlg.convert import convert_task, plain_refs
-from hlg.errors import HlgError, LayerStateError, PackError, UnpackError
+from hlg.errors import HlgError, LayerStateError, PackError, UnpackError, counted
 from hlg.keys import Key, all_keys, is_key
 from hlg.limits import COLLISION_LIMIT, NESTING_LIMIT, KeyCensus, check_distinct_hashes
 from hlg.task import (
@@ -546,7 +546,7 @@ class Decoder:
         if type(index) is not int or not 0 <= index < len(self.functions):
             raise LayerStateError(
                 f"function index {index!r} is outside the function table "
-                f"({len(self.functions)} entries)"
+                f"({counted(len(self.functions), 'entry', 'entries')})"
             )
         return self.functions[index]
 

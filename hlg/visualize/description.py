@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hlg._table import format_table
+from hlg.errors import counted
 from hlg.layers.base import Layer
 from hlg.visualize.html import description_html
 from hlg.visualize.style import format_annotations, format_size
@@ -130,8 +131,8 @@ class GraphDescription:
         'HighLevelGraph: 1 layer, 1 task'
         """
         ntasks = self.ntasks
-        tasks = "? tasks" if ntasks is None else _count(ntasks, "task")
-        return f"{self.kind}: {_count(len(self.layers), 'layer')}, {tasks}"
+        tasks = "? tasks" if ntasks is None else counted(ntasks, "task")
+        return f"{self.kind}: {counted(len(self.layers), 'layer')}, {tasks}"
 
     def summary(self) -> str:
         """Return the one-line headline of the table.
@@ -272,14 +273,17 @@ def block_counts(layer: Layer) -> str:
     if isinstance(grid, tuple) and all(type(n) is int for n in grid):
         if not grid:
             return "1 block"
-        shown = " x ".join(f"{n:,}" for n in grid)
         kept = len(layer)
         total = math.prod(grid)
-        return f"{shown} blocks" + (f" ({kept:,} kept)" if kept != total else "")
+        if len(grid) == 1:
+            shown = counted(grid[0], "block")
+        else:
+            shown = " x ".join(f"{n:,}" for n in grid) + " blocks"
+        return shown + (f" ({kept:,} kept)" if kept != total else "")
     n_in = getattr(layer, "npartitions_in", None)
     n_out = getattr(layer, "npartitions", None)
     if type(n_in) is int and type(n_out) is int:
-        text = f"{n_in:,} -> {n_out:,} partitions"
+        text = f"{n_in:,} -> {counted(n_out, 'partition')}"
         stages = getattr(layer, "nstages", None)
         if type(stages) is int and stages > 1:
             text += f" in {stages} stages"
@@ -288,12 +292,8 @@ def block_counts(layer: Layer) -> str:
             text += f" ({len(outputs):,} kept)"
         return text
     if type(n_out) is int:
-        return _count(n_out, "partition")
+        return counted(n_out, "partition")
     return ""
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _jsonable(value: Any) -> Any:

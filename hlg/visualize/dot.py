@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hlg.errors import CycleError, NotInstalledError, UsageError
+from hlg.errors import CycleError, NotInstalledError, UsageError, counted
 from hlg.keys import key_split
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.toposort import toposort
@@ -115,9 +115,9 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
     """
     if len(flat) > max_tasks:
         raise UsageError(
-            f"this flat graph has {len(flat):,} tasks, more than max_tasks={max_tasks:,} that a "
-            "task-level picture draws legibly; cull it to the keys you want to see, draw the "
-            "layer graph instead, or pass a larger max_tasks"
+            f"this flat graph has {counted(len(flat), 'task')}, more than "
+            f"max_tasks={max_tasks:,} that a task-level picture draws legibly; cull it to the "
+            "keys you want to see, draw the layer graph instead, or pass a larger max_tasks"
         )
     groups: dict[str, list[Any]] = {}
     # Groups in the order data flows, so that colours and the legend read top to bottom.
@@ -133,8 +133,7 @@ def flat_to_dot(flat: FlatGraph, max_tasks: int = MAX_FLAT_TASKS) -> str:
     groups = {group: _sorted(keys) for group, keys in groups.items()}
     ordered = [key for keys in groups.values() for key in keys]
     ids = {key: f"task{i}" for i, key in enumerate(ordered)}
-    ntasks = f"{len(flat):,} task" + "s" * (len(flat) != 1)
-    lines = _header(f"{ntasks} in {len(groups):,} task group" + "s" * (len(groups) != 1))
+    lines = _header(f"{counted(len(flat), 'task')} in {counted(len(groups), 'task group')}")
     for n, (group, keys) in enumerate(groups.items()):
         nodes = [
             f'{ids[k]} [label=<{_escape(_key_label(k))}>, fillcolor="{colours[group]}"];'
@@ -297,7 +296,7 @@ def _legend(title: str, colours: dict[str, str]) -> list[str]:
 
 
 def _layer_label(row: LayerInfo) -> str:
-    tasks = "? tasks" if row.tasks is None else f"{row.tasks:,} task" + "s" * (row.tasks != 1)
+    tasks = "? tasks" if row.tasks is None else counted(row.tasks, "task")
     parts = [f"<b>{_escape(row.name)}</b>", _escape(row.layer_type), tasks]
     if row.blocks:
         parts.append(_escape(row.blocks))

@@ -152,7 +152,7 @@ def test_materialised_tasks_match_single_blocks_and_run():
         (lambda: blockwise(add, "z", "i", "x", numblocks={"x": (2,)}), "pairs"),
         (
             lambda: blockwise(add, "z", "ij", "x", "ij", numblocks={"x": (2,)}),
-            "1 dimensions of blocks",
+            "1 dimension of blocks",
         ),
         (lambda: blockwise(add, "z", "i", 5, "i", numblocks={}), "must be a layer name"),
     ],
@@ -347,7 +347,7 @@ def _state_bytes(**changes):
         ({"kwargs": {1: 2}}, "'kwargs'"),
         ({"out_ind": "ii"}, "distinct letters"),
         ({"numblocks": {"x": [2, -1]}}, "'numblocks'"),
-        ({"numblocks": {"x": [2]}}, "2 dimensions|1 dimensions"),
+        ({"numblocks": {"x": [2]}}, "2 dimensions|1 dimension"),
         ({"new_axes": {"ab": 2}}, "'new_axes'"),
         ({"concatenate": 1}, "'concatenate'"),
         ({"args": [["key", "x"]]}, "blockwise input"),
