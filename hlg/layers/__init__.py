@@ -3,12 +3,18 @@
 from hlg.layers.annotate import annotate, current_annotations
 from hlg.layers.base import KeyBox, Layer, NeededKeys
 from hlg.layers.blockwise import (
+    BlockHint,
     BlockIndex,
     BlockPattern,
     BlockSeeds,
     BlockSlices,
     Blockwise,
     BlockwiseDep,
+    BlockwiseInput,
+    BlockwiseState,
+    DepInput,
+    KeyInput,
+    ValueInput,
     blockwise,
     concatenate_blocks,
     register_blockwise_dep,
@@ -16,16 +22,22 @@ from hlg.layers.blockwise import (
 from hlg.layers.materialized import MaterializedLayer
 
 __all__ = [
+    "BlockHint",
     "BlockIndex",
     "BlockPattern",
     "BlockSeeds",
     "BlockSlices",
     "Blockwise",
     "BlockwiseDep",
+    "BlockwiseInput",
+    "BlockwiseState",
+    "DepInput",
     "KeyBox",
+    "KeyInput",
     "Layer",
     "MaterializedLayer",
     "NeededKeys",
+    "ValueInput",
     "annotate",
     "blockwise",
     "concatenate_blocks",
