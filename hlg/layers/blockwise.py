@@ -447,9 +447,10 @@ class Blockwise(Layer):
         return self.numblocks[arg.name] if isinstance(arg, KeyInput) else arg.dep.numblocks
 
     def _input_block(self, arg: KeyInput | DepInput, values: Mapping[str, int]) -> tuple[int, ...]:
+        # Runs per input per block on the block-by-block path: _counts is inlined.
         index = arg.index
         assert index is not None  # for mypy: callers pass indexed inputs only
-        counts = self._counts(arg)
+        counts = self.numblocks[arg.name] if isinstance(arg, KeyInput) else arg.dep.numblocks
         return tuple(0 if n == 1 else values[c] for c, n in zip(index, counts, strict=True))
 
     def _key_input(self, arg: KeyInput, values: dict[str, int], contracted: list[str]) -> Any:
@@ -467,21 +468,23 @@ class Blockwise(Layer):
     def _task(self, block: tuple[int, ...]) -> Task:
         values = self._letter_values(block)
         args: list[Any] = []
+        # Runs once per block of layers that are not simple: isinstance tests,
+        # cheaper than a match statement's class patterns here.
         for arg in self.args:
-            match arg:
-                case ValueInput():
-                    args.append(arg.value)
-                case DepInput():
-                    args.append(arg.dep[self._input_block(arg, values)])
-                case KeyInput(index=None):  # a whole key
-                    args.append(_ref(arg.name))
-                case KeyInput(index=str(index)):
-                    mine = [c for c in dict.fromkeys(index) if c in self.contracted]
-                    value = self._key_input(arg, values, mine)
-                    if mine and self.concatenate:
-                        axes = [index.index(c) for c in mine]
-                        value = Task(concatenate_blocks, value, axes)
-                    args.append(value)
+            if isinstance(arg, ValueInput):
+                args.append(arg.value)
+            elif isinstance(arg, DepInput):
+                args.append(arg.dep[self._input_block(arg, values)])
+            elif arg.index is None:  # a whole key
+                args.append(_ref(arg.name))
+            else:
+                index = arg.index
+                mine = [c for c in dict.fromkeys(index) if c in self.contracted]
+                value = self._key_input(arg, values, mine)
+                if mine and self.concatenate:
+                    axes = [index.index(c) for c in mine]
+                    value = Task(concatenate_blocks, value, axes)
+                args.append(value)
         return Task(self.func, *args, **self.kwargs)
 
     def __getitem__(self, key: Key) -> GraphNode:
