@@ -34,7 +34,7 @@ from hlg.errors import (
     WorkerDiedError,
 )
 from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskGroups
-from hlg.execute.client import Client
+from hlg.execute.client import Client, ClientState
 from hlg.execute.local import get
 from hlg.execute.order import order
 from hlg.graph import HighLevelGraph, HlgCollection
@@ -61,6 +61,7 @@ __all__ = [
     "BlockwiseDep",
     "Callback",
     "Client",
+    "ClientState",
     "Computable",
     "Cost",
     "CycleError",

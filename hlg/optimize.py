@@ -5,16 +5,19 @@ task for a block computes ``A``'s task for the same block inline, then
 ``B``'s. ``A``'s intermediate blocks are never stored or scheduled, and the
 graph has one task per block instead of two.
 
-``A`` is fused into ``B`` only when the result is certain to be the same:
+``A`` is fused into ``B`` (by :meth:`Blockwise.fuse
+<hlg.layers.blockwise.Blockwise.fuse>`) only when the result is certain to be
+the same:
 
-- both are :class:`~hlg.layers.blockwise.Blockwise` and neither contracts an
-  index (each output block needs exactly one block of each input);
-- ``B`` takes ``A`` once, block for block (its index for ``A`` uses ``B``'s
-  output letters, without broadcasting);
+- both are :class:`~hlg.layers.blockwise.Blockwise`, and ``B.can_fuse(A,
+  position)`` holds: neither contracts an index (each output block needs
+  exactly one block of each input); ``B`` takes ``A`` once, block for block
+  (its index for ``A`` uses ``B``'s output letters, without broadcasting),
+  and reads no key of ``A`` elsewhere; ``A``'s keyword arguments hold no
+  references; both layers carry the same annotations (fusing layers with
+  different annotations would lose one);
 - nothing else needs ``A``: no other layer depends on it and none of its keys
-  is requested;
-- ``A``'s keyword arguments hold no references, and both layers carry the
-  same annotations (fusing layers with different annotations would lose one).
+  is requested.
 
 Fusion repeats until no pair qualifies, so a chain of any length becomes one
 layer.
@@ -22,13 +25,12 @@ layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.layers.base import Layer
-from hlg.layers.blockwise import Blockwise, _Arg
-from hlg.task import _callable_name
+from hlg.layers.blockwise import Blockwise, FusedFunction, KeyInput
 from hlg.toposort import toposort
 
 __all__ = ["FusedFunction", "fuse_blockwise", "optimize"]
@@ -70,38 +72,6 @@ def optimize(
     return g
 
 
-class FusedFunction:
-    """``outer(*before, inner(*inner_args, **inner_kwargs), *after, **kwargs)`` as one call.
-
-    The function of a fused Blockwise layer: positions ``[at, at + width)`` of
-    its arguments belong to the inner layer.
-    """
-
-    def __init__(
-        self,
-        outer: Callable[..., Any],
-        inner: Callable[..., Any],
-        at: int,
-        width: int,
-        inner_kwargs: Mapping[str, Any],
-    ) -> None:
-        self.outer = outer
-        self.inner = inner
-        self.at = at
-        self.width = width
-        self.inner_kwargs = dict(inner_kwargs)
-        self.__name__ = f"{_callable_name(outer)}-{_callable_name(inner)}"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute the inner function, then the outer one."""
-        at, end = self.at, self.at + self.width
-        value = self.inner(*args[at:end], **self.inner_kwargs)
-        return self.outer(*args[:at], value, *args[end:], **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<FusedFunction {self.__name__}>"
-
-
 def fuse_blockwise(graph: HighLevelGraph, keys: Any = None) -> HighLevelGraph:
     """Fuse every qualifying pair of Blockwise layers; see the module docstring.
 
@@ -125,12 +95,12 @@ def fuse_blockwise(graph: HighLevelGraph, keys: Any = None) -> HighLevelGraph:
             if not isinstance(outer, Blockwise):
                 continue
             for position, arg in enumerate(outer.args):
-                inner = layers.get(arg.value) if arg.kind == "key" else None
+                inner = layers.get(arg.name) if isinstance(arg, KeyInput) else None
                 if not isinstance(inner, Blockwise) or inner.name in protected:
                     continue
-                if dependents.get(inner.name) != {name} or not _fusable(inner, outer, position):
+                if dependents.get(inner.name) != {name} or not outer.can_fuse(inner, position):
                     continue
-                layers[name] = _fuse(inner, outer, position)
+                layers[name] = outer.fuse(inner, position)
                 del layers[inner.name]
                 dependencies[name] = (dependencies[name] - {inner.name}) | dependencies.pop(
                     inner.name
@@ -165,55 +135,3 @@ def _topological(
     layers: Mapping[str, Layer], dependencies: Mapping[str, Iterable[str]]
 ) -> list[str]:
     return toposort({name: dependencies.get(name, ()) for name in layers})
-
-
-def _fusable(inner: Blockwise, outer: Blockwise, position: int) -> bool:
-    arg = outer.args[position]
-    if inner.contracted or outer.contracted or inner._kwargs_deep or arg.index is None:
-        return False
-    if inner.annotations != outer.annotations:
-        return False
-    uses = [a for a in outer.args if a.kind == "key" and a.value == inner.name]
-    if len(uses) != 1 or any(_mentions(v, inner.name) for v in outer.kwargs.values()):
-        return False
-    counts = outer.numblocks.get(inner.name, ())
-    if len(arg.index) != len(inner.out_ind) or len(set(arg.index)) != len(arg.index):
-        return False
-    # Block for block: every letter is an output letter, and nothing is broadcast.
-    return all(
-        letter in outer.out_ind and n == outer.dims[letter] == m
-        for letter, n, m in zip(arg.index, counts, inner.out_numblocks, strict=True)
-    )
-
-
-def _mentions(value: Any, name: str) -> bool:
-    key = getattr(value, "key", None)
-    return key == name or (type(key) is tuple and key[:1] == (name,))
-
-
-def _fuse(inner: Blockwise, outer: Blockwise, position: int) -> Blockwise:
-    letters = dict(zip(inner.out_ind, outer.args[position].index or "", strict=True))
-    moved = [
-        _Arg(a.kind, a.value, None if a.index is None else "".join(letters[c] for c in a.index))
-        for a in inner.args
-    ]
-    args = [*outer.args[:position], *moved, *outer.args[position + 1 :]]
-    numblocks = {k: v for k, v in outer.numblocks.items() if k != inner.name}
-    numblocks.update(inner.numblocks)
-    new_axes = dict(outer.new_axes)
-    new_axes.update({letters[c]: n for c, n in inner.new_axes.items()})
-    func = FusedFunction(outer.func, inner.func, position, len(moved), inner.kwargs)
-    fused = Blockwise(
-        outer.name,
-        func,
-        outer.out_ind,
-        args,
-        numblocks,
-        new_axes=new_axes,
-        concatenate=outer.concatenate,
-        kwargs=outer.kwargs,
-        annotations=outer.annotations,
-    )
-    if outer._kept_columns is None:
-        return fused
-    return fused._with_columns(outer._kept_columns, outer._kept_count)

@@ -1,4 +1,7 @@
+import ast
+import importlib
 from operator import add, mul, neg
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,32 @@ def test_fused_graphs_run_on_every_scheduler(scheduler):
         -30,
         -40,
     )
+
+
+def test_a_layer_whose_keys_another_input_names_is_not_fused_away():
+    x = hlg.MaterializedLayer({("x", i): i for i in range(4)}, name="x")
+    a = blockwise(add, "a", "i", "x", "i", 1, None, numblocks={"x": (4,)})
+    b = blockwise(add, "b", "i", "a", "i", hlg.TaskRef(("a", 0)), None, numblocks={"a": (4,)})
+    g = hlg.HighLevelGraph({"x": x, "a": a, "b": b}, {"a": {"x"}, "b": {"a"}})
+    fused = hlg.optimize(g, [("b", 2)])
+    assert set(fused.layers) == {"x", "a", "b"}
+    assert hlg.get(fused, ("b", 2)) == hlg.get(g, ("b", 2)) == 4
+
+
+def test_optimize_fuses_through_public_blockwise_operations_only():
+    tree = ast.parse(Path(importlib.import_module("hlg.optimize").__file__).read_text())
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    ]
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "hlg.layers.blockwise"
+        for alias in node.names
+    ]
+    assert private == []
+    assert imported and not [name for name in imported if name.startswith("_")]

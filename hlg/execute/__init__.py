@@ -1,7 +1,7 @@
 """Running graphs: ordering, the local scheduler, callbacks and the Client."""
 
 from hlg.execute.callbacks import Callback, Profiler, ProgressBar, TaskGroups, TaskRecord
-from hlg.execute.client import Client
+from hlg.execute.client import Client, ClientState
 from hlg.execute.local import get
 from hlg.execute.order import order
 from hlg.execute.state import SchedulerState
@@ -9,6 +9,7 @@ from hlg.execute.state import SchedulerState
 __all__ = [
     "Callback",
     "Client",
+    "ClientState",
     "Profiler",
     "ProgressBar",
     "SchedulerState",

@@ -13,10 +13,20 @@ releasing are guarded by one lock; computations on the ``sync`` and
 on the client's one pool, which is started once, by the first computation
 that needs it. When a worker process dies, the computation raises
 :class:`~hlg.WorkerDiedError` and the client starts a new pool next time.
+
+A client's life is a :class:`ClientState`: ``OPEN`` from creation;
+``CLOSING`` once :meth:`Client.close` has begun, while it waits for a
+computation running on the worker processes to finish; ``CLOSED`` when the
+processes are stopped and the data dropped. Closing is one way: ``close()``
+on a closing or closed client does nothing, and every call that needs the
+client after ``close()`` began raises :class:`~hlg.UsageError`, including a
+computation that was waiting for the worker processes. A computation already
+running when ``close()`` begins finishes with its result.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import threading
 import uuid
@@ -34,7 +44,28 @@ from hlg.keys import Key, tokenize, validate_key
 from hlg.limits import Limits
 from hlg.task import Ref
 
-__all__ = ["Client"]
+__all__ = ["Client", "ClientState"]
+
+
+class ClientState(enum.Enum):
+    """Where a :class:`Client` is in its life: OPEN → CLOSING → CLOSED, never back.
+
+    Examples
+    --------
+    >>> client = Client(scheduler="sync")
+    >>> client.state
+    <ClientState.OPEN: 'open'>
+    >>> client.close()
+    >>> client.state
+    <ClientState.CLOSED: 'closed'>
+    """
+
+    #: Accepting work.
+    OPEN = "open"
+    #: ``close()`` has begun: refusing work, waiting for the worker processes' current run.
+    CLOSING = "closing"
+    #: Worker processes stopped, data dropped.
+    CLOSED = "closed"
 
 
 class Client:
@@ -67,8 +98,9 @@ class Client:
         self._data: dict[Key, Any] = {}
         self._broadcast: set[Key] = set()
         self._pool: ProcessPool | None = None
-        self._closed = False
-        # Guards _data, _broadcast, _pool and _closed; held only briefly, never for a run.
+        # Moves only forward, OPEN -> CLOSING -> CLOSED, and only in close().
+        self._state = ClientState.OPEN
+        # Guards _data, _broadcast, _pool and _state; held only briefly, never for a run.
         self._lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -84,20 +116,46 @@ class Client:
     ) -> None:
         self.close()
 
+    @property
+    def state(self) -> ClientState:
+        """Where the client is in its life; see :class:`ClientState`."""
+        return self._state
+
     def close(self) -> None:
-        """Drop all data and stop worker processes."""
+        """Drop all data and stop worker processes; do nothing if already closing or closed.
+
+        From the moment it begins, every call that needs the client raises
+        :class:`~hlg.UsageError`. A computation running on the worker
+        processes finishes first (``close`` waits for it, in state
+        ``CLOSING``); one running on the ``sync`` or ``threads`` scheduler
+        finishes on its own, with the data it started with.
+
+        Examples
+        --------
+        >>> client = Client(scheduler="sync")
+        >>> client.close()
+        >>> client.close()  # a second close does nothing
+        >>> client.scatter(1)
+        Traceback (most recent call last):
+        hlg.errors.UsageError: this hlg.Client is closed; create a new one
+        """
         with self._lock:
+            if self._state is not ClientState.OPEN:
+                return
+            self._state = ClientState.CLOSING
             self._data.clear()
             self._broadcast.clear()
             pool, self._pool = self._pool, None
-            self._closed = True
         if pool is not None:
             with pool.lease():  # a computation running on it finishes first
                 pool.close()
+        with self._lock:
+            self._state = ClientState.CLOSED
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{counted(len(self._data), 'key')} held"
-        return f"<hlg.Client scheduler={self.scheduler!r}: {state}>"
+        state = self._state
+        shown = f"{counted(len(self._data), 'key')} held" if state is ClientState.OPEN else state.value
+        return f"<hlg.Client scheduler={self.scheduler!r}: {shown}>"
 
     # -- data ----------------------------------------------------------------------------
 
@@ -252,6 +310,7 @@ class Client:
             )
         pool = self._workers()
         with pool.lease():
+            self._check_open("while this computation waited for its worker processes")
             if pool.closed:  # replaced while this computation waited for it
                 raise WorkerDiedError(
                     "the client's worker processes were stopped while this computation "
@@ -291,6 +350,10 @@ class Client:
                 self._broadcast.clear()
         pool.close()
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise UsageError("this hlg.Client is closed; create a new one")
+    def _check_open(self, during: str | None = None) -> None:
+        state = self._state
+        if state is ClientState.OPEN:
+            return
+        if during is not None:
+            raise UsageError(f"this hlg.Client was closed {during}; create a new one")
+        raise UsageError(f"this hlg.Client is {state.value}; create a new one")

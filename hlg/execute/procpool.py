@@ -1,17 +1,20 @@
 """A pool of worker processes for the ``processes`` scheduler.
 
 Each worker owns one pipe to the parent and runs one task at a time. Every
-message is a plain pickle of a small tuple of numbers, strings and bytes;
-whatever user code produced (a task, its inputs, a result, an exception)
-travels inside it as cloudpickle bytes, loaded separately, so that a value
-that fails to load is reported as that value's error, never as a broken pipe
-or a dead worker:
+message is a plain pickle of one of the small named tuples below, holding
+numbers, strings and bytes; whatever user code produced (a task, its inputs,
+a result, an exception) travels inside it as cloudpickle bytes, loaded
+separately, so that a value that fails to load is reported as that value's
+error, never as a broken pipe or a dead worker:
 
-- parent → worker: ``("task", ticket, payload)``, the payload holding
-  ``(node, values)``; ``("store", key, payload)`` and ``("forget", key)``
-  manage data broadcast to every worker; ``("stop",)``.
-- worker → parent: ``("ready",)`` once, when it has started; then one
-  :class:`Reply` per task, as a tuple.
+- parent → worker: ``_TaskRequest(ticket, payload)``, the payload holding
+  ``(node, values)``; ``_StoreRequest(key, payload)`` and
+  ``_ForgetRequest(key)`` manage data broadcast to every worker;
+  ``_StopRequest()``.
+- worker → parent: ``_Ready()`` once, when it has started; then one
+  ``_WireReply`` per task, which the parent reads into a :class:`Reply`.
+
+Both sides dispatch on the message's type.
 
 Tickets number the tasks sent, so a reply is matched to the task it answers
 and a stale reply (left over from an interrupted run) is dropped. A run leases
@@ -42,7 +45,36 @@ from hlg.errors import TaskExecutionError, WorkerDiedError, article
 
 __all__ = ["ProcessPool", "Reply"]
 
-_READY = ("ready",)
+
+class _TaskRequest(NamedTuple):
+    # Run a task: cloudpickle bytes of (node, values), numbered by its ticket.
+    ticket: int
+    payload: bytes
+
+
+class _StoreRequest(NamedTuple):
+    # Hold a broadcast value (cloudpickle bytes) under a key, for tasks that need it.
+    key: Any
+    payload: bytes
+
+
+class _ForgetRequest(NamedTuple):
+    # Drop a broadcast value.
+    key: Any
+
+
+class _StopRequest(NamedTuple):
+    # Exit the worker loop.
+    pass
+
+
+class _Ready(NamedTuple):
+    # Sent by a worker once, when it has started.
+    pass
+
+
+#: What the parent sends a worker.
+_Request = _TaskRequest | _StoreRequest | _ForgetRequest | _StopRequest
 
 
 class Reply(NamedTuple):
@@ -122,19 +154,19 @@ class ProcessPool:
             The worker is gone (it died after its last task).
         """
         ticket = next(self._next_ticket)
-        data = pickle.dumps(("task", ticket, _dumps((node, values))), protocol=5)
+        data = _message(_TaskRequest(ticket, _dumps((node, values))))
         self._send(worker, data, "was idle; the task could not be sent to it")
         self.tickets[worker] = ticket
 
     def broadcast_store(self, key: Any, value: Any) -> None:
         """Give every worker ``value`` under ``key``, for tasks that need it."""
-        data = pickle.dumps(("store", key, _dumps(value)), protocol=5)
+        data = _message(_StoreRequest(key, _dumps(value)))
         for w in range(self.size):
             self._send(w, data, f"was idle; data {key!r} could not be broadcast to it")
 
     def broadcast_forget(self, key: Any) -> None:
         """Drop ``key`` from every worker."""
-        data = pickle.dumps(("forget", key), protocol=5)
+        data = _message(_ForgetRequest(key))
         for w in range(self.size):
             with contextlib.suppress(OSError, ValueError):  # a dead worker holds nothing
                 self.connections[w].send_bytes(data)
@@ -166,12 +198,12 @@ class ProcessPool:
             connection = self.connections[w]
             try:
                 while w not in out and connection.poll():
-                    message = pickle.loads(connection.recv_bytes())
-                    if message == _READY:
-                        self.started[w] = True
-                    elif message[0] == self.tickets[w]:
-                        self.tickets[w] = None
-                        out[w] = _read_reply(_WireReply(*message))
+                    match pickle.loads(connection.recv_bytes()):
+                        case _Ready():
+                            self.started[w] = True
+                        case _WireReply() as reply if reply.ticket == self.tickets[w]:
+                            self.tickets[w] = None
+                            out[w] = _read_reply(reply)
             except (EOFError, OSError):
                 pass
             if w not in out and not self.processes[w].is_alive():
@@ -189,7 +221,7 @@ class ProcessPool:
         self.closed = True
         for connection in self.connections:
             with contextlib.suppress(OSError, ValueError):  # already gone
-                connection.send_bytes(pickle.dumps(("stop",)))
+                connection.send_bytes(_message(_StopRequest()))
         for process in self.processes:
             process.join(timeout=2)
             if process.is_alive():
@@ -197,6 +229,11 @@ class ProcessPool:
                 process.join(timeout=2)
         for connection in self.connections:
             connection.close()
+
+
+def _message(message: _Request | _Ready | _WireReply) -> bytes:
+    """Pickle one message of the pool's protocol."""
+    return pickle.dumps(message, protocol=5)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -246,25 +283,25 @@ class _Unloadable:
 def _worker_main(connection: Connection) -> None:
     """Serve tasks until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    connection.send_bytes(pickle.dumps(_READY))
+    connection.send_bytes(_message(_Ready()))
     store: dict[Any, Any] = {}
     while True:
         try:
-            message = pickle.loads(connection.recv_bytes())
+            message: _Request = pickle.loads(connection.recv_bytes())
         except (EOFError, OSError):
             return
-        kind = message[0]
-        if kind == "task":
-            connection.send_bytes(_run(message[1], message[2], store))
-        elif kind == "store":
-            try:
-                store[message[1]] = pickle.loads(message[2])
-            except Exception as err:
-                store[message[1]] = _Unloadable(err)
-        elif kind == "forget":
-            store.pop(message[1], None)
-        elif kind == "stop":
-            return
+        match message:
+            case _TaskRequest(ticket, payload):
+                connection.send_bytes(_run(ticket, payload, store))
+            case _StoreRequest(key, payload):
+                try:
+                    store[key] = pickle.loads(payload)
+                except Exception as err:
+                    store[key] = _Unloadable(err)
+            case _ForgetRequest(key):
+                store.pop(key, None)
+            case _StopRequest():
+                return
 
 
 def _run(ticket: int, payload: bytes, store: dict[Any, Any]) -> bytes:
@@ -283,7 +320,7 @@ def _run(ticket: int, payload: bytes, store: dict[Any, Any]) -> bytes:
         data = _dumps(result)
     except Exception as err:
         return _error_reply(ticket, err, "the task's result could not be pickled:\n")
-    return _wire(_WireReply(ticket, True, data, type(result).__name__, "", ""))
+    return _message(_WireReply(ticket, True, data, type(result).__name__, "", ""))
 
 
 def _error_reply(ticket: int, err: BaseException, context: str) -> bytes:
@@ -296,9 +333,4 @@ def _error_reply(ticket: int, err: BaseException, context: str) -> bytes:
         data = _dumps(err)
     except Exception:
         data = b""
-    return _wire(_WireReply(ticket, False, data, type(err).__qualname__, message, text))
-
-
-def _wire(reply: _WireReply) -> bytes:
-    # As a plain tuple: the parent reads it with pickle, without importing this class.
-    return pickle.dumps(tuple(reply), protocol=5)
+    return _message(_WireReply(ticket, False, data, type(err).__qualname__, message, text))

@@ -23,8 +23,13 @@ block:
 Everything is lazy: ``len``, the keys, ``in``, the dependencies of a key and
 culling are computed from the indices, and the packed state is O(1) in the
 number of blocks (culling adds the kept blocks, as a box of ranges when they
-form one). :func:`fuse_blockwise` merges chains of elementwise Blockwise
-layers into one.
+form one). :meth:`Blockwise.fuse` computes one layer inside another that
+takes it block for block, and :func:`hlg.optimize.fuse_blockwise` uses it to
+merge chains of elementwise Blockwise layers into one.
+
+A layer holds its inputs as :class:`KeyInput`, :class:`ValueInput` and
+:class:`DepInput` values (together, :data:`BlockwiseInput`), which
+:func:`blockwise` builds from its ``input, index`` pairs.
 """
 
 from __future__ import annotations
@@ -40,12 +45,20 @@ from collections.abc import (
     Sequence,
     Set,
 )
+from dataclasses import dataclass, replace
 from itertools import chain, product, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast, overload
 
 from hlg._gc import gc_paused_for
-from hlg.errors import LayerStateError, MissingKeyError, PackError, UnknownLayerError, counted
+from hlg.errors import (
+    LayerStateError,
+    MissingKeyError,
+    PackError,
+    UnknownLayerError,
+    UsageError,
+    counted,
+)
 from hlg.keys import Key
 from hlg.layers.base import KeyBox, Layer, NeededKeys
 from hlg.layers.blockdeps import (
@@ -60,18 +73,26 @@ from hlg.layers.blockdeps import (
 )
 from hlg.layers.registry import register_layer
 from hlg.limits import Cost, check_distinct_hashes
-from hlg.task import GraphNode, Task, _ref, _scan
+from hlg.layers.registry import register_layer
+from hlg.task import GraphNode, Task, _callable_name, _ref, _scan
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
 __all__ = [
+    "BlockHint",
     "BlockIndex",
     "BlockPattern",
     "BlockSeeds",
     "BlockSlices",
     "Blockwise",
     "BlockwiseDep",
+    "BlockwiseInput",
+    "BlockwiseState",
+    "DepInput",
+    "FusedFunction",
+    "KeyInput",
+    "ValueInput",
     "blockwise",
     "concatenate_blocks",
     "register_blockwise_dep",
@@ -101,15 +122,148 @@ def concatenate_blocks(blocks: Any, axes: Sequence[int]) -> Any:
     return np.concatenate([concatenate_blocks(b, axes[1:]) for b in blocks], axis=axes[0])
 
 
-class _Arg:
-    """One input of a Blockwise layer: a key's blocks, a whole value, or a dep."""
+# --------------------------------------------------------------------------- inputs
 
-    __slots__ = ("index", "kind", "value")
 
-    def __init__(self, kind: str, value: Any, index: str | None) -> None:
-        self.kind = kind  # "key": value is a layer name; "value"; "dep": a BlockwiseDep
-        self.value = value
-        self.index = index
+@dataclass(frozen=True, slots=True)
+class KeyInput:
+    """A Blockwise input read from the keys of another layer.
+
+    With an ``index``, the task of each output block takes the blocks
+    ``(name, *block)`` that the index letters pick (see the module docstring);
+    with ``index=None``, every task takes the value of the key ``name`` itself.
+
+    Examples
+    --------
+    >>> blockwise(abs, "y", "ij", "x", "ji", numblocks={"x": (2, 3)}).args
+    [KeyInput(name='x', index='ji')]
+    """
+
+    name: str
+    index: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueInput:
+    """A Blockwise input passed whole to every task: a literal, or a value holding references.
+
+    A :class:`~hlg.TaskRef` inside ``value`` is replaced by the value of its key
+    when the task runs.
+
+    Examples
+    --------
+    >>> blockwise(round, "y", "i", "x", "i", 2, None, numblocks={"x": (4,)}).args[1]
+    ValueInput(value=2)
+    """
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DepInput:
+    """A Blockwise input computed from the block index by a :class:`BlockwiseDep`.
+
+    Examples
+    --------
+    >>> layer = blockwise(abs, "y", "i", BlockIndex((3,)), "i", numblocks={})
+    >>> layer.args, layer[("y", 2)]
+    ([DepInput(dep=BlockIndex(numblocks=(3,)), index='i')], Task(abs, (2,)))
+    """
+
+    dep: BlockwiseDep
+    index: str
+
+
+#: One input of a Blockwise layer; :func:`blockwise` builds them from ``input, index`` pairs.
+BlockwiseInput: TypeAlias = KeyInput | ValueInput | DepInput
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHint:
+    """The blocks of a layer that a consumer taking it block for block needs.
+
+    A layer's :meth:`~hlg.Layer.cull` may put one in
+    :attr:`NeededKeys.hints <hlg.layers.base.NeededKeys>` under the name of the
+    Blockwise layer it reads; that layer then takes the needed keys by their
+    columns instead of parsing each key again. It is trusted only when
+    ``numblocks`` is the layer's own grid and the keys asked for are exactly
+    the ``count`` keys the columns give.
+
+    Examples
+    --------
+    >>> layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (1000,)})
+    >>> culled, needed = layer.cull([("y", 3), ("y", 7)])
+    >>> needed.hints["x"]
+    BlockHint(numblocks=(1000,), columns=[(3, 7)], count=2)
+    """
+
+    #: The block counts of the grid the blocks belong to, one per dimension.
+    numblocks: tuple[int, ...]
+    #: The block numbers, one column per dimension, every value in range.
+    columns: Sequence[Sequence[int]]
+    #: How many blocks the columns hold (distinct ones).
+    count: int
+
+
+# --------------------------------------------------------------------------- packed state
+
+#: A packed input: ``("value", encoded value)``, ``("key", layer name, index or None)``
+#: or ``("dep", registry tag, the dep's state, index)``.
+PackedInput: TypeAlias = (
+    tuple[Literal["value"], Any]
+    | tuple[Literal["key"], str, str | None]
+    | tuple[Literal["dep"], str, Any, str]
+)
+
+#: The blocks a culled layer keeps: ``("box", ((start, stop), ...))``, one range per
+#: dimension, when they fill a box; else ``("list", ndim, flat block numbers)``,
+#: sorted by block.
+PackedBlocks: TypeAlias = (
+    tuple[Literal["box"], tuple[tuple[int, int], ...]]
+    | tuple[Literal["list"], int, tuple[int, ...]]
+)
+
+
+class _BlockwiseFields(TypedDict):
+    # The fields of every BlockwiseState: the ones a whole layer packs.
+
+    #: The function's index in the envelope's function table.
+    func: int
+    #: One distinct letter per output dimension.
+    out_ind: str
+    #: The inputs, in the order the function takes them.
+    args: tuple[PackedInput, ...]
+    #: Blocks per dimension of every indexed layer input.
+    numblocks: dict[str, tuple[int, ...]]
+    #: Blocks along output letters that no input has.
+    new_axes: dict[str, int]
+    #: Whether contracted inputs are concatenated into one block.
+    concatenate: bool
+    #: Keyword arguments of every task, encoded.
+    kwargs: dict[str, Any]
+
+
+class BlockwiseState(_BlockwiseFields, total=False):
+    """The packed state of a :class:`Blockwise` layer: O(1) in its number of blocks.
+
+    Every value is msgpack-native: the function is an index into the
+    envelope's function table, and values and keyword arguments went through
+    the encoder. :meth:`Blockwise.unpack_state` checks every field, since the
+    state comes from untrusted bytes.
+
+    Examples
+    --------
+    >>> from hlg.packing.codec import Encoder
+    >>> layer = blockwise(abs, "y", "ij", "x", "ji", numblocks={"x": (3, 2)})
+    >>> state: BlockwiseState = layer.pack_state(Encoder())
+    >>> sorted(state)
+    ['args', 'concatenate', 'func', 'kwargs', 'new_axes', 'numblocks', 'out_ind']
+    >>> state["out_ind"], state["args"], state["numblocks"]
+    ('ij', (('key', 'x', 'ji'),), {'x': (3, 2)})
+    """
+
+    #: The kept blocks of a culled layer; absent when it keeps every block.
+    blocks: PackedBlocks
 
 
 @register_layer("hlg.blockwise")
@@ -132,7 +286,7 @@ class Blockwise(Layer):
         name: str,
         func: Callable[..., Any],
         out_ind: str,
-        args: Sequence[_Arg],
+        args: Sequence[BlockwiseInput],
         numblocks: Mapping[str, Sequence[int]],
         *,
         new_axes: Mapping[str, int] | None = None,
@@ -145,14 +299,20 @@ class Blockwise(Layer):
         self.func = func
         self.out_ind = out_ind
         self.args = list(args)
+        for arg in self.args:
+            if not _well_formed(arg):
+                raise UsageError(
+                    f"layer {name!r}: input {arg!r:.80} is not a KeyInput(str, str or None), "
+                    "ValueInput(value) or DepInput(BlockwiseDep, str); build the layer with "
+                    "hlg.layers.blockwise()"
+                )
         self.numblocks = {k: tuple(v) for k, v in numblocks.items()}
         self.new_axes = dict(new_axes or {})
         self.concatenate = concatenate
         self.kwargs = dict(kwargs or {})
         self.dims = self._dims()
-        self.contracted = [
-            c for c in dict.fromkeys("".join(a.index or "" for a in self.args)) if c not in out_ind
-        ]
+        letters = "".join(_index(a) or "" for a in self.args)
+        self.contracted = [c for c in dict.fromkeys(letters) if c not in out_ind]
         self.out_numblocks = tuple(self.dims[c] for c in out_ind)
         # The kept output blocks after culling, as one column of block numbers per
         # output dimension (None: every block), and how many there are.
@@ -163,19 +323,17 @@ class Blockwise(Layer):
         self._kwarg_deps = frozenset(kwarg_deps)
         self._simple = self._is_simple()
         # Per input, for each of its dimensions, the output dimension it follows.
-        self._positions = [
-            None if arg.index is None else self._input_positions(arg) for arg in self.args
-        ]
+        self._positions = [self._input_positions(arg) for arg in self.args]
         # Key inputs whose blocks map one to one onto output blocks (every output
         # dimension followed, no other input of that name): culling names distinct
         # blocks of them, and hints their layer with the columns.
-        names = [arg.value for arg in self.args if arg.kind == "key"]
+        names = [arg.name for arg in self.args if isinstance(arg, KeyInput)]
         every = set(range(len(out_ind)))
         self._one_to_one = {
             p
             for p, (arg, positions) in enumerate(zip(self.args, self._positions, strict=True))
-            if arg.kind == "key"
-            and names.count(arg.value) == 1
+            if isinstance(arg, KeyInput)
+            and names.count(arg.name) == 1
             and positions is not None
             and len(positions) == len(every)
             and set(positions) == every
@@ -185,7 +343,7 @@ class Blockwise(Layer):
             columns = _grid_columns(blocks, 0, self.out_numblocks)
             if columns is None:
                 bad = next(b for b in blocks if _grid_columns([b], 0, self.out_numblocks) is None)
-                raise PackError(
+                raise UsageError(
                     f"layer {name!r}: output block {bad!r} is not a block of the "
                     f"{self.out_numblocks} grid; give tuples of {len(out_ind)} block numbers"
                 )
@@ -194,36 +352,34 @@ class Blockwise(Layer):
     def _dims(self) -> dict[str, int]:
         dims: dict[str, int] = {}
         for arg in self.args:
-            if arg.index is None:
+            if isinstance(arg, ValueInput) or arg.index is None:
                 continue
-            if arg.kind == "key":
-                if arg.value not in self.numblocks:
-                    raise PackError(
-                        f"layer {self.name!r}: input {arg.value!r} has an index but no entry in "
-                        "numblocks; give its number of blocks per dimension"
-                    )
-                counts = self.numblocks[arg.value]
-            else:
-                counts = arg.value.numblocks
+            what = arg.name if isinstance(arg, KeyInput) else arg.dep
+            if isinstance(arg, KeyInput) and arg.name not in self.numblocks:
+                raise UsageError(
+                    f"layer {self.name!r}: input {arg.name!r} has an index but no entry in "
+                    "numblocks; give its number of blocks per dimension"
+                )
+            counts = self._counts(arg)
             if len(counts) != len(arg.index):
-                raise PackError(
-                    f"layer {self.name!r}: input {arg.value!r} has index {arg.index!r} but "
+                raise UsageError(
+                    f"layer {self.name!r}: input {what!r} has index {arg.index!r} but "
                     f"{counted(len(counts), 'dimension')} of blocks"
                 )
             for letter, n in zip(arg.index, counts, strict=True):
                 have = dims.get(letter, 1)
                 if 1 not in (n, have) and n != have:
-                    raise PackError(
+                    raise UsageError(
                         f"layer {self.name!r}: index {letter!r} has {counted(have, 'block')} "
-                        "in one input "
-                        f"and {n} in {arg.value!r}; inputs must agree or have 1 block (broadcast)"
+                        f"in one input and {n} in {what!r}; inputs must agree or have 1 block "
+                        "(broadcast)"
                     )
                 dims[letter] = max(have, n)
         for letter, n in self.new_axes.items():
             dims[letter] = int(n)
         missing = [c for c in self.out_ind if c not in dims]
         if missing:
-            raise PackError(
+            raise UsageError(
                 f"layer {self.name!r}: output index {missing[0]!r} appears in no input; "
                 "give its number of blocks with new_axes"
             )
@@ -289,15 +445,21 @@ class Blockwise(Layer):
     def _letter_values(self, block: tuple[int, ...]) -> dict[str, int]:
         return dict(zip(self.out_ind, block, strict=True))
 
-    def _input_block(self, arg: _Arg, values: Mapping[str, int]) -> tuple[int, ...]:
-        counts = self.numblocks[arg.value] if arg.kind == "key" else arg.value.numblocks
-        assert arg.index is not None  # for mypy: callers pass indexed inputs only
-        return tuple(0 if n == 1 else values[c] for c, n in zip(arg.index, counts, strict=True))
+    def _counts(self, arg: KeyInput | DepInput) -> tuple[int, ...]:
+        # The blocks per dimension of an input.
+        return self.numblocks[arg.name] if isinstance(arg, KeyInput) else arg.dep.numblocks
 
-    def _key_input(self, arg: _Arg, values: dict[str, int], contracted: list[str]) -> Any:
+    def _input_block(self, arg: KeyInput | DepInput, values: Mapping[str, int]) -> tuple[int, ...]:
+        # Runs per input per block on the block-by-block path: _counts is inlined.
+        index = arg.index
+        assert index is not None  # for mypy: callers pass indexed inputs only
+        counts = self.numblocks[arg.name] if isinstance(arg, KeyInput) else arg.dep.numblocks
+        return tuple(0 if n == 1 else values[c] for c, n in zip(index, counts, strict=True))
+
+    def _key_input(self, arg: KeyInput, values: dict[str, int], contracted: list[str]) -> Any:
         # Nested lists over this input's contracted letters, in the order they appear.
         if not contracted:
-            return _ref((arg.value, *self._input_block(arg, values)))
+            return _ref((arg.name, *self._input_block(arg, values)))
         letter, rest = contracted[0], contracted[1:]
         out = []
         for v in range(self.dims[letter]):
@@ -309,18 +471,21 @@ class Blockwise(Layer):
     def _task(self, block: tuple[int, ...]) -> Task:
         values = self._letter_values(block)
         args: list[Any] = []
+        # Runs once per block of layers that are not simple: isinstance tests,
+        # cheaper than a match statement's class patterns here.
         for arg in self.args:
-            if arg.kind == "value":
+            if isinstance(arg, ValueInput):
                 args.append(arg.value)
+            elif isinstance(arg, DepInput):
+                args.append(arg.dep[self._input_block(arg, values)])
             elif arg.index is None:  # a whole key
-                args.append(_ref(arg.value))
-            elif arg.kind == "dep":
-                args.append(arg.value[self._input_block(arg, values)])
+                args.append(_ref(arg.name))
             else:
-                mine = [c for c in dict.fromkeys(arg.index) if c in self.contracted]
+                index = arg.index
+                mine = [c for c in dict.fromkeys(index) if c in self.contracted]
                 value = self._key_input(arg, values, mine)
                 if mine and self.concatenate:
-                    axes = [arg.index.index(c) for c in mine]
+                    axes = [index.index(c) for c in mine]
                     value = Task(concatenate_blocks, value, axes)
                 args.append(value)
         return Task(self.func, *args, **self.kwargs)
@@ -342,21 +507,22 @@ class Blockwise(Layer):
         if self._kwargs_deep or self.contracted:
             return False
         for arg in self.args:
-            if arg.kind == "value" and _scan(arg.value, set()):
+            if isinstance(arg, ValueInput) and _scan(arg.value, set()):
                 return False
-            if arg.kind == "key" and arg.index is None:
+            if isinstance(arg, KeyInput) and arg.index is None:
                 return False
         return True
 
-    def _input_positions(self, arg: _Arg) -> list[int | None]:
+    def _input_positions(self, arg: BlockwiseInput) -> list[int | None] | None:
         # For each dimension of an indexed input, the output dimension whose block
-        # number it takes, or None where the input has one block (broadcast). Layers
-        # with contracted letters are built block by block and do not use these.
-        counts = self.numblocks[arg.value] if arg.kind == "key" else arg.value.numblocks
-        assert arg.index is not None  # for mypy: only indexed inputs have positions
+        # number it takes, or None where the input has one block (broadcast); None
+        # for an input without an index. Layers with contracted letters are built
+        # block by block and do not use these.
+        if isinstance(arg, ValueInput) or arg.index is None:
+            return None
         return [
             None if n == 1 or c not in self.out_ind else self.out_ind.index(c)
-            for c, n in zip(arg.index, counts, strict=True)
+            for c, n in zip(arg.index, self._counts(arg), strict=True)
         ]
 
     def materialize(self) -> dict[Key, GraphNode]:
@@ -393,14 +559,15 @@ class Blockwise(Layer):
         columns: list[Iterable[Any]] = []
         refs: list[int] = []
         for position, arg in enumerate(self.args):
-            if arg.kind == "key":
-                picked = self._pick(position, blocks, count)
-                columns.append(list(zip(repeat(arg.value, count), *picked, strict=True)))
-                refs.append(position)
-            elif arg.kind == "value":
-                columns.append(repeat(arg.value, count))
-            else:
-                columns.append(arg.value.take(self._pick(position, blocks, count), count))
+            match arg:
+                case KeyInput():
+                    picked = self._pick(position, blocks, count)
+                    columns.append(list(zip(repeat(arg.name, count), *picked, strict=True)))
+                    refs.append(position)
+                case ValueInput():
+                    columns.append(repeat(arg.value, count))
+                case DepInput():
+                    columns.append(arg.dep.take(self._pick(position, blocks, count), count))
         return columns, refs
 
     def _pick(
@@ -499,16 +666,17 @@ class Blockwise(Layer):
         external = NeededKeys()
         if culled._simple:
             for position, arg in enumerate(culled.args):
-                if arg.kind == "key":
+                if isinstance(arg, KeyInput):
                     picked = culled._pick(position, blocks, count)
-                    external.update(zip(repeat(arg.value, count), *picked, strict=True))
+                    external.update(zip(repeat(arg.name, count), *picked, strict=True))
                     if position in self._one_to_one:
-                        external.hints[arg.value] = (self.numblocks[arg.value], picked, count)
+                        hint = BlockHint(self.numblocks[arg.name], picked, count)
+                        external.hints[arg.name] = hint
         elif count:
             kept = list(culled._blocks())
             external.update(self._whole_deps())
             for arg in self.args:
-                if arg.kind == "key" and arg.index is not None:
+                if isinstance(arg, KeyInput) and arg.index is not None:
                     external.update(self._input_keys(arg, kept))
         return culled, external
 
@@ -527,9 +695,9 @@ class Blockwise(Layer):
         external.update(self._whole_deps())
         spans = dict(zip(self.out_ind, ranges, strict=True))
         for arg in self.args:
-            if arg.kind != "key" or arg.index is None:
+            if not isinstance(arg, KeyInput) or arg.index is None:
                 continue
-            counts = self.numblocks[arg.value]
+            counts = self.numblocks[arg.name]
             letters = [c for c, n in zip(arg.index, counts, strict=True) if n != 1]
             if len(set(letters)) != len(letters):
                 external.update(self._input_keys(arg, product(*ranges)))
@@ -538,24 +706,24 @@ class Blockwise(Layer):
                 range(1) if n == 1 else spans.get(c, range(self.dims[c]))
                 for c, n in zip(arg.index, counts, strict=True)
             ]
-            external.boxes.append(KeyBox(arg.value, box))
+            external.boxes.append(KeyBox(arg.name, box))
         return culled, external
 
     def _whole_deps(self) -> set[Key]:
         # The keys every task needs: whole-key inputs, references in values and kwargs.
         deps = set(self._kwarg_deps)
         for arg in self.args:
-            if arg.kind == "key" and arg.index is None:
-                deps.add(arg.value)
-            elif arg.kind == "value":
+            if isinstance(arg, KeyInput) and arg.index is None:
+                deps.add(arg.name)
+            elif isinstance(arg, ValueInput):
                 _scan(arg.value, deps)
         return deps
 
-    def _input_keys(self, arg: _Arg, blocks: Iterable[tuple[int, ...]]) -> Iterator[Key]:
+    def _input_keys(self, arg: KeyInput, blocks: Iterable[tuple[int, ...]]) -> Iterator[Key]:
         # The keys of indexed input ``arg`` that the tasks of ``blocks`` take, as _task
         # gives them, without building the tasks.
         assert arg.index is not None  # for mypy: callers pass indexed inputs only
-        counts = self.numblocks[arg.value]
+        counts = self.numblocks[arg.name]
         mine = [c for c in dict.fromkeys(arg.index) if c in self.contracted]
         combos = list(product(*(range(self.dims[c]) for c in mine)))
         pairs = list(zip(arg.index, counts, strict=True))
@@ -563,7 +731,7 @@ class Blockwise(Layer):
             values = self._letter_values(block)
             for combo in combos:
                 values.update(zip(mine, combo, strict=True))
-                yield (arg.value, *[0 if n == 1 else values[c] for c, n in pairs])
+                yield (arg.name, *[0 if n == 1 else values[c] for c, n in pairs])
 
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that are blocks of this layer, checked in bulk.
@@ -592,10 +760,10 @@ class Blockwise(Layer):
         and ``keys`` holds exactly the keys they give.
         """
         hint = getattr(keys, "hints", {}).get(self.name)
-        if hint is None or not isinstance(keys, Mapping):
+        if not isinstance(hint, BlockHint) or not isinstance(keys, Mapping):
             return None
-        numblocks, columns, count = hint
-        if tuple(numblocks) != self.out_numblocks or len(keys) != count:
+        columns, count = hint.columns, hint.count
+        if tuple(hint.numblocks) != self.out_numblocks or len(keys) != count:
             return None
         candidates: list[Key] = list(zip(repeat(self.name, count), *columns, strict=True))
         if not all(map(keys.__contains__, candidates)):
@@ -633,25 +801,182 @@ class Blockwise(Layer):
         new._kept_columns, new._kept_count = blocks, count
         return new
 
+    # -- fusion --------------------------------------------------------------------------
+
+    def can_fuse(self, inner: Blockwise, position: int) -> bool:
+        """Return whether :meth:`fuse` can compute ``inner`` inside this layer.
+
+        Parameters
+        ----------
+        inner
+            A layer this one reads.
+        position
+            The index in :attr:`args` of the input that reads ``inner``.
+
+        Examples
+        --------
+        >>> from operator import add, neg
+        >>> a = blockwise(neg, "a", "i", "x", "i", numblocks={"x": (4,)})
+        >>> b = blockwise(add, "b", "i", "a", "i", 1, None, numblocks={"a": (4,)})
+        >>> b.can_fuse(a, 0), b.can_fuse(a, 1)
+        (True, False)
+        >>> total = blockwise(sum, "t", "", "a", "i", numblocks={"a": (4,)})
+        >>> total.can_fuse(a, 0)
+        False
+        """
+        return self._fusion_refusal(inner, position) is None
+
+    def fuse(self, inner: Blockwise, position: int) -> Blockwise:
+        """Compute ``inner`` inline, as this layer's input at ``position``.
+
+        The result has this layer's name, keys, kept blocks, keyword arguments
+        and annotations. Its task for a block calls ``inner``'s function on
+        ``inner``'s inputs for the same block, then this layer's function with
+        that result in place of the block it took from ``inner``: one task per
+        block instead of two, and ``inner``'s blocks are never stored. The
+        inputs of ``inner`` take the place of input ``position``, their index
+        letters renamed to this layer's.
+
+        Parameters
+        ----------
+        inner
+            A layer this one takes once, block for block, at ``position``.
+        position
+            The index in :attr:`args` of the input that reads ``inner``.
+
+        Returns
+        -------
+        Blockwise
+            The fused layer; ``inner`` and this layer are unchanged.
+
+        Raises
+        ------
+        UsageError
+            ``inner`` cannot be fused there (:meth:`can_fuse` is False): the
+            input at ``position`` is not ``inner`` taken by an index of this
+            layer's output letters, block for block; this layer reads
+            ``inner`` elsewhere too; either layer contracts an index;
+            ``inner``'s keyword arguments hold references; or the two layers'
+            annotations differ. The message says which.
+
+        Examples
+        --------
+        >>> import hlg
+        >>> from operator import add, neg
+        >>> a = blockwise(neg, "a", "i", "x", "i", numblocks={"x": (4,)})
+        >>> b = blockwise(add, "b", "i", "a", "i", 1, None, numblocks={"a": (4,)})
+        >>> fused = b.fuse(a, 0)
+        >>> fused.args
+        [KeyInput(name='x', index='i'), ValueInput(value=1)]
+        >>> x = hlg.MaterializedLayer({("x", i): i for i in range(4)}, name="x")
+        >>> graph = hlg.HighLevelGraph({"x": x, "b": fused}, {"b": {"x"}})
+        >>> hlg.get(graph, [("b", i) for i in range(4)], scheduler="sync")
+        (1, 0, -1, -2)
+        """
+        refusal = self._fusion_refusal(inner, position)
+        if refusal is not None:
+            raise UsageError(refusal)
+        index = _index(self.args[position])
+        assert index is not None  # for mypy: _fusion_refusal checked the input
+        letters = dict(zip(inner.out_ind, index, strict=True))
+        moved = [_relettered(arg, letters) for arg in inner.args]
+        args = [*self.args[:position], *moved, *self.args[position + 1 :]]
+        numblocks = {k: v for k, v in self.numblocks.items() if k != inner.name}
+        numblocks.update(inner.numblocks)
+        new_axes = dict(self.new_axes)
+        new_axes.update({letters[c]: n for c, n in inner.new_axes.items()})
+        fused = Blockwise(
+            self.name,
+            FusedFunction(self.func, inner.func, position, len(moved), inner.kwargs),
+            self.out_ind,
+            args,
+            numblocks,
+            new_axes=new_axes,
+            concatenate=self.concatenate,
+            kwargs=self.kwargs,
+            annotations=self.annotations,
+        )
+        if self._kept_columns is None:
+            return fused
+        return fused._with_columns(self._kept_columns, self._kept_count)
+
+    def _fusion_refusal(self, inner: Blockwise, position: int) -> str | None:
+        # Why ``inner`` cannot be fused at input ``position``, or None when it can.
+        where = f"cannot fuse layer {inner.name!r} into layer {self.name!r}"
+        arg = self.args[position] if 0 <= position < len(self.args) else None
+        if not isinstance(arg, KeyInput) or arg.name != inner.name or arg.index is None:
+            return (
+                f"{where}: input {position} of {self.name!r} is not {inner.name!r} taken by "
+                f"an index; pass the position in args of that input"
+            )
+        if inner.contracted or self.contracted:
+            return f"{where}: a layer contracting an index needs several blocks of its input"
+        if inner._kwargs_deep:
+            return f"{where}: the keyword arguments of {inner.name!r} hold references"
+        if inner.annotations != self.annotations:
+            return f"{where}: their annotations differ, and the fused layer would lose some"
+        if self._reads_elsewhere(inner.name, position):
+            return f"{where}: {self.name!r} reads {inner.name!r} through another input too"
+        counts = self.numblocks.get(inner.name, ())
+        index = arg.index
+        if (
+            len(index) != len(inner.out_ind)
+            or len(set(index)) != len(index)
+            or not all(
+                letter in self.out_ind and n == self.dims[letter] == m
+                for letter, n, m in zip(index, counts, inner.out_numblocks, strict=True)
+            )
+        ):
+            return (
+                f"{where}: index {index!r} does not take it block for block (each letter an "
+                "output letter, once, with no broadcasting)"
+            )
+        return None
+
+    def _reads_elsewhere(self, name: str, position: int) -> bool:
+        # Whether an input other than ``position``, or a keyword argument, reads layer ``name``.
+        found: set[Key] = set()
+        for p, arg in enumerate(self.args):
+            if p == position:
+                continue
+            if isinstance(arg, KeyInput) and arg.name == name:
+                return True
+            if isinstance(arg, ValueInput):
+                _scan(arg.value, found)
+        _scan(self.kwargs, found)
+        return any(k == name or (type(k) is tuple and k[:1] == (name,)) for k in found)
+
     # -- packing -------------------------------------------------------------------------
 
-    def pack_state(self, encoder: Encoder) -> Any:
-        """Pack function, indices, block counts and kept blocks: O(1) in the block count."""
-        args: list[tuple[Any, ...]] = []
+    def pack_state(self, encoder: Encoder) -> BlockwiseState:
+        """Pack function, indices, block counts and kept blocks: O(1) in the block count.
+
+        Examples
+        --------
+        >>> from hlg.packing.codec import Encoder
+        >>> layer = blockwise(round, "y", "i", "x", "i", 2, None, numblocks={"x": (4,)})
+        >>> state = layer.pack_state(Encoder())
+        >>> state["args"], state["numblocks"]
+        ((('key', 'x', 'i'), ('value', 2)), {'x': (4,)})
+        >>> layer.cull([("y", 1), ("y", 2)])[0].pack_state(Encoder())["blocks"]
+        ('box', ((1, 3),))
+        """
+        args: list[PackedInput] = []
         for arg in self.args:
-            if arg.kind == "value":
-                args.append(("value", encoder.value(arg.value)))
-            elif arg.kind == "key":
-                args.append(("key", arg.value, arg.index))
-            else:
-                dep = arg.value
-                if dep.tag is None:
-                    raise PackError(
-                        f"layer {self.name!r}: {type(dep).__name__} is not registered; decorate "
-                        "it with @hlg.layers.blockwise.register_blockwise_dep('your.tag')"
-                    )
-                args.append(("dep", dep.tag, dep.pack_state(), arg.index))
-        state: dict[str, Any] = {
+            match arg:
+                case ValueInput():
+                    args.append(("value", encoder.value(arg.value)))
+                case KeyInput():
+                    args.append(("key", arg.name, arg.index))
+                case DepInput(dep=dep):
+                    if dep.tag is None:
+                        raise PackError(
+                            f"layer {self.name!r}: {type(dep).__name__} is not registered; "
+                            "decorate it with "
+                            "@hlg.layers.blockwise.register_blockwise_dep('your.tag')"
+                        )
+                    args.append(("dep", dep.tag, dep.pack_state(), arg.index))
+        state: BlockwiseState = {
             "func": encoder.function(self.func),
             "out_ind": self.out_ind,
             "args": tuple(args),
@@ -666,12 +991,15 @@ class Blockwise(Layer):
 
     @classmethod
     def unpack_state(
-        cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
+        cls, state: BlockwiseState, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> Blockwise:
         """Rebuild the layer on the scheduler, checking every field of the state.
 
-        Deps are found by tag among registered types. Nothing is built: the
-        unpacker asks :meth:`cost` first.
+        ``state`` should be what :meth:`pack_state` returned, but it comes from
+        untrusted bytes: any field of another type or shape raises
+        :class:`~hlg.LayerStateError` naming the layer and the field. Deps are
+        found by tag among registered types. Nothing is built: the unpacker
+        asks :meth:`cost` first.
         """
         fields = _checked_state(state, name)
         args = [_unpack_arg(entry, name) for entry in fields["args"]]
@@ -687,12 +1015,12 @@ class Blockwise(Layer):
                 kwargs=fields["kwargs"],
                 annotations=annotations,
             )
-        except PackError as err:
+        except UsageError as err:
             # The constructor's checks, met on the scheduler: the state is inconsistent.
             raise LayerStateError(str(err)) from None
-        if "blocks" not in state:
+        if "blocks" not in fields:
             return layer
-        columns, count = _unpack_blocks(state["blocks"], layer.out_numblocks, name)
+        columns, count = _unpack_blocks(fields["blocks"], layer.out_numblocks, name)
         return layer._with_columns(columns, count)
 
     def cost(self) -> Cost:
@@ -710,18 +1038,19 @@ class Blockwise(Layer):
         references = len(self._kwarg_deps)
         inputs = text = 0
         for arg in self.args:
-            if arg.kind == "value":
-                found: set[Key] = set()
-                _scan(arg.value, found)
-                references += len(found)
-            elif arg.kind == "dep":
-                inputs += 1
-                text += arg.value.text_per_block()
-            elif arg.index is None:
-                references += 1
-            else:
-                contracted = [c for c in dict.fromkeys(arg.index) if c in self.contracted]
-                references += math.prod(self.dims[c] for c in contracted)
+            match arg:
+                case ValueInput():
+                    found: set[Key] = set()
+                    _scan(arg.value, found)
+                    references += len(found)
+                case DepInput():
+                    inputs += 1
+                    text += arg.dep.text_per_block()
+                case KeyInput(index=None):
+                    references += 1
+                case KeyInput(index=str(index)):
+                    contracted = [c for c in dict.fromkeys(index) if c in self.contracted]
+                    references += math.prod(self.dims[c] for c in contracted)
         return Cost(
             tasks=count,
             references=count * references,
@@ -733,15 +1062,88 @@ class Blockwise(Layer):
     def __repr__(self) -> str:
         return (
             f"<Blockwise {self.name!r}: {counted(len(self), 'task')}, {self.out_ind} <- "
-            + ", ".join(
-                f"{a.value if a.kind == 'key' else a.kind}:{a.index or '-'}" for a in self.args
-            )
+            + ", ".join(f"{_describe(a)}:{_index(a) or '-'}" for a in self.args)
             + ">"
         )
 
 
-def _checked_state(state: Any, name: str) -> dict[str, Any]:
-    """Return the fields of a packed Blockwise state, each of the type the layer needs."""
+def _well_formed(arg: object) -> bool:
+    """Return whether ``arg`` is a Blockwise input whose fields have the declared types."""
+    match arg:
+        case KeyInput(name=str(), index=str() | None) | ValueInput():
+            return True
+        case DepInput(dep=BlockwiseDep(), index=str()):
+            return True
+    return False
+
+
+def _index(arg: BlockwiseInput) -> str | None:
+    """Return the index of an input, None for an input passed whole."""
+    return None if isinstance(arg, ValueInput) else arg.index
+
+
+def _describe(arg: BlockwiseInput) -> str:
+    """Name an input in a layer's repr: the layer it reads, or its kind."""
+    match arg:
+        case KeyInput():
+            return arg.name
+        case ValueInput():
+            return "value"
+        case DepInput():
+            return "dep"
+
+
+def _relettered(arg: BlockwiseInput, letters: Mapping[str, str]) -> BlockwiseInput:
+    """Return ``arg`` with each letter of its index replaced through ``letters``."""
+    if isinstance(arg, ValueInput) or arg.index is None:
+        return arg
+    return replace(arg, index="".join(letters[c] for c in arg.index))
+
+
+class FusedFunction:
+    """``outer(*before, inner(*inner_args, **inner_kwargs), *after, **kwargs)`` as one call.
+
+    The function of a layer made by :meth:`Blockwise.fuse`: positions
+    ``[at, at + width)`` of its arguments belong to the inner layer.
+
+    Examples
+    --------
+    >>> from operator import add, neg
+    >>> f = FusedFunction(add, neg, 0, 1, {})
+    >>> f(2, 10), f
+    (8, <FusedFunction add-neg>)
+    """
+
+    def __init__(
+        self,
+        outer: Callable[..., Any],
+        inner: Callable[..., Any],
+        at: int,
+        width: int,
+        inner_kwargs: Mapping[str, Any],
+    ) -> None:
+        self.outer = outer
+        self.inner = inner
+        self.at = at
+        self.width = width
+        self.inner_kwargs = dict(inner_kwargs)
+        self.__name__ = f"{_callable_name(outer)}-{_callable_name(inner)}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute the inner function, then the outer one."""
+        at, end = self.at, self.at + self.width
+        value = self.inner(*args[at:end], **self.inner_kwargs)
+        return self.outer(*args[:at], value, *args[end:], **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<FusedFunction {self.__name__}>"
+
+
+def _checked_state(state: object, name: str) -> BlockwiseState:
+    """Return a packed Blockwise state, its fields checked to be of the types the layer needs.
+
+    The inputs in ``args``, ``func`` and ``blocks`` are checked where they are read.
+    """
 
     def bad(field: str, expected: str) -> LayerStateError:
         value = state.get(field) if type(state) is dict else None
@@ -774,21 +1176,21 @@ def _checked_state(state: Any, name: str) -> dict[str, Any]:
         raise bad("kwargs", "a map from str names to values")
     if "func" not in state:
         raise bad("func", "a function table index")
-    return state
+    return cast("BlockwiseState", state)
 
 
-def _unpack_arg(entry: Any, name: str) -> _Arg:
+def _unpack_arg(entry: Any, name: str) -> BlockwiseInput:
     """Rebuild one packed input, checking its shape."""
     kind = entry[0] if type(entry) is tuple and entry else None
     if kind == "value" and len(entry) == 2:
-        return _Arg("value", entry[1], None)
+        return ValueInput(entry[1])
     if (
         kind == "key"
         and len(entry) == 3
         and type(entry[1]) is str
         and (entry[2] is None or type(entry[2]) is str)
     ):
-        return _Arg("key", entry[1], entry[2])
+        return KeyInput(entry[1], entry[2])
     if kind == "dep" and len(entry) == 4 and type(entry[1]) is str and type(entry[3]) is str:
         dep_cls = get_blockwise_dep(entry[1])
         if dep_cls is None:
@@ -800,7 +1202,7 @@ def _unpack_arg(entry: Any, name: str) -> _Arg:
             dep = dep_cls.unpack_state(entry[2])
         except LayerStateError as err:
             raise LayerStateError(f"layer {name!r}, dep {entry[1]!r}: {err}") from None
-        return _Arg("dep", dep, entry[3])
+        return DepInput(dep, entry[3])
     raise LayerStateError(
         f'layer {name!r}: blockwise input {entry!r:.200} is not ["value", v], '
         '["key", layer name, index or nil] or ["dep", tag, state, index]'
@@ -930,7 +1332,7 @@ class _BoxColumns(Sequence[Sequence[int]]):
         return self._columns[index]
 
 
-def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> Any:
+def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> PackedBlocks:
     """Kept blocks: a box of ``[start, stop)`` ranges when they fill one, else a flat list.
 
     The list is sorted, so a culled layer packs to the same bytes whatever order
@@ -1041,32 +1443,53 @@ def blockwise(
     **kwargs
         Keyword arguments for every task (values may be :class:`~hlg.TaskRef`).
 
+    Returns
+    -------
+    Blockwise
+        The layer, its inputs as :class:`KeyInput`, :class:`ValueInput` and
+        :class:`DepInput` values in :attr:`Blockwise.args`.
+
+    Raises
+    ------
+    UsageError
+        The inputs do not come in pairs, an index is not a str, an indexed
+        input is neither a layer name nor a :class:`BlockwiseDep`, or the
+        indices and block counts do not fit together. The message names the
+        layer and the input.
+
     Examples
     --------
     >>> from operator import add
     >>> layer = blockwise(add, "y", "ij", "x", "ij", 10, None, numblocks={"x": (2, 2)})
     >>> sorted(layer)[:2], layer[("y", 0, 1)]
     ([('y', 0, 0), ('y', 0, 1)], Task(add, TaskRef(('x', 0, 1)), 10))
+    >>> layer.args
+    [KeyInput(name='x', index='ij'), ValueInput(value=10)]
     """
     if len(args_and_indices) % 2:
-        raise PackError(
+        raise UsageError(
             f"layer {out_name!r}: inputs come in pairs (input, index); got an odd number "
             f"({len(args_and_indices)})"
         )
-    args = []
+    args: list[BlockwiseInput] = []
     for value, index in zip(args_and_indices[::2], args_and_indices[1::2], strict=True):
         if index is not None and not isinstance(index, str):
-            raise PackError(f"layer {out_name!r}: the index of {value!r} must be a str or None")
+            raise UsageError(f"layer {out_name!r}: the index of {value!r} must be a str or None")
         if isinstance(value, BlockwiseDep):
-            args.append(_Arg("dep", value, index))
+            if index is None:
+                raise UsageError(
+                    f"layer {out_name!r}: {value!r} is a BlockwiseDep, computed per block, "
+                    "so it needs an index; give one letter per dimension of its blocks"
+                )
+            args.append(DepInput(value, index))
         elif index is not None:
             if not isinstance(value, str):
-                raise PackError(
+                raise UsageError(
                     f"layer {out_name!r}: an indexed input must be a layer name; got {value!r}"
                 )
-            args.append(_Arg("key", value, index))
+            args.append(KeyInput(value, index))
         else:
-            args.append(_Arg("value", value, None))
+            args.append(ValueInput(value))
     return Blockwise(
         out_name,
         func,

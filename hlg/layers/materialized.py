@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Collection, Container, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hlg.convert import KeyUnion, convert_graph, convert_task, plain_refs
 from hlg.errors import MissingKeyError
@@ -26,9 +26,45 @@ from hlg.layers.registry import register_layer
 from hlg.task import GraphNode, apply
 
 if TYPE_CHECKING:
-    from hlg.packing.codec import Decoder, Encoder
+    from hlg.packing.codec import Decoder, Encoder, PreEncoded
 
-__all__ = ["MaterializedLayer"]
+__all__ = ["MaterializedLayer", "MaterializedState"]
+
+
+class _TaskColumns(TypedDict):
+    # The fields of every MaterializedState: one entry per task in each.
+
+    #: The output keys.
+    keys: tuple[Key, ...]
+    #: Function table index; -1 for a data node, -2 for an alias.
+    funcs: tuple[int, ...]
+    #: A task's positional arguments; a data node's value; an alias's target key.
+    args: tuple[Any, ...]
+    #: Positions in a task's arguments of bare keys standing for their values.
+    refs: tuple[tuple[int, ...], ...]
+
+
+class MaterializedState(_TaskColumns, total=False):
+    """The packed state of a :class:`MaterializedLayer`: its tasks, column by column.
+
+    The encoder writes it (:meth:`hlg.packing.codec.Encoder.tasks`); the
+    decoder checks every column before it builds a task, since the state comes
+    from untrusted bytes. ``docs/format.md`` describes each field.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> from hlg.packing.codec import Encoder
+    >>> layer = MaterializedLayer({"a": 1, "b": (add, "a", 2)}, name="l")
+    >>> state: MaterializedState = layer.pack_state(Encoder()).value
+    >>> state["keys"], state["funcs"], state["refs"]
+    (('a', 'b'), (-1, 0), ((), (0,)))
+    """
+
+    #: Keyword arguments, by task position, of the tasks that have any.
+    kwargs: dict[int, dict[str, Any]]
+    #: Positions of the nodes whose arguments hold nested references or tasks.
+    deep: tuple[int, ...]
 
 
 @register_layer(MATERIALIZED_TAG)
@@ -219,7 +255,7 @@ class MaterializedLayer(Layer):
         known = external.union(kept_raw)
         return self._culled_raw(kept_raw, plain, known), external
 
-    def pack_state(self, encoder: Encoder) -> Any:
+    def pack_state(self, encoder: Encoder) -> PreEncoded[MaterializedState]:
         """Pack the tasks, each function once in the envelope's function table."""
         raw = self._raw
         if raw is not None:
@@ -229,12 +265,14 @@ class MaterializedLayer(Layer):
 
     @classmethod
     def unpack_state(
-        cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
+        cls, state: MaterializedState, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> MaterializedLayer:
         """Rebuild the layer on the scheduler; its tasks are decoded when first needed.
 
         So the unpacker compares the layer's :meth:`cost` with its limits
-        before decoding a single task.
+        before decoding a single task. ``state`` should be what
+        :meth:`pack_state` returned, but it comes from untrusted bytes: its
+        columns are checked here, and each task as it is decoded.
         """
         decoder.check_tasks_state(state, layer=name)
         layer = cls._from_nodes(None, name, annotations)  # type: ignore[arg-type]

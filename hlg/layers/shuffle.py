@@ -42,13 +42,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, UsageError, counted
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
-from hlg.layers.blockwise import _make_tasks
+from hlg.layers.blockwise import BlockHint, _make_tasks
 from hlg.layers.registry import register_layer
 from hlg.layers.shuffleplan import (
     MAX_STAGES,
@@ -66,7 +66,14 @@ from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
 
-__all__ = ["ShuffleLayer", "ShuffleRoute", "SimpleShuffleLayer", "combine_pieces", "take_piece"]
+__all__ = [
+    "ShuffleLayer",
+    "ShuffleRoute",
+    "ShuffleState",
+    "SimpleShuffleLayer",
+    "combine_pieces",
+    "take_piece",
+]
 
 ROLES = ("split", "piece", "combine", "output", "empty")
 DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
@@ -143,6 +150,46 @@ def take_piece(pieces: Any, group: int) -> Any:
             f"group {group}; return a mapping or sequence with a piece for every group "
             "0 .. route.nsplits - 1 (an empty piece where no row goes)"
         ) from None
+
+
+class _ShuffleFields(TypedDict):
+    # The fields of every ShuffleState: the ones a whole shuffle packs.
+
+    #: The input partitions are the keys ``(input, i)`` for ``i < n_in``.
+    input: str
+    #: Function table indices of ``split`` and ``combine``.
+    split: int
+    combine: int
+    #: Input and output partitions, and the number of stages (1 for a simple shuffle).
+    n_in: int
+    n_out: int
+    stages: int
+
+
+class ShuffleState(_ShuffleFields, total=False):
+    """The packed state of a :class:`ShuffleLayer` or :class:`SimpleShuffleLayer`.
+
+    A few integers and function table indices, O(1) in the partition count;
+    a culled layer adds its kept outputs as ranges. The unpacker checks
+    every field, since the state comes from untrusted bytes.
+
+    Examples
+    --------
+    >>> from hlg.packing.codec import Encoder
+    >>> layer = ShuffleLayer("s", "x", 1_000, dict, list, max_branch=32)
+    >>> state: ShuffleState = layer.pack_state(Encoder())
+    >>> sorted(state.items())
+    [('combine', 1), ('input', 'x'), ('n_in', 1000), ('n_out', 1000), ('split', 0), ('stages', 2)]
+    >>> layer.cull([("s", 7)])[0].pack_state(Encoder())["outputs"]
+    ((7, 8),)
+    """
+
+    #: The kept outputs of a culled layer: sorted, disjoint ``(lo, hi)`` ranges.
+    outputs: tuple[tuple[int, int], ...]
+    #: The partition, encoded, that a stage-0 combine gets when no input reaches it.
+    empty: Any
+    #: Instead of ``empty``: the function table index of a function returning it.
+    empty_func: int
 
 
 class _ShuffleBase(Layer):
@@ -534,7 +581,7 @@ class _ShuffleBase(Layer):
             n_in = self.plan.n_in
             external.update(zip([self.input_name] * n_in, range(n_in), strict=True))
             # A Blockwise input maps its 1-d blocks one to one: tell it they are all of them.
-            external.hints[self.input_name] = ((n_in,), [range(n_in)], n_in)
+            external.hints[self.input_name] = BlockHint((n_in,), [range(n_in)], n_in)
         return culled, external
 
     def _with_outputs(self, outputs: Ranges) -> _ShuffleBase:
@@ -546,10 +593,10 @@ class _ShuffleBase(Layer):
 
     # -- packing -------------------------------------------------------------------------
 
-    def pack_state(self, encoder: Encoder) -> Any:
+    def pack_state(self, encoder: Encoder) -> ShuffleState:
         """Pack functions, counts and kept outputs: O(1), or O(ranges) when culled."""
         plan = self.plan
-        state: dict[str, Any] = {
+        state: ShuffleState = {
             "input": self.input_name,
             "split": encoder.function(self.split),
             "combine": encoder.function(self.combine),
@@ -567,9 +614,14 @@ class _ShuffleBase(Layer):
 
     @classmethod
     def unpack_state(
-        cls, state: Any, decoder: Decoder, *, name: str, annotations: dict[str, Any]
+        cls, state: ShuffleState, decoder: Decoder, *, name: str, annotations: dict[str, Any]
     ) -> _ShuffleBase:
-        """Rebuild the layer on the scheduler from its integers; nothing is unpickled."""
+        """Rebuild the layer on the scheduler from its integers; nothing is unpickled.
+
+        ``state`` should be what :meth:`pack_state` returned, but it comes from
+        untrusted bytes: a field of another type or out of range raises
+        :class:`~hlg.LayerStateError` naming the layer and the field.
+        """
         where = f"layer {name!r}"
         if type(state) is not dict:
             raise LayerStateError(f"{where}: the shuffle state is not a map")

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgpack
 
@@ -79,12 +79,18 @@ def packb(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-class PreEncoded:
-    """A state already in wire form, passed through :meth:`Encoder.state` untouched."""
+_State = TypeVar("_State")
+
+
+class PreEncoded(Generic[_State]):
+    """A state already in wire form, passed through :meth:`Encoder.state` untouched.
+
+    ``PreEncoded[S]`` holds a state of the declared type ``S``.
+    """
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: _State) -> None:
         self.value = value
 
 
@@ -262,7 +268,7 @@ class Encoder:
         self._deep = outer or deep
         return encoded, refs, deep
 
-    def tasks(self, tasks: Mapping[Key, GraphNode], *, layer: str) -> PreEncoded:
+    def tasks(self, tasks: Mapping[Key, GraphNode], *, layer: str) -> PreEncoded[Any]:
         """Encode a layer's tasks, column by column, as a layer state."""
         columns = _Columns()
         with gc_paused():
@@ -277,7 +283,7 @@ class Encoder:
         *,
         layer: str,
         plain: Sequence[tuple[int, ...] | None] | None = None,
-    ) -> PreEncoded:
+    ) -> PreEncoded[Any]:
         """Encode dask-style tasks straight into wire form, converting only unusual values.
 
         A plain task ``(func, *args)`` (see :func:`hlg.convert.plain_refs`) goes
@@ -315,7 +321,7 @@ class Encoder:
         known_keys: Container[object],
         plain: Sequence[tuple[int, ...] | None],
         layer: str,
-    ) -> PreEncoded:
+    ) -> PreEncoded[Any]:
         # raw_tasks with every plain task's reference positions given.
         columns = _Columns()
         funcs, args, refs = columns.funcs, columns.args, columns.refs

@@ -130,3 +130,12 @@ def run_with_timeout(func: Callable[[], Any], seconds: float = 60) -> Any:
     if "error" in out:
         raise out["error"]
     return out.get("value")
+
+
+def wait_for_file(started: str, go: str) -> str:
+    """Create ``started``, then return once ``go`` exists: a task the test releases."""
+    with open(started, "w"):
+        pass
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    return "done"

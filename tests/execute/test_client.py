@@ -1,9 +1,13 @@
+import re
+import threading
+import time
+
 import pytest
 
 import hlg
-from hlg import Client, Ref, Task, TaskRef
+from hlg import Client, ClientState, Ref, Task, TaskRef
 
-from .helpers import add, inc, pid, total
+from .helpers import add, inc, pid, total, wait_for_file
 
 
 @pytest.fixture(params=["sync", "threads", "processes"])
@@ -110,3 +114,95 @@ def test_a_closed_client_refuses_work():
 def test_unknown_scheduler_is_refused():
     with pytest.raises(hlg.UsageError, match="unknown scheduler"):
         Client(scheduler="cluster")
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def _until(condition):
+    # Poll for a state another thread or process reaches; no result depends on timing.
+    while not condition():
+        time.sleep(0.005)
+
+
+def test_closing_twice_is_allowed_and_the_state_only_moves_forward():
+    c = Client(scheduler="sync")
+    assert c.state is ClientState.OPEN and "0 keys held" in repr(c)
+    c.close()
+    assert c.state is ClientState.CLOSED
+    c.close()
+    assert c.state is ClientState.CLOSED and repr(c).endswith(": closed>")
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda c: c.scatter(1),
+        lambda c: c.gather(Ref("x")),
+        lambda c: c.release("x"),
+        lambda c: c.compute({"y": 1}, "y"),
+    ],
+)
+def test_every_use_of_a_closed_client_is_a_usage_error(use):
+    with Client(scheduler="threads", num_workers=1) as c:
+        c.scatter({"x": 1})
+    with pytest.raises(hlg.UsageError, match="this hlg.Client is closed; create a new one"):
+        use(c)
+
+
+def test_a_threads_computation_running_when_the_client_closes_finishes(tmp_path):
+    started, go = str(tmp_path / "started"), str(tmp_path / "go")
+    c = Client(scheduler="threads", num_workers=1)
+    x = c.scatter(5)
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            c.compute({"w": (wait_for_file, started, go), "y": (inc, x)}, ["w", "y"])
+        )
+    )
+    worker.start()
+    _until((tmp_path / "started").exists)
+    c.close()  # nothing runs on worker processes: close does not wait
+    assert c.state is ClientState.CLOSED and c.held_keys == frozenset()
+    with pytest.raises(hlg.UsageError, match="closed"):
+        c.scatter(1)
+    (tmp_path / "go").touch()
+    worker.join()
+    assert results == [("done", 6)]  # it computed with the data it started with
+
+
+def test_closing_while_the_worker_processes_compute_waits_and_refuses_new_work(tmp_path):
+    started, go = str(tmp_path / "started"), str(tmp_path / "go")
+    c = Client(scheduler="processes", num_workers=1)
+    results, errors = [], []
+    running = threading.Thread(
+        target=lambda: results.append(c.compute({"w": (wait_for_file, started, go)}, "w"))
+    )
+    running.start()
+    _until((tmp_path / "started").exists)
+
+    def queued():
+        try:
+            c.compute({"p": (pid, 1)}, "p")
+        except hlg.UsageError as err:
+            errors.append(str(err))
+
+    waiting = threading.Thread(target=queued)
+    waiting.start()
+    closer = threading.Thread(target=c.close)
+    closer.start()
+    _until(lambda: c.state is not ClientState.OPEN)
+    assert c.state is ClientState.CLOSING  # the running computation holds the workers
+    with pytest.raises(hlg.UsageError, match="this hlg.Client is closing"):
+        c.scatter(1)
+    (tmp_path / "go").touch()
+    for thread in (running, waiting, closer):
+        thread.join()
+    assert results == ["done"]
+    assert c.state is ClientState.CLOSED
+    # The queued computation never ran: refused before, or after, waiting for the workers.
+    assert len(errors) == 1
+    assert re.match(
+        r"this hlg.Client (is closing|is closed|was closed while this computation waited)",
+        errors[0],
+    )

@@ -1,4 +1,4 @@
-from operator import add, mul
+from operator import add, mul, neg
 
 import msgpack
 import numpy as np
@@ -6,15 +6,25 @@ import pytest
 
 import hlg
 from hlg import TaskRef
+from hlg.layers.base import PendingKeys
 from hlg.layers.blockwise import (
+    BlockHint,
     BlockIndex,
     BlockPattern,
     BlockSeeds,
     BlockSlices,
     Blockwise,
+    BlockwiseInput,
+    BlockwiseState,
+    DepInput,
+    FusedFunction,
+    KeyInput,
+    ValueInput,
     blockwise,
     concatenate_blocks,
 )
+from hlg.layers.shuffle import SimpleShuffleLayer
+from hlg.packing.codec import Encoder
 from hlg.testing import check_layer
 
 
@@ -158,7 +168,7 @@ def test_materialised_tasks_match_single_blocks_and_run():
     ],
 )
 def test_bad_specifications_name_the_layer_and_say_what_to_do(call, message):
-    with pytest.raises(hlg.PackError, match=message):
+    with pytest.raises(hlg.UsageError, match=message):
         call()
 
 
@@ -218,7 +228,7 @@ def test_output_blocks_given_to_the_constructor_are_checked():
 
     assert list(build([(1, 2), [0, 0], (1, 2)])) == [("z", 1, 2), ("z", 0, 0)]
     for bad in ([(2, 0)], [(0,)], [(0, "a")], [(0, 1, 2)]):
-        with pytest.raises(hlg.PackError, match=r"layer 'z': output block .* is not a block"):
+        with pytest.raises(hlg.UsageError, match=r"layer 'z': output block .* is not a block"):
             build(bad)
 
 
@@ -496,3 +506,187 @@ def test_takes_box_only_boxes_of_its_whole_grid():
     assert not layer.takes_box(hlg.layers.KeyBox("q", (range(3), range(4))))
     culled, _ = layer.cull([("z", 0, 0)])
     assert not culled.takes_box(hlg.layers.KeyBox("z", (range(1), range(1))))
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_inputs_are_frozen_values_one_type_per_kind():
+    dep = BlockIndex((3,))
+    layer = blockwise(pair, "z", "i", "x", "i", dep, "i", 7, None, numblocks={"x": (3,)})
+    assert layer.args == [KeyInput("x", "i"), DepInput(dep, "i"), ValueInput(7)]
+    assert all(isinstance(arg, BlockwiseInput) for arg in layer.args)
+    with pytest.raises(AttributeError):
+        layer.args[0].name = "y"
+    assert not hasattr(layer.args[0], "__dict__")  # slotted
+    assert hash(KeyInput("x", "i")) == hash(KeyInput("x", "i"))
+
+
+def test_a_layer_built_from_inputs_directly_matches_blockwise():
+    direct = Blockwise("z", add, "i", [KeyInput("x", "i"), ValueInput(1)], {"x": (3,)})
+    built = blockwise(add, "z", "i", "x", "i", 1, None, numblocks={"x": (3,)})
+    assert direct.materialize() == built.materialize()
+    whole = Blockwise("w", add, "i", [KeyInput("x", "i"), KeyInput("s", None)], {"x": (2,)})
+    assert whole[("w", 1)] == hlg.Task(add, TaskRef(("x", 1)), TaskRef("s"))
+    assert whole.get_dependencies(("w", 1)) == {("x", 1), "s"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [("key", "x", "i"), KeyInput(5, "i"), KeyInput("x", 3), DepInput(BlockIndex((3,)), None)],
+)
+def test_the_constructor_refuses_anything_but_well_formed_inputs(bad):
+    with pytest.raises(hlg.UsageError, match=r"layer 'z': input .* is not a KeyInput"):
+        Blockwise("z", abs, "i", [KeyInput("x", "i"), bad], {"x": (3,)})
+
+
+def test_a_blockwise_dep_without_an_index_is_refused():
+    with pytest.raises(hlg.UsageError, match=r"layer 'z': BlockIndex.* needs an index"):
+        blockwise(abs, "z", "i", "x", "i", BlockIndex((3,)), None, numblocks={"x": (3,)})
+
+
+# --------------------------------------------------------------------------- hints
+
+
+def test_a_shuffle_hints_its_blockwise_input_with_a_block_hint(monkeypatch):
+    x = blockwise(abs, "x", "i", BlockIndex((6,)), "i", numblocks={})
+    s = SimpleShuffleLayer("s", "x", 6, dict, list)
+    _, needed = s.cull([("s", 2)])
+    assert needed.hints["x"] == BlockHint((6,), [range(6)], 6)
+    checked = []
+    real = Blockwise._key_columns
+    monkeypatch.setattr(
+        Blockwise, "_key_columns", lambda self, keys: checked.append(self.name) or real(self, keys)
+    )
+    culled = hlg.HighLevelGraph({"x": x, "s": s}, {"s": {"x"}}).cull([("s", 2)])
+    assert checked == []  # x took the shuffle's columns without reading a key
+    assert len(culled.layers["x"]) == 6
+
+
+def test_a_hint_of_another_type_is_ignored():
+    layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (4,)})
+    pending = PendingKeys.of([("y", 1), ("y", 3)])
+    pending.hints["y"] = ((4,), [[1, 3]], 2)  # a tuple, not a BlockHint: not trusted
+    assert list(layer.filter_keys(pending)) == [("y", 1), ("y", 3)]
+    pending.hints["y"] = BlockHint((4,), [[0, 3]], 2)  # names ("y", 0), which is not pending
+    assert list(layer.filter_keys(pending)) == [("y", 1), ("y", 3)]
+    pending.hints["y"] = BlockHint((4,), [[1, 3]], 2)
+    assert list(layer.filter_keys(pending)) == [("y", 1), ("y", 3)]
+
+
+# --------------------------------------------------------------------------- packed state
+
+
+def test_the_packed_state_has_the_declared_fields_and_types():
+    dep = BlockIndex((4,))
+    layer = blockwise(pair, "z", "i", "x", "i", dep, "i", 7, None, numblocks={"x": (4,)})
+    state = layer.pack_state(Encoder())
+    assert set(state) == BlockwiseState.__required_keys__
+    assert state["args"] == (
+        ("key", "x", "i"),
+        ("dep", dep.tag, dep.pack_state(), "i"),
+        ("value", 7),
+    )
+    culled = layer.cull([("z", 3)])[0].pack_state(Encoder())
+    assert set(culled) - set(state) == BlockwiseState.__optional_keys__ == {"blocks"}
+    assert culled["blocks"] == ("box", ((3, 4),))
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+def _numbers(n, name="x"):
+    return hlg.MaterializedLayer({(name, i): i for i in range(n)}, name=name)
+
+
+def test_fuse_computes_the_inner_layer_inline():
+    a = blockwise(add, "a", "i", "x", "i", 1, None, numblocks={"x": (4,)})
+    b = blockwise(mul, "b", "i", "a", "i", 10, None, numblocks={"a": (4,)})
+    fused = b.fuse(a, 0)
+    assert fused.name == "b" and list(fused) == list(b)
+    assert fused.args == [KeyInput("x", "i"), ValueInput(1), ValueInput(10)]
+    assert isinstance(fused.func, FusedFunction) and fused.func.__name__ == "mul-add"
+    assert fused.get_dependencies(("b", 2)) == {("x", 2)}
+    graph = hlg.HighLevelGraph({"x": _numbers(4), "b": fused}, {"b": {"x"}})
+    assert hlg.get(graph, [("b", i) for i in range(4)]) == (10, 20, 30, 40)
+    assert b.args == [KeyInput("a", "i"), ValueInput(10)]  # the originals are unchanged
+    assert a.args == [KeyInput("x", "i"), ValueInput(1)]
+
+
+def label(value, tag):
+    return (tag, value)
+
+
+def test_fuse_renames_the_inner_letters_and_keeps_kept_blocks_and_kwargs():
+    x = hlg.MaterializedLayer(
+        {("x", i, j): 10 * i + j for i in range(2) for j in range(3)}, name="x"
+    )
+    t = hlg.MaterializedLayer({"t": "T"}, name="t")
+    dep = BlockIndex((2, 3))
+    a = blockwise(pair, "a", "ij", "x", "ij", dep, "ij", numblocks={"x": (2, 3)})
+    b = blockwise(label, "b", "kl", "a", "lk", tag=TaskRef("t"), numblocks={"a": (2, 3)})
+    culled, _ = b.cull([("b", 2, 1), ("b", 0, 0)])
+    fused = culled.fuse(a, 0)
+    assert fused.args == [KeyInput("x", "lk"), DepInput(dep, "lk")]
+    assert fused.output_blocks == ((2, 1), (0, 0))
+    assert fused.kwargs == {"tag": TaskRef("t")}
+    graph = hlg.HighLevelGraph({"x": x, "t": t, "b": fused}, {"b": {"x", "t"}})
+    assert hlg.get(graph, [("b", 2, 1), ("b", 0, 0)]) == (("T", (12, (1, 2))), ("T", (0, (0, 0))))
+    assert len(hlg.unpack(hlg.pack(graph)).tasks) == 2 + 6 + 1
+
+
+def _refusal_cases():
+    a = blockwise(add, "a", "i", "x", "i", 1, None, numblocks={"x": (4,)})
+    ref_a = blockwise(label, "a", "i", "x", "i", tag=TaskRef("k"), numblocks={"x": (4,)})
+    a2 = blockwise(add, "a", "ij", "x", "ij", 1, None, numblocks={"x": (4, 4)})
+    by_a = {"a": (4,)}
+    return {
+        "not that input": (blockwise(mul, "b", "i", "a", "i", 2, None, numblocks=by_a), a, 1),
+        "out of range": (blockwise(neg, "b", "i", "a", "i", numblocks=by_a), a, 5),
+        "another layer": (blockwise(neg, "b", "i", "y", "i", numblocks={"y": (4,)}), a, 0),
+        "contraction": (blockwise(sum, "b", "", "a", "i", numblocks=by_a), a, 0),
+        "references": (blockwise(neg, "b", "i", "a", "i", numblocks=by_a), ref_a, 0),
+        "annotations": (
+            blockwise(neg, "b", "i", "a", "i", numblocks=by_a, annotations={"retries": 2}),
+            a,
+            0,
+        ),
+        "twice": (blockwise(add, "b", "i", "a", "i", "a", "i", numblocks=by_a), a, 0),
+        "value": (
+            blockwise(add, "b", "i", "a", "i", TaskRef(("a", 0)), None, numblocks=by_a),
+            a,
+            0,
+        ),
+        "kwargs": (
+            blockwise(label, "b", "i", "a", "i", tag=[TaskRef(("a", 1))], numblocks=by_a),
+            a,
+            0,
+        ),
+        "other grid": (blockwise(neg, "b", "ij", "a", "ij", numblocks={"a": (2, 4)}), a2, 0),
+        "broadcast": (blockwise(neg, "b", "ij", "a", "ij", numblocks={"a": (1, 4)}), a2, 0),
+    }
+
+
+_REASONS = {
+    "not that input": "input 1 of 'b' is not 'a' taken by an index",
+    "out of range": "input 5 of 'b' is not 'a'",
+    "another layer": "input 0 of 'b' is not 'a'",
+    "contraction": "contracting an index",
+    "references": "keyword arguments of 'a' hold references",
+    "annotations": "annotations differ",
+    "twice": "reads 'a' through another input too",
+    "value": "reads 'a' through another input too",
+    "kwargs": "reads 'a' through another input too",
+    "other grid": "does not take it block for block",
+    "broadcast": "does not take it block for block",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REASONS))
+def test_fuse_refuses_what_would_change_results_and_says_why(case):
+    outer, inner, position = _refusal_cases()[case]
+    assert not outer.can_fuse(inner, position)
+    with pytest.raises(
+        hlg.UsageError, match=r"cannot fuse layer 'a' into layer 'b': .*" + _REASONS[case]
+    ):
+        outer.fuse(inner, position)
