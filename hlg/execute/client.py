@@ -154,7 +154,8 @@ class Client:
 
     def __repr__(self) -> str:
         state = self._state
-        shown = f"{counted(len(self._data), 'key')} held" if state is ClientState.OPEN else state.value
+        held = f"{counted(len(self._data), 'key')} held"
+        shown = held if state is ClientState.OPEN else state.value
         return f"<hlg.Client scheduler={self.scheduler!r}: {shown}>"
 
     # -- data ----------------------------------------------------------------------------

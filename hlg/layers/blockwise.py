@@ -73,7 +73,6 @@ from hlg.layers.blockdeps import (
 )
 from hlg.layers.registry import register_layer
 from hlg.limits import Cost, check_distinct_hashes
-from hlg.layers.registry import register_layer
 from hlg.task import GraphNode, Task, _callable_name, _ref, _scan
 
 if TYPE_CHECKING:
