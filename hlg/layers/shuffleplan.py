@@ -295,20 +295,36 @@ class ShufflePlan:
         """Combine tasks at ``stage`` (at the last stage: the kept outputs)."""
         return ranges_size(self.targets(stage))
 
-    @property
+    @functools.cached_property
     def nempty_combines(self) -> int:
         """Stage-0 combines that no input feeds (``t % m >= n_in``)."""
         m = self.divisor(0)
         return ranges_size(self.groups(0)) * max(0, m - self.n_in)
 
+    @functools.cached_property
+    def role_counts(self) -> tuple[int, int, int, int]:
+        """Splits, pieces, combines before the last stage, and outputs, over every stage.
+
+        Computed once per plan: the unpacker asks for them several times (cost,
+        length, per-role annotations) before and after materialising.
+
+        Examples
+        --------
+        >>> ShufflePlan(10, 10, 2, ((0, 10),)).role_counts
+        (22, 70, 12, 10)
+        """
+        stages = range(self.stages)
+        return (
+            sum(map(self.nsplit_tasks, stages)),
+            sum(map(self.npiece_tasks, stages)),
+            sum(map(self.ncombine_tasks, stages[:-1])),
+            self.ncombine_tasks(self.stages - 1),
+        )
+
     @property
     def ntasks(self) -> int:
         """Every task of the layer, the empty partition included when it is needed."""
-        total = sum(
-            self.nsplit_tasks(s) + self.npiece_tasks(s) + self.ncombine_tasks(s)
-            for s in range(self.stages)
-        )
-        return total + (1 if self.nempty_combines else 0)
+        return sum(self.role_counts) + (1 if self.nempty_combines else 0)
 
     @property
     def positions(self) -> int:
