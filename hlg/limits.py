@@ -226,10 +226,13 @@ class KeyCensus:
         new = set(map(hash, keys))
         seen = self._seen
         if len(new) == len(keys) and seen.isdisjoint(new):
-            if seen:
+            # Copy the smaller set into the larger: a small graph's inputs then a
+            # large layer costs what the inputs cost, not what the layer does.
+            if len(seen) >= len(new):
                 seen |= new
             else:
-                self._seen = new  # the first batch: no copy
+                new |= seen
+                self._seen = new
             return
         # Some hash repeats: count, per repeated hash, the keys that have it.
         counts = self._counts

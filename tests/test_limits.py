@@ -60,6 +60,15 @@ def test_census_refuses_keys_colliding_across_batches():
         census.add(colliding[COLLISION_LIMIT:], "layer 'b'")
 
 
+def test_census_remembers_a_larger_batch_after_a_smaller_one():
+    colliding = [("x", *p) for p in product((-1, -2), repeat=7)]
+    census = KeyCensus()
+    census.add([("a", 0)], "layer 'a'")
+    census.add([colliding[0], *(("z", i) for i in range(1_000))], "layer 'b'")
+    with pytest.raises(hlg.ResourceLimitError, match="layer 'c': more than 64 distinct keys"):
+        census.add(colliding[1 : COLLISION_LIMIT + 1], "layer 'c'")
+
+
 def test_distinct_hash_check_counts_distinct_items_only():
     check_distinct_hashes([("x", -1)] * 10_000, "a set")
     colliding = [("x", *p) for p in product((-1, -2), repeat=7)]

@@ -40,7 +40,7 @@ kept) for a culled one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
@@ -76,6 +76,8 @@ __all__ = [
 ]
 
 ROLES = ("split", "piece", "combine", "output", "empty")
+# Where each role's count sits in ShufflePlan.role_counts (the empty task is the layer's).
+_ROLE_INDEX = {"split": 0, "piece": 1, "combine": 2, "output": 3}
 DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
     "split": {"priority": 1},
     "piece": {"priority": 1},
@@ -84,6 +86,9 @@ DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
 MAX_PARTITIONS = 1 << 40
 _EMPTY: frozenset[Key] = frozenset()
 _NO_EMPTY = object()
+# The keys of split and piece tasks: (prefix, stage, position) and (prefix, stage, position, group).
+_SplitKey = tuple[str, int, int]
+_PieceKey = tuple[str, int, int, int]
 # The positions of the pieces among a combine task's arguments, for up to 256 pieces.
 _REF_POSITIONS = tuple(range(3, 3 + 256))
 
@@ -283,16 +288,9 @@ class _ShuffleBase(Layer):
 
     def role_size(self, role: str) -> int:
         """Return how many tasks have ``role``, computed from the plan."""
-        plan = self.plan
-        stages = range(plan.stages)
-        if role == "split":
-            return sum(map(plan.nsplit_tasks, stages))
-        if role == "piece":
-            return sum(map(plan.npiece_tasks, stages))
-        if role == "combine":
-            return sum(map(plan.ncombine_tasks, stages[:-1]))
-        if role == "output":
-            return plan.ncombine_tasks(plan.stages - 1)
+        index = _ROLE_INDEX.get(role)
+        if index is not None:
+            return self.plan.role_counts[index]
         if role == "empty":
             return 1 if self._has_empty() else 0
         raise UsageError(f"layer {self.name!r} has roles {', '.join(ROLES)}; got {role!r}")
@@ -350,7 +348,7 @@ class _ShuffleBase(Layer):
             yield from self._keys_of(role)
 
     def __len__(self) -> int:
-        return sum(map(self.role_size, ROLES))
+        return sum(self.plan.role_counts) + self._has_empty()
 
     def __contains__(self, key: object) -> bool:
         if type(key) is str:
@@ -437,77 +435,128 @@ class _ShuffleBase(Layer):
         plan = self.plan
         out: dict[Key, GraphNode] = {}
         roles: dict[str, list[Key]] = {role: [] for role in ROLES}
+        empty: tuple[Key, ...] = ()
         if self._has_empty():
             out[self.empty_key] = self._empty_task()
             roles["empty"].append(self.empty_key)
+            empty = (self.empty_key,)
         for s in range(plan.stages):
-            self._split_stage(s, out, roles["split"], roles["piece"])
-            last = s == plan.stages - 1
-            self._combine_stage(s, out, roles["output" if last else "combine"])
+            splits, deps = self._split_tasks(s, out, roles["split"])
+            targets, joined = self._piece_tasks(s, splits, deps, out, roles["piece"])
+            combines = roles["output" if s == plan.stages - 1 else "combine"]
+            self._combine_tasks(s, targets, [p or empty for p in joined], out, combines)
         self._role_keys = roles
         return out
 
-    def _split_stage(
-        self, s: int, out: dict[Key, GraphNode], split_keys: list[Key], piece_keys: list[Key]
-    ) -> None:
-        # Tasks are made column by column (keys, argument tuples, dependencies) by
-        # Blockwise's task maker: a 10,000-partition shuffle has 700,000 of them, and
-        # building each through Task() would scan its arguments again.
-        plan, route = self.plan, self._route(s)
-        positions = [p for lo, hi in plan.sources(s) for p in range(lo, hi)]
+    # Tasks are made a column at a time (keys, argument tuples, dependencies) by
+    # Blockwise's task maker: a 10,000-partition shuffle has 700,000 of them, and
+    # building each through Task() would scan its arguments again. A combine's pieces
+    # are a slice of the column of piece keys, so each piece key is built once and
+    # shared by its task, its combine's arguments and its combine's dependencies.
+
+    def _split_tasks(
+        self, s: int, out: dict[Key, GraphNode], split_keys: list[Key]
+    ) -> tuple[list[_SplitKey], list[frozenset[Key]]]:
+        # The splits of stage ``s``, and each one's key as a piece's dependencies.
+        positions = [p for lo, hi in self.plan.sources(s) for p in range(lo, hi)]
         count = len(positions)
         sources: list[Key] = (
             list(zip(repeat(self.input_name, count), positions, strict=True))
             if s == 0
             else list(zip(repeat(self.combine_name, count), repeat(s - 1), positions))
         )
-        keys = list(zip(repeat(self.split_name, count), repeat(s), positions))
-        deps = list(map(frozenset, zip(sources)))
-        out.update(
-            _make_tasks(
-                keys, zip(sources, repeat(route)), deps, func=self.split, refs=(0,), kwargs=None
-            )
-        )
+        keys: list[_SplitKey] = list(zip(repeat(self.split_name, count), repeat(s), positions))
+        args = zip(sources, repeat(self._route(s)))
+        deps = map(frozenset, zip(sources))
+        out.update(_make_tasks(keys, args, deps, func=self.split, refs=(0,), kwargs=None))
         split_keys.extend(keys)
-        # Pieces, a block of positions at a time: those sharing their higher digits
-        # keep the same groups (at stage 0, every position keeps the same).
-        block = plan.divisor(s) * plan.nsplits if s else max(count, 1)
-        piece_name, start = self.piece_name, 0
-        while start < count:
-            stop = start + 1
-            while stop < count and positions[stop] // block == positions[start] // block:
-                stop += 1
-            groups = list(plan.piece_groups(s, positions[start]))
-            runs = range(start, stop)
-            pieces = [(piece_name, s, positions[i], j) for i in runs for j in groups]
-            args = [(keys[i], j) for i in runs for j in groups]
-            piece_deps = [
-                deps_i for i in runs for deps_i in repeat(frozenset((keys[i],)), len(groups))
-            ]
-            out.update(
-                _make_tasks(pieces, args, piece_deps, func=take_piece, refs=(0,), kwargs=None)
-            )
-            piece_keys.extend(pieces)
-            start = stop
+        return keys, list(map(frozenset, zip(keys)))
 
-    def _combine_stage(self, s: int, out: dict[Key, GraphNode], combine_keys: list[Key]) -> None:
-        plan, route = self.plan, self._route(s)
-        piece_name = self.piece_name
-        m, k = plan.divisor(s), plan.nsplits
-        empty: tuple[Key, ...] = (self.empty_key,) if self._has_empty() else ()
-        positions = [t for lo, hi in plan.targets(s) for t in range(lo, hi)]
-        last = s == plan.stages - 1
+    def _piece_tasks(
+        self,
+        s: int,
+        splits: list[_SplitKey],
+        split_deps: list[frozenset[Key]],
+        out: dict[Key, GraphNode],
+        piece_keys: list[Key],
+    ) -> tuple[list[int], list[list[_PieceKey]]]:
+        # The pieces of stage ``s``, block by block; returns the stage's combine
+        # targets and, for each, the keys of the pieces it joins. A block's pieces
+        # are all joined by the block's own combines: at stage 0 the block is every
+        # input, later each aligned run of ``m * k`` positions (which differ only in
+        # the digits routed from stage ``s`` on). Within a block, pieces go group by
+        # group; the combine at offset ``r`` of group g's ``m`` targets joins the
+        # pieces of splits r, r + m, r + 2m, ... of the block: a slice.
+        plan, name = self.plan, self.piece_name
+        m = plan.divisor(s)
+        targets: list[int] = []
+        joined: list[list[_PieceKey]] = []
+        keys: list[Key] = []
+        args: list[tuple[_SplitKey, int]] = []
+        deps: list[frozenset[Key]] = []
+        for start, size, groups in self._blocks(s):
+            block = splits[start : start + size]
+            first = block[0][2] if s else 0
+            column = [(name, s, split[2], g) for g in groups for split in block]
+            args += [(split, g) for g in groups for split in block]
+            deps += split_deps[start : start + size] * len(groups)
+            for i, g in enumerate(groups):
+                targets += range(first + g * m, first + (g + 1) * m)
+                joined += [column[i * size + r : (i + 1) * size : m] for r in range(m)]
+            keys += column
+        out.update(_make_tasks(keys, args, deps, func=take_piece, refs=(0,), kwargs=None))
+        piece_keys += keys
+        return targets, joined
+
+    def _blocks(self, s: int) -> Iterator[tuple[int, int, list[int]]]:
+        # The blocks of stage ``s``: (index of the first split, splits in the block,
+        # the groups kept).
+        plan = self.plan
+        if s == 0:
+            yield 0, plan.nsplit_tasks(0), [g for lo, hi in plan.groups(0) for g in range(lo, hi)]
+            return
+        size, start = plan.divisor(s) * plan.nsplits, 0
+        for lo, hi in plan.sources(s):
+            for first in range(lo, hi, size):
+                yield start, size, list(plan.piece_groups(s, first))
+                start += size
+
+    def _combine_tasks(
+        self,
+        s: int,
+        targets: list[int],
+        joined: Sequence[Sequence[Key]],
+        out: dict[Key, GraphNode],
+        combine_keys: list[Key],
+    ) -> None:
+        # combine_pieces(combine, route, target, *pieces): each piece is a whole
+        # argument, so the task needs no TaskRef per piece and no recursive pass.
         keys = (
-            list(zip(repeat(self.name), positions))
-            if last
-            else list(zip(repeat(self.combine_name), repeat(s), positions))
+            list(zip(repeat(self.name), targets))
+            if s == self.plan.stages - 1
+            else list(zip(repeat(self.combine_name), repeat(s), targets))
         )
-        node = self._combine_node
-        for key, t in zip(keys, positions, strict=True):
-            group = (t // m) % k
-            pieces = tuple([(piece_name, s, p, group) for p in plan.source_positions(s, t)])
-            out[key] = node(route, t, pieces or empty)
-        combine_keys.extend(keys)
+        combine, route = self.combine, self._route(s)
+        args = [(combine, route, t, *pieces) for t, pieces in zip(targets, joined, strict=True)]
+        deps = list(map(frozenset, joined))
+        # Combines with as many pieces share their reference positions: every combine
+        # after stage 0, and at stage 0 those of inputs that fill the grid or not.
+        for n in set(map(len, joined)):
+            refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
+            picked = [i for i, pieces in enumerate(joined) if len(pieces) == n]
+            if len(picked) < len(joined):
+                tasks = _make_tasks(
+                    [keys[i] for i in picked],
+                    [args[i] for i in picked],
+                    [deps[i] for i in picked],
+                    func=combine_pieces,
+                    refs=refs,
+                    kwargs=None,
+                )
+            else:
+                tasks = _make_tasks(keys, args, deps, func=combine_pieces, refs=refs, kwargs=None)
+            out.update(tasks)
+        combine_keys += keys
 
     def outside_references(self) -> list[tuple[Key, Key]] | None:
         """After :meth:`materialize`: each stage-0 split and the input partition it reads.

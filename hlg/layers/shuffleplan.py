@@ -33,7 +33,6 @@ role) is arithmetic on these ranges, never a walk over tasks.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterator, Sequence
 
 from hlg.errors import UsageError
@@ -187,12 +186,27 @@ class ShufflePlan:
     >>> plan = ShufflePlan(10, 10, 2, ((0, 10),))
     >>> plan.nsplits, [plan.divisor(s) for s in range(2)], plan.ntasks
     (4, [4, 1], 114)
+    >>> plan.role_counts  # splits, pieces, combines before the last stage, outputs
+    (22, 70, 12, 10)
     """
 
     n_in: int
     n_out: int
     stages: int
     outputs: Ranges
+    # Derived from the fields above when the plan is made (a few integers per
+    # stage), since every count and key of the layer asks for them.
+    nsplits: int = dataclasses.field(init=False, repr=False, compare=False)
+    """``k``: the groups each split makes."""
+    _divisors: tuple[int, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    _groups: tuple[Ranges, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    _targets: tuple[Ranges, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    role_counts: tuple[int, int, int, int] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    """Splits, pieces, combines before the last stage, and outputs, over every stage."""
+    nempty_combines: int = dataclasses.field(init=False, repr=False, compare=False)
+    """Stage-0 combines that no input feeds (``t % m >= n_in``)."""
 
     def __post_init__(self) -> None:
         for field in ("n_in", "n_out", "stages"):
@@ -209,39 +223,42 @@ class ShufflePlan:
                     f"within [0, {self.n_out})"
                 )
             previous = hi
+        stages = self.stages
+        k = self.n_out if stages == 1 else nsplits_for(max(self.n_in, self.n_out), stages)
+        divisors = tuple(k ** (stages - 1 - s) for s in range(stages))
+        groups = tuple(_divide(self.outputs, m) for m in divisors)
+        targets = tuple(
+            tuple((lo * m, hi * m) for lo, hi in g) for m, g in zip(divisors, groups, strict=True)
+        )
+        sizes = [ranges_size(t) for t in targets]
+        first = self.n_in if self.outputs else 0
+        counts = (
+            first + sum(sizes[:-1]),
+            self.n_in * ranges_size(groups[0]) + k * sum(sizes[1:]),
+            sum(sizes[:-1]),
+            sizes[-1],
+        )
+        empty = ranges_size(groups[0]) * max(0, divisors[0] - self.n_in)
+        # A frozen dataclass sets its derived fields through object.__setattr__.
+        for name, value in (
+            ("nsplits", k),
+            ("_divisors", divisors),
+            ("_groups", groups),
+            ("_targets", targets),
+            ("role_counts", counts),
+            ("nempty_combines", empty),
+        ):
+            object.__setattr__(self, name, value)
 
     # -- the grid ------------------------------------------------------------------------
-
-    @functools.cached_property
-    def nsplits(self) -> int:
-        """``k``: the groups each split makes."""
-        if self.stages == 1:
-            return self.n_out
-        return nsplits_for(max(self.n_in, self.n_out), self.stages)
-
-    @functools.cached_property
-    def _divisors(self) -> tuple[int, ...]:
-        k = self.nsplits
-        return tuple(int(k ** (self.stages - 1 - s)) for s in range(self.stages))
 
     def divisor(self, stage: int) -> int:
         """``k ** (S - 1 - stage)``: destinations divided by it give the routed digit."""
         return self._divisors[stage]
 
-    @functools.cached_property
-    def _groups(self) -> tuple[Ranges, ...]:
-        return tuple(_divide(self.outputs, m) for m in self._divisors)
-
     def groups(self, stage: int) -> Ranges:
         """Return the routed digits' prefixes ``O // m`` needed at ``stage``, as ranges."""
         return self._groups[stage]
-
-    @functools.cached_property
-    def _targets(self) -> tuple[Ranges, ...]:
-        return tuple(
-            tuple((lo * m, hi * m) for lo, hi in groups)
-            for m, groups in zip(self._divisors, self._groups, strict=True)
-        )
 
     def targets(self, stage: int) -> Ranges:
         """Return the positions whose combine ``stage`` keeps: whole blocks of ``m``, as ranges."""
@@ -296,19 +313,9 @@ class ShufflePlan:
         return ranges_size(self.targets(stage))
 
     @property
-    def nempty_combines(self) -> int:
-        """Stage-0 combines that no input feeds (``t % m >= n_in``)."""
-        m = self.divisor(0)
-        return ranges_size(self.groups(0)) * max(0, m - self.n_in)
-
-    @property
     def ntasks(self) -> int:
         """Every task of the layer, the empty partition included when it is needed."""
-        total = sum(
-            self.nsplit_tasks(s) + self.npiece_tasks(s) + self.ncombine_tasks(s)
-            for s in range(self.stages)
-        )
-        return total + (1 if self.nempty_combines else 0)
+        return sum(self.role_counts) + (1 if self.nempty_combines else 0)
 
     @property
     def positions(self) -> int:
