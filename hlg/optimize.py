@@ -28,7 +28,7 @@ from typing import Any
 from hlg.graph import HighLevelGraph, ensure_graph, flatten_keys
 from hlg.layers.base import Layer
 from hlg.layers.blockwise import Blockwise, _Arg
-from hlg.task import _callable_name
+from hlg.task import callable_name
 from hlg.toposort import toposort
 
 __all__ = ["FusedFunction", "fuse_blockwise", "optimize"]
@@ -90,7 +90,7 @@ class FusedFunction:
         self.at = at
         self.width = width
         self.inner_kwargs = dict(inner_kwargs)
-        self.__name__ = f"{_callable_name(outer)}-{_callable_name(inner)}"
+        self.__name__ = f"{callable_name(outer)}-{callable_name(inner)}"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the inner function, then the outer one."""

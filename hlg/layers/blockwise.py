@@ -60,7 +60,7 @@ from hlg.layers.blockdeps import (
 )
 from hlg.limits import Cost, check_distinct_hashes
 from hlg.packing.registry import register_layer
-from hlg.task import GraphNode, Task, _ref, _scan
+from hlg.task import GraphNode, Task, build_tasks, scan_references, trusted_ref
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -76,8 +76,6 @@ __all__ = [
     "concatenate_blocks",
     "register_blockwise_dep",
 ]
-
-_EMPTY: frozenset[Key] = frozenset()
 
 
 # --------------------------------------------------------------------------- the layer
@@ -159,7 +157,7 @@ class Blockwise(Layer):
         self._kept_columns: Sequence[Sequence[int]] | None = None
         self._kept_count = 0
         kwarg_deps: set[Key] = set()
-        self._kwargs_deep = _scan(self.kwargs, kwarg_deps)
+        self._kwargs_deep = scan_references(self.kwargs, kwarg_deps)
         self._kwarg_deps = frozenset(kwarg_deps)
         self._simple = self._is_simple()
         # Per input, for each of its dimensions, the output dimension it follows.
@@ -296,7 +294,7 @@ class Blockwise(Layer):
     def _key_input(self, arg: _Arg, values: dict[str, int], contracted: list[str]) -> Any:
         # Nested lists over this input's contracted letters, in the order they appear.
         if not contracted:
-            return _ref((arg.value, *self._input_block(arg, values)))
+            return trusted_ref((arg.value, *self._input_block(arg, values)))
         letter, rest = contracted[0], contracted[1:]
         out = []
         for v in range(self.dims[letter]):
@@ -312,7 +310,7 @@ class Blockwise(Layer):
             if arg.kind == "value":
                 args.append(arg.value)
             elif arg.index is None:  # a whole key
-                args.append(_ref(arg.value))
+                args.append(trusted_ref(arg.value))
             elif arg.kind == "dep":
                 args.append(arg.value[self._input_block(arg, values)])
             else:
@@ -341,7 +339,7 @@ class Blockwise(Layer):
         if self._kwargs_deep or self.contracted:
             return False
         for arg in self.args:
-            if arg.kind == "value" and _scan(arg.value, set()):
+            if arg.kind == "value" and scan_references(arg.value, set()):
                 return False
             if arg.kind == "key" and arg.index is None:
                 return False
@@ -376,10 +374,8 @@ class Blockwise(Layer):
         out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
         columns, refs = self._columns(blocks, count)
         arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
-        key_columns = [columns[p] for p in refs]
-        deps = map(frozenset, zip(*key_columns, strict=True)) if key_columns else repeat(_EMPTY)
-        return _make_tasks(
-            out_keys, arg_tuples, deps, func=self.func, refs=tuple(refs), kwargs=self.kwargs or None
+        return build_tasks(  # type: ignore[return-value]  # dict is invariant; tasks are nodes
+            out_keys, arg_tuples, self.func, tuple(refs), self.kwargs or None
         )
 
     def _columns(
@@ -547,7 +543,7 @@ class Blockwise(Layer):
             if arg.kind == "key" and arg.index is None:
                 deps.add(arg.value)
             elif arg.kind == "value":
-                _scan(arg.value, deps)
+                scan_references(arg.value, deps)
         return deps
 
     def _input_keys(self, arg: _Arg, blocks: Iterable[tuple[int, ...]]) -> Iterator[Key]:
@@ -627,10 +623,13 @@ class Blockwise(Layer):
         # The same layer keeping only ``blocks`` (distinct, in range): a shallow copy,
         # since everything else was checked when this layer was built.
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.__dict__.pop("_kept_set", None)
-        new._kept_columns, new._kept_count = blocks, count
+        new._copy_keeping(self, blocks, count)
         return new
+
+    def _copy_keeping(self, source: Blockwise, blocks: Sequence[Sequence[int]], count: int) -> None:
+        self.__dict__.update(source.__dict__)
+        self.__dict__.pop("_kept_set", None)
+        self._kept_columns, self._kept_count = blocks, count
 
     # -- packing -------------------------------------------------------------------------
 
@@ -711,7 +710,7 @@ class Blockwise(Layer):
         for arg in self.args:
             if arg.kind == "value":
                 found: set[Key] = set()
-                _scan(arg.value, found)
+                scan_references(arg.value, found)
                 references += len(found)
             elif arg.kind == "dep":
                 inputs += 1
@@ -804,30 +803,6 @@ def _unpack_arg(entry: Any, name: str) -> _Arg:
         f'layer {name!r}: blockwise input {entry!r:.200} is not ["value", v], '
         '["key", layer name, index or nil] or ["dep", tag, state, index]'
     )
-
-
-def _make_tasks(
-    keys: Sequence[Key],
-    arg_tuples: Iterable[tuple[Any, ...]],
-    deps: Iterable[frozenset[Key]],
-    *,
-    func: Any,
-    refs: tuple[int, ...],
-    kwargs: dict[str, Any] | None,
-) -> dict[Key, GraphNode]:
-    # Task._from_parts, inlined: this runs once per task of a million-task layer.
-    new = object.__new__
-    out: dict[Key, GraphNode] = {}
-    for key, args, dependencies in zip(keys, arg_tuples, deps):  # noqa: B905 - equal lengths
-        task = new(Task)
-        task.func = func
-        task._args = args
-        task._refs = refs
-        task.kwargs = kwargs
-        task._deep = False
-        task.dependencies = dependencies
-        out[key] = task
-    return out
 
 
 class _OwnKeys(list):  # type: ignore[type-arg]

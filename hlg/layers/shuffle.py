@@ -48,7 +48,6 @@ from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, UsageError
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
-from hlg.layers.blockwise import _make_tasks
 from hlg.layers.shuffleplan import (
     MAX_STAGES,
     Ranges,
@@ -61,7 +60,7 @@ from hlg.layers.shuffleplan import (
 )
 from hlg.limits import Cost
 from hlg.packing.registry import register_layer
-from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
+from hlg.task import DataNode, GraphNode, Task, build_tasks, scan_references, trusted_ref
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -340,9 +339,9 @@ class _ShuffleBase(Layer):
         head, stage = parts[0], parts[1]
         if head == self.split_name:
             source = self._stage_key(stage, parts[2])
-            return Task(self.split, _ref(source), self._route(stage))
+            return Task(self.split, trusted_ref(source), self._route(stage))
         if head == self.piece_name:
-            return Task(take_piece, _ref((self.split_name, stage, parts[2])), parts[3])
+            return Task(take_piece, trusted_ref((self.split_name, stage, parts[2])), parts[3])
         if head == self.name:
             return self._combine_task(self.plan.stages - 1, stage)
         return self._combine_task(stage, parts[2])
@@ -350,7 +349,7 @@ class _ShuffleBase(Layer):
     def _empty_task(self) -> GraphNode:
         if self.empty_func is not None:
             return Task(self.empty_func)
-        return _rebuild_data(self.empty, _scan(self.empty, set()))
+        return DataNode.from_parts(self.empty, scan_references(self.empty, set()))
 
     def _combine_pieces(self, stage: int, target: int) -> list[Key]:
         # The keys of the pieces the combine at ``target`` joins.
@@ -372,14 +371,7 @@ class _ShuffleBase(Layer):
         # argument, so the task needs no TaskRef per piece and no recursive pass.
         n = len(pieces)
         refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
-        return Task._from_parts(
-            combine_pieces,
-            (self.combine, route, target, *pieces),
-            refs,
-            None,
-            False,
-            frozenset(pieces),
-        )
+        return Task.from_parts(combine_pieces, (self.combine, route, target, *pieces), refs)
 
     def materialize(self) -> dict[Key, GraphNode]:
         """Build every task, stage by stage; see the module docstring for the keys."""
@@ -404,7 +396,7 @@ class _ShuffleBase(Layer):
         self, s: int, out: dict[Key, GraphNode], split_keys: list[Key], piece_keys: list[Key]
     ) -> None:
         # Tasks are made column by column (keys, argument tuples, dependencies) by
-        # Blockwise's task maker: a 10,000-partition shuffle has 700,000 of them, and
+        # The bulk task builder: a 10,000-partition shuffle has 700,000 of them, and
         # building each through Task() would scan its arguments again.
         plan, route = self.plan, self._route(s)
         positions = [p for lo, hi in plan.sources(s) for p in range(lo, hi)]
@@ -415,12 +407,7 @@ class _ShuffleBase(Layer):
             else list(zip(repeat(self.combine_name, count), repeat(s - 1), positions))
         )
         keys = list(zip(repeat(self.split_name, count), repeat(s), positions))
-        deps = list(map(frozenset, zip(sources)))
-        out.update(
-            _make_tasks(
-                keys, zip(sources, repeat(route)), deps, func=self.split, refs=(0,), kwargs=None
-            )
-        )
+        out.update(build_tasks(keys, zip(sources, repeat(route)), self.split, (0,)))
         split_keys.extend(keys)
         # Pieces, a block of positions at a time: those sharing their higher digits
         # keep the same groups (at stage 0, every position keeps the same).
@@ -434,12 +421,7 @@ class _ShuffleBase(Layer):
             runs = range(start, stop)
             pieces = [(piece_name, s, positions[i], j) for i in runs for j in groups]
             args = [(keys[i], j) for i in runs for j in groups]
-            piece_deps = [
-                deps_i for i in runs for deps_i in repeat(frozenset((keys[i],)), len(groups))
-            ]
-            out.update(
-                _make_tasks(pieces, args, piece_deps, func=take_piece, refs=(0,), kwargs=None)
-            )
+            out.update(build_tasks(pieces, args, take_piece, (0,)))
             piece_keys.extend(pieces)
             start = stop
 
@@ -539,10 +521,13 @@ class _ShuffleBase(Layer):
 
     def _with_outputs(self, outputs: Ranges) -> _ShuffleBase:
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.plan = dataclasses.replace(self.plan, outputs=outputs)
-        new._role_keys = None
+        new._copy_keeping(self, outputs)
         return new
+
+    def _copy_keeping(self, source: _ShuffleBase, outputs: Ranges) -> None:
+        self.__dict__.update(source.__dict__)
+        self.plan = dataclasses.replace(source.plan, outputs=outputs)
+        self._role_keys = None
 
     # -- packing -------------------------------------------------------------------------
 

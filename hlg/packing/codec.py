@@ -62,16 +62,14 @@ from hlg.task import (
     SerializedFunction,
     Task,
     TaskRef,
-    _callable_name,
     apply,
+    callable_name,
     remote_key,
 )
 
 __all__ = ["Decoder", "Encoder", "PreEncoded"]
 
 LIST, REF, TASK, FUNC, OPAQUE, SET, FROZENSET = range(1, 8)
-
-_EMPTY: frozenset[Key] = frozenset()
 
 
 def packb(obj: Any) -> bytes:
@@ -152,7 +150,7 @@ class Encoder:
         if type(func) is SerializedFunction:
             name, data = func.name, func.data
         else:
-            name, data = _callable_name(func), _pickle(func)
+            name, data = callable_name(func), _pickle(func)
         index = self._by_bytes.get(data)
         if index is None:
             index = len(self.functions)
@@ -245,14 +243,14 @@ class Encoder:
 
     def _args(self, task: Task) -> tuple[tuple[Any, ...], tuple[int, ...], bool]:
         """Encode a task's positional arguments; return them, the ref positions, and deep."""
-        args = task._args
-        refs = task._refs
+        parts = task.parts()
+        args, refs = parts.args, parts.refs
         if _plain(args):
-            return args, refs, task._deep
+            return args, refs, parts.deep
         outer, self._deep = self._deep, False
         value = self.value
         encoded = tuple([value(a) for a in args])
-        deep = task._deep or self._deep
+        deep = parts.deep or self._deep
         if deep and refs:
             # Payloads need the recursive pass, which then resolves the references too.
             encoded = tuple(
@@ -433,7 +431,7 @@ def _pickle(obj: Any) -> bytes:
         return bytes(cloudpickle.dumps(obj, protocol=5))
     except Exception as err:
         raise PackError(
-            f"function {_callable_name(obj)!r} cannot be serialised with cloudpickle: {err}"
+            f"function {callable_name(obj)!r} cannot be serialised with cloudpickle: {err}"
         ) from err
 
 
@@ -696,7 +694,7 @@ class Decoder:
             raise LayerStateError(f"{bad!r} is not a valid key")
         self.census.add(keys, "its keys")
         functions = self.functions
-        new = object.__new__
+        from_parts = Task.from_parts
         out: dict[Key, GraphNode] = {}
         unseen: list[tuple[Key, Key]] = []
         node: Any
@@ -705,29 +703,18 @@ class Decoder:
                 # The common case inline: a task whose references are whole arguments.
                 if type(a) is not tuple:
                     raise LayerStateError(f"task {key!r}: its arguments are not an array")
-                node = new(Task)
-                node.func = functions[f]
-                node._args = a
-                node._refs = r
-                node.kwargs = None
-                node._deep = False
+                node = from_parts(functions[f], a, r)
                 n = len(r)
-                if n == 0:
-                    node.dependencies = _EMPTY
-                elif n == 1:
+                if n == 1:
                     d = a[r[0]]
-                    node.dependencies = frozenset((d,))
                     if d not in out:
                         unseen.append((key, d))
-                else:
+                elif n:
                     if n > COLLISION_LIMIT:
                         check_distinct_hashes([a[j] for j in r], f"task {key!r}: its references")
-                    deps = node.dependencies = frozenset(
-                        (a[r[0]], a[r[1]]) if n == 2 else map(a.__getitem__, r)
-                    )
-                    for d in deps:
-                        if d not in out:
-                            unseen.append((key, d))  # noqa: PERF401 - rare; no generator per task
+                    for j in r:
+                        if a[j] not in out:
+                            unseen.append((key, a[j]))  # noqa: PERF401 - rare; no generator per task
             elif f == -1:
                 node = DataNode(a)
             elif f == -2:
@@ -764,13 +751,14 @@ class Decoder:
                 or not all(type(k) is str for k in kw)
             ):
                 raise LayerStateError(f"task {keys[i]!r}: its keyword arguments are malformed")
-            task.kwargs = kw
+            out[keys[i]] = Task.from_parts(*task.parts()._replace(kwargs=kw))
         deep = state.get("deep") or ()
         position = {key: i for i, key in enumerate(keys)} if deep else {}
         for i in deep:
             node = out[keys[i]]
             if type(node) is Task:
-                node = out[keys[i]] = _deep_task(node.func, node._args, node.kwargs)
+                parts = node.parts()
+                node = out[keys[i]] = _deep_task(parts.func, parts.args, parts.kwargs)
                 unseen.extend((keys[i], d) for d in node.dependencies if position.get(d, i) >= i)
             elif type(node) is DataNode:
                 found = _references(node.value)
@@ -779,7 +767,7 @@ class Decoder:
                         f"data node {keys[i]!r} holds a reference to {found[0]!r}; "
                         "a data node is a literal value, so references belong in a task"
                     )
-                node._deep = True
+                out[keys[i]] = DataNode.from_parts(node.value, deep=True)
             else:
                 raise LayerStateError(f"alias {keys[i]!r} cannot be marked deep")
 
@@ -803,7 +791,7 @@ def _deep_task(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) 
     found = _references((args, kwargs) if kwargs else args)
     if len(found) > COLLISION_LIMIT:
         check_distinct_hashes(found, "a task's references")
-    return Task._from_parts(func, args, (), kwargs, True, frozenset(found))
+    return Task.from_parts(func, args, (), kwargs, True, frozenset(found))
 
 
 def _references(value: Any) -> list[Key]:
