@@ -36,6 +36,7 @@ from hlg.task import (
     Task,
     TaskRef,
     apply,
+    build_tasks,
     is_known_key,
     scan_references,
     trusted_ref,
@@ -101,19 +102,30 @@ def convert_graph(
     """
     keys: Container[object] = graph if known_keys is None else KeyUnion(graph, known_keys)
     validate_keys(graph)
-    out: dict[Key, GraphNode] = {}
     key: Any = None
-    from_parts = Task.from_parts
     try:
         with gc_paused():
+            # Plain tasks, most values, are built in one loop by build_tasks; the rest
+            # hold a placeholder there (keeping the graph's order) until converted.
+            funcs: list[Any] = []
+            arg_tuples: list[tuple[Any, ...]] = []
+            positions: list[tuple[int, ...]] = []
+            others: list[tuple[Key, Any]] = []
             for key, value in graph.items():
-                # The plain-task path of convert_task, inlined: most values take it.
                 if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
                     args = value[1:]
                     refs = plain_refs(args, keys)
                     if refs is not None:
-                        out[key] = from_parts(value[0], args, refs)
+                        funcs.append(value[0])
+                        arg_tuples.append(args)
+                        positions.append(refs)
                         continue
+                funcs.append(None)
+                arg_tuples.append(())
+                positions.append(())
+                others.append((key, value))
+            out: dict[Key, GraphNode] = build_tasks(graph, funcs, arg_tuples, positions)  # type: ignore[assignment]
+            for key, value in others:
                 out[key] = convert_task(value, keys)
     except (TaskSpecError, InvalidKeyError) as err:
         raise type(err)(f"key {key!r}: {err}") from err

@@ -375,7 +375,7 @@ class Blockwise(Layer):
         columns, refs = self._columns(blocks, count)
         arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
         return build_tasks(  # type: ignore[return-value]  # dict is invariant; tasks are nodes
-            out_keys, arg_tuples, self.func, tuple(refs), self.kwargs or None
+            out_keys, repeat(self.func), arg_tuples, repeat(tuple(refs)), self.kwargs or None
         )
 
     def _columns(

@@ -407,7 +407,7 @@ class _ShuffleBase(Layer):
             else list(zip(repeat(self.combine_name, count), repeat(s - 1), positions))
         )
         keys = list(zip(repeat(self.split_name, count), repeat(s), positions))
-        out.update(build_tasks(keys, zip(sources, repeat(route)), self.split, (0,)))
+        out.update(build_tasks(keys, repeat(self.split), zip(sources, repeat(route)), repeat((0,))))
         split_keys.extend(keys)
         # Pieces, a block of positions at a time: those sharing their higher digits
         # keep the same groups (at stage 0, every position keeps the same).
@@ -421,7 +421,7 @@ class _ShuffleBase(Layer):
             runs = range(start, stop)
             pieces = [(piece_name, s, positions[i], j) for i in runs for j in groups]
             args = [(keys[i], j) for i in runs for j in groups]
-            out.update(build_tasks(pieces, args, take_piece, (0,)))
+            out.update(build_tasks(pieces, repeat(take_piece), args, repeat((0,))))
             piece_keys.extend(pieces)
             start = stop
 

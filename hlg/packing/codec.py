@@ -63,6 +63,7 @@ from hlg.task import (
     Task,
     TaskRef,
     apply,
+    build_tasks,
     callable_name,
     remote_key,
 )
@@ -693,41 +694,50 @@ class Decoder:
             bad = next(k for k in keys if not is_key(k))
             raise LayerStateError(f"{bad!r} is not a valid key")
         self.census.add(keys, "its keys")
-        functions = self.functions
-        from_parts = Task.from_parts
-        out: dict[Key, GraphNode] = {}
+        n = len(keys)
+        # Each key's position: a reference to a key at an earlier position was seen
+        # before its dependent; all others go to ``unseen`` for the unpacker's check.
+        position = dict(zip(keys, range(n), strict=True))
+        if len(position) != n:
+            raise LayerStateError("the state lists some key twice")
+        nfuncs = len(self.functions)
         unseen: list[tuple[Key, Key]] = []
-        node: Any
-        for key, f, a, r in zip(keys, funcs, args, refs):  # noqa: B905 - lengths checked above
+        others: list[int] = []  # positions of data nodes and aliases
+        columns = zip(keys, funcs, args, refs)  # noqa: B905 - lengths checked above
+        for i, (key, f, a, r) in enumerate(columns):
             if f >= 0:
-                # The common case inline: a task whose references are whole arguments.
+                # The common case: a task whose references are whole arguments.
+                if f >= nfuncs:
+                    raise LayerStateError(f"task {key!r}: function index {f!r} is out of range")
                 if type(a) is not tuple:
                     raise LayerStateError(f"task {key!r}: its arguments are not an array")
-                node = from_parts(functions[f], a, r)
-                n = len(r)
-                if n == 1:
+                nrefs = len(r)
+                if nrefs == 1:
                     d = a[r[0]]
-                    if d not in out:
+                    if position.get(d, i) >= i:
                         unseen.append((key, d))
-                elif n:
-                    if n > COLLISION_LIMIT:
+                elif nrefs:
+                    if nrefs > COLLISION_LIMIT:
                         check_distinct_hashes([a[j] for j in r], f"task {key!r}: its references")
                     for j in r:
-                        if a[j] not in out:
+                        if position.get(a[j], i) >= i:
                             unseen.append((key, a[j]))  # noqa: PERF401 - rare; no generator per task
             elif f == -1:
-                node = DataNode(a)
+                others.append(i)
             elif f == -2:
                 if not is_key(a):
                     raise LayerStateError(f"alias {key!r} targets {a!r}, which is not a key")
-                node = Alias(a)
-                if a not in out:
+                if position.get(a, i) >= i:
                     unseen.append((key, a))
+                others.append(i)
             else:
                 raise LayerStateError(f"task {key!r}: function index {f!r} is out of range")
-            out[key] = node
-        if len(out) != len(keys):
-            raise LayerStateError("the state lists some key twice")
+        # Index -1 and -2 (data nodes, aliases) give placeholders, replaced below in place.
+        table = (*self.functions, None, None)
+        out: dict[Key, GraphNode] = build_tasks(keys, map(table.__getitem__, funcs), args, refs)  # type: ignore[assignment]
+        for i in others:
+            a = args[i]
+            out[keys[i]] = DataNode(a) if funcs[i] == -1 else Alias(a)
         self._fix_sparse(state, keys, out, unseen)
         self._unseen.append((out, unseen))
         return out
