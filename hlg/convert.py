@@ -26,20 +26,20 @@ from hlg.daskspec import convert_dask_node, is_dask_node
 from hlg.errors import InvalidKeyError, TaskSpecError
 from hlg.keys import Key, validate_keys
 from hlg.task import (
-    _EMPTY,
-    _LEAVES,
     INT_END,
     INT_MIN,
+    LEAVES,
     PLAIN_SCALARS,
     Alias,
     DataNode,
     GraphNode,
     Task,
     TaskRef,
-    _is_ref,
-    _ref,
-    _scan,
     apply,
+    build_tasks,
+    is_known_key,
+    scan_references,
+    trusted_ref,
 )
 
 __all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_refs"]
@@ -102,26 +102,30 @@ def convert_graph(
     """
     keys: Container[object] = graph if known_keys is None else KeyUnion(graph, known_keys)
     validate_keys(graph)
-    out: dict[Key, GraphNode] = {}
     key: Any = None
-    new = object.__new__
     try:
         with gc_paused():
+            # Plain tasks, most values, are built in one loop by build_tasks; the rest
+            # hold a placeholder there (keeping the graph's order) until converted.
+            funcs: list[Any] = []
+            arg_tuples: list[tuple[Any, ...]] = []
+            positions: list[tuple[int, ...]] = []
+            others: list[tuple[Key, Any]] = []
             for key, value in graph.items():
-                # The plain-task path of convert_task, inlined: most values take it.
                 if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
                     args = value[1:]
                     refs = plain_refs(args, keys)
                     if refs is not None:
-                        task = new(Task)
-                        task.func = value[0]
-                        task._args = args
-                        task._refs = refs
-                        task.kwargs = None
-                        task._deep = False
-                        task.dependencies = frozenset([args[i] for i in refs]) if refs else _EMPTY
-                        out[key] = task
+                        funcs.append(value[0])
+                        arg_tuples.append(args)
+                        positions.append(refs)
                         continue
+                funcs.append(None)
+                arg_tuples.append(())
+                positions.append(())
+                others.append((key, value))
+            out: dict[Key, GraphNode] = build_tasks(graph, funcs, arg_tuples, positions)  # type: ignore[assignment]
+            for key, value in others:
                 out[key] = convert_task(value, keys)
     except (TaskSpecError, InvalidKeyError) as err:
         raise type(err)(f"key {key!r}: {err}") from err
@@ -154,7 +158,7 @@ def convert_task(value: Any, keys: Container[object]) -> GraphNode:
         return Alias(parsed.key)
     if t is list:
         deps: set[Key] = set()
-        if _scan(parsed, deps):
+        if scan_references(parsed, deps):
             return Task(list, parsed)
     return DataNode(value)
 
@@ -164,9 +168,9 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
     if t is tuple:
         if obj and callable(obj[0]):
             return _parse_task(obj, keys)
-        return _ref(obj) if _is_ref(obj, keys) else obj
+        return trusted_ref(obj) if is_known_key(obj, keys) else obj
     if t in _SCALAR_KEYS:
-        return _ref(obj) if obj in keys else obj
+        return trusted_ref(obj) if obj in keys else obj
     if t is list:
         return [_parse(item, keys) for item in obj]
     if is_dask_node(obj):
@@ -230,8 +234,7 @@ def _parse_task(obj: tuple[Any, ...], keys: Container[object]) -> Task:
         args = obj[1:]
         refs = plain_refs(args, keys)
         if refs is not None:
-            deps = frozenset([args[i] for i in refs])
-            return Task._from_parts(func, args, refs, None, False, deps)
+            return Task.from_parts(func, args, refs)
         task = _parse_list_task(obj, keys)
         if task is not None:
             return task
@@ -255,7 +258,7 @@ def _parse_apply_args(obj: Any, keys: Container[object]) -> Any:
     # ``args`` of ``(apply, func, args, kwargs)``: a list or a tuple of arguments, each
     # searched for keys (a tuple here is an argument list, not a literal), unless the
     # tuple is itself a task or a key, whose value is then the argument list.
-    if type(obj) is tuple and not (obj and callable(obj[0])) and not _is_ref(obj, keys):
+    if type(obj) is tuple and not (obj and callable(obj[0])) and not is_known_key(obj, keys):
         return tuple([_parse(item, keys) for item in obj])
     return _parse(obj, keys)
 
@@ -283,7 +286,7 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
             if parsed is _NOT_FLAT:
                 return None
             args.append(parsed)
-    return Task._from_parts(obj[0], tuple(args), (), None, True, frozenset(deps))
+    return Task.from_parts(obj[0], tuple(args), (), None, True, frozenset(deps))
 
 
 _NOT_FLAT = object()
@@ -295,11 +298,11 @@ def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
     if t is tuple or t in _SCALAR_KEYS:
         if t is tuple and obj and callable(obj[0]):
             return _NOT_FLAT
-        if _is_ref(obj, keys):
+        if is_known_key(obj, keys):
             deps.add(obj)
-            return _ref(obj)
+            return trusted_ref(obj)
         return obj
-    return obj if t in _LEAVES else _NOT_FLAT
+    return obj if t in LEAVES else _NOT_FLAT
 
 
 def _parse_kwargs(obj: Any, keys: Container[object]) -> Any:

@@ -107,8 +107,13 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         # A graph from parts already checked: layers under their own names, dependencies
         # among them, and ``order`` a topological order of them.
         graph = object.__new__(cls)
-        graph._layers, graph._dependencies, graph._order = layers, dependencies, order
+        graph._set_parts(layers, dependencies, order)
         return graph
+
+    def _set_parts(
+        self, layers: dict[str, Layer], dependencies: dict[str, frozenset[str]], order: list[str]
+    ) -> None:
+        self._layers, self._dependencies, self._order = layers, dependencies, order
 
     # -- construction --------------------------------------------------------------------
 

@@ -101,28 +101,6 @@ RANKS: tuple[tuple[str, ...], ...] = (
     ("hlg.__main__",),
 )
 
-#: Imports of another module's private names that are still to be replaced by
-#: public seams: (importing module, imported module, name).
-PENDING_PRIVATE_IMPORTS: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        ("hlg.convert", "hlg.task", "_EMPTY"),
-        ("hlg.convert", "hlg.task", "_LEAVES"),
-        ("hlg.convert", "hlg.task", "_is_ref"),
-        ("hlg.convert", "hlg.task", "_ref"),
-        ("hlg.convert", "hlg.task", "_scan"),
-        ("hlg.execute.local", "hlg.task", "_callable_name"),
-        ("hlg.layers.blockwise", "hlg.task", "_ref"),
-        ("hlg.layers.blockwise", "hlg.task", "_scan"),
-        ("hlg.layers.shuffle", "hlg.task", "_rebuild_data"),
-        ("hlg.layers.shuffle", "hlg.task", "_ref"),
-        ("hlg.layers.shuffle", "hlg.task", "_scan"),
-        ("hlg.optimize", "hlg.layers.blockwise", "_Arg"),
-        ("hlg.optimize", "hlg.task", "_callable_name"),
-        ("hlg.packing.codec", "hlg.task", "_callable_name"),
-    }
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class Import:
     """One import statement's dependency on one module of hlg."""
@@ -230,7 +208,6 @@ def check_module(
     path: str,
     is_package: bool,
     ranks: dict[str, int],
-    pending: frozenset[tuple[str, str, str]] = PENDING_PRIVATE_IMPORTS,
 ) -> list[str]:
     """Return the house rules that the module ``module`` with ``source`` breaks, one line each."""
     if module not in ranks:
@@ -257,7 +234,7 @@ def check_module(
             continue
         for name in found.names:
             private = name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
-            if private and (module, found.target, name) not in pending:
+            if private:
                 errors.append(
                     f"{where} imports the private name {name} from {found.target}, outside "
                     f"{subpackage(found.target)}: give it a public name or a public seam"
@@ -287,21 +264,6 @@ def check_package(root: Path = PACKAGE_DIR, ranks: dict[str, int] | None = None)
 def test_architecture_imports_flow_downstream_only() -> None:
     errors = check_package()
     assert not errors, "\n".join(errors)
-
-
-def test_architecture_pending_private_imports_all_exist() -> None:
-    # An entry that no longer matches an import must be deleted, so that the list
-    # only ever shrinks.
-    known = frozenset(rank_table())
-    found = {
-        (name, imp.target, imported)
-        for name, path in package_modules().items()
-        for imp in read_imports(
-            name, path.read_text(), is_package=path.name == "__init__.py", known=known
-        )
-        for imported in imp.names
-    }
-    assert found >= PENDING_PRIVATE_IMPORTS, sorted(PENDING_PRIVATE_IMPORTS - found)
 
 
 SYNTHETIC = '''\

@@ -240,3 +240,64 @@ def test_loaded_function_cache_is_bounded_by_bytes(monkeypatch):
     huge = pickle.dumps(functools.partial(len, b"y" * 60_000))
     assert SerializedFunction("len", huge).load()() == 60_000
     assert huge not in SerializedFunction._CACHE
+
+
+def test_task_from_parts_round_trips_through_parts():
+    from hlg.task import TaskParts
+
+    plain = Task(add, TaskRef("a"), 2, fill=1)
+    deep = Task(sum, [TaskRef("a"), TaskRef("b")])
+    for task in (plain, deep, Task(len, "abc")):
+        parts = task.parts()
+        assert type(parts) is TaskParts
+        rebuilt = Task.from_parts(*parts)
+        assert rebuilt == task
+        assert rebuilt.dependencies == task.dependencies
+    assert plain.parts().refs == (0,) and plain.parts().dependencies is None
+    assert deep.parts().deep and deep.parts().dependencies == frozenset({"a", "b"})
+
+
+def test_task_from_parts_scans_a_deep_task_for_its_dependencies():
+    task = Task.from_parts(len, ([TaskRef("a"), (TaskRef("b"),)],), deep=True)
+    assert task.dependencies == frozenset({"a", "b"})
+    assert task.parts().deep
+    given = Task.from_parts(len, ([TaskRef("a")],), deep=True, dependencies=frozenset({"a"}))
+    assert given({"a": 5}) == 1
+
+
+def test_task_dependencies_of_whole_references_are_read_from_their_positions():
+    task = Task(max, TaskRef(("x", 1)), 0, TaskRef("y"), TaskRef(("x", 1)))
+    deps = task.dependencies
+    assert type(deps) is frozenset and deps == {("x", 1), "y"}
+    # Not held: each read builds an equal frozenset from the argument positions.
+    assert task.dependencies is not deps and task.dependencies == deps
+    assert Task(len, "abc").dependencies is Task(abs, 1).dependencies == frozenset()
+    assert pickle.loads(pickle.dumps(task)).dependencies == deps
+
+
+def test_data_node_from_parts_decodes_payloads_only_when_deep():
+    from hlg.task import Opaque
+
+    payload = Opaque("pickle", pickle.dumps(3))
+    assert DataNode.from_parts([payload], deep=True)({}) == [3]
+    assert DataNode.from_parts([payload], deep=False)({}) == [payload]
+    node = pickle.loads(pickle.dumps(DataNode.from_parts([payload], deep=True)))
+    assert node.parts() == ([payload], True)
+
+
+def test_build_tasks_builds_one_task_per_key_in_order():
+    from hlg.task import build_tasks
+
+    tasks = build_tasks(
+        [("y", 0), ("y", 1), "z"],
+        [add, add, len],
+        [(("x", 0), 1), (("x", 1), ("x", 0)), ("abc",)],
+        [(0,), (0, 1), ()],
+        None,
+    )
+    assert list(tasks) == [("y", 0), ("y", 1), "z"]
+    assert tasks[("y", 1)] == Task(add, TaskRef(("x", 1)), TaskRef(("x", 0)))
+    assert tasks[("y", 1)].dependencies == {("x", 0), ("x", 1)}
+    assert tasks["z"].dependencies == frozenset() and tasks["z"]({}) == 3
+    with_kwargs = build_tasks(["k"], [int], [("ff",)], [()], {"base": 16})
+    assert with_kwargs["k"]({}) == 255

@@ -146,7 +146,7 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         assert scheduler is not None  # the handler is added by start()
         start = time.time()
         wanted = _wanted_keys(keys)
-        scheduler._active_graph_updates += 1
+        _count_graph_update(scheduler, 1)
         try:
             if type(graph) is not bytes:
                 raise UsageError(f"an hlg-update-graph message holds {type(graph).__name__}")
@@ -158,7 +158,14 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         except Exception as err:
             _report_error(scheduler, err, wanted, client)
         finally:
-            scheduler._active_graph_updates -= 1
+            _count_graph_update(scheduler, -1)
+
+
+def _count_graph_update(scheduler: Any, change: int) -> None:
+    # dask.distributed's Scheduler counts the graph updates in flight, so that it does
+    # not count as idle (and close on its idle timeout) while one is materialising; its
+    # own update_graph changes the same counter, and there is no public way to do it.
+    scheduler._active_graph_updates += change
 
 
 def _materialize(

@@ -56,7 +56,7 @@ from hlg.execute.state import SchedulerState
 from hlg.graph import flatten_keys
 from hlg.keys import Key, is_key
 from hlg.limits import Limits
-from hlg.task import GraphNode, SerializedFunction, Task, _callable_name
+from hlg.task import GraphNode, SerializedFunction, Task, callable_name
 from hlg.toposort import find_cycle
 
 __all__ = ["SCHEDULERS", "add_note", "get", "run"]
@@ -602,12 +602,10 @@ class _FunctionShipper:
         if shipped is None:
             import cloudpickle
 
-            shipped = SerializedFunction(_callable_name(func), cloudpickle.dumps(func, protocol=5))
+            shipped = SerializedFunction(callable_name(func), cloudpickle.dumps(func, protocol=5))
             self._by_id[id(func)] = shipped
             self._alive.append(func)
-        return Task._from_parts(
-            shipped, node._args, node._refs, node.kwargs, node._deep, node.dependencies
-        )
+        return Task.from_parts(*node.parts()._replace(func=shipped))
 
 
 # --------------------------------------------------------------------------- endings

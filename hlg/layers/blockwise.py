@@ -73,7 +73,7 @@ from hlg.layers.blockdeps import (
 )
 from hlg.layers.registry import register_layer
 from hlg.limits import Cost, check_distinct_hashes
-from hlg.task import GraphNode, Task, _callable_name, _ref, _scan
+from hlg.task import GraphNode, Task, build_tasks, callable_name, scan_references, trusted_ref
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -96,8 +96,6 @@ __all__ = [
     "concatenate_blocks",
     "register_blockwise_dep",
 ]
-
-_EMPTY: frozenset[Key] = frozenset()
 
 
 # --------------------------------------------------------------------------- the layer
@@ -318,7 +316,7 @@ class Blockwise(Layer):
         self._kept_columns: Sequence[Sequence[int]] | None = None
         self._kept_count = 0
         kwarg_deps: set[Key] = set()
-        self._kwargs_deep = _scan(self.kwargs, kwarg_deps)
+        self._kwargs_deep = scan_references(self.kwargs, kwarg_deps)
         self._kwarg_deps = frozenset(kwarg_deps)
         self._simple = self._is_simple()
         # Per input, for each of its dimensions, the output dimension it follows.
@@ -458,7 +456,7 @@ class Blockwise(Layer):
     def _key_input(self, arg: KeyInput, values: dict[str, int], contracted: list[str]) -> Any:
         # Nested lists over this input's contracted letters, in the order they appear.
         if not contracted:
-            return _ref((arg.name, *self._input_block(arg, values)))
+            return trusted_ref((arg.name, *self._input_block(arg, values)))
         letter, rest = contracted[0], contracted[1:]
         out = []
         for v in range(self.dims[letter]):
@@ -478,7 +476,7 @@ class Blockwise(Layer):
             elif isinstance(arg, DepInput):
                 args.append(arg.dep[self._input_block(arg, values)])
             elif arg.index is None:  # a whole key
-                args.append(_ref(arg.name))
+                args.append(trusted_ref(arg.name))
             else:
                 index = arg.index
                 mine = [c for c in dict.fromkeys(index) if c in self.contracted]
@@ -506,7 +504,7 @@ class Blockwise(Layer):
         if self._kwargs_deep or self.contracted:
             return False
         for arg in self.args:
-            if isinstance(arg, ValueInput) and _scan(arg.value, set()):
+            if isinstance(arg, ValueInput) and scan_references(arg.value, set()):
                 return False
             if isinstance(arg, KeyInput) and arg.index is None:
                 return False
@@ -542,10 +540,8 @@ class Blockwise(Layer):
         out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
         columns, refs = self._columns(blocks, count)
         arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
-        key_columns = [columns[p] for p in refs]
-        deps = map(frozenset, zip(*key_columns, strict=True)) if key_columns else repeat(_EMPTY)
-        return _make_tasks(
-            out_keys, arg_tuples, deps, func=self.func, refs=tuple(refs), kwargs=self.kwargs or None
+        return build_tasks(  # type: ignore[return-value]  # dict is invariant; tasks are nodes
+            out_keys, repeat(self.func), arg_tuples, repeat(tuple(refs)), self.kwargs or None
         )
 
     def _columns(
@@ -715,7 +711,7 @@ class Blockwise(Layer):
             if isinstance(arg, KeyInput) and arg.index is None:
                 deps.add(arg.name)
             elif isinstance(arg, ValueInput):
-                _scan(arg.value, deps)
+                scan_references(arg.value, deps)
         return deps
 
     def _input_keys(self, arg: KeyInput, blocks: Iterable[tuple[int, ...]]) -> Iterator[Key]:
@@ -795,9 +791,7 @@ class Blockwise(Layer):
         # The same layer keeping only ``blocks`` (distinct, in range): a shallow copy,
         # since everything else was checked when this layer was built.
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.__dict__.pop("_kept_set", None)
-        new._kept_columns, new._kept_count = blocks, count
+        new._copy_keeping(self, blocks, count)
         return new
 
     # -- fusion --------------------------------------------------------------------------
@@ -941,9 +935,14 @@ class Blockwise(Layer):
             if isinstance(arg, KeyInput) and arg.name == name:
                 return True
             if isinstance(arg, ValueInput):
-                _scan(arg.value, found)
-        _scan(self.kwargs, found)
+                scan_references(arg.value, found)
+        scan_references(self.kwargs, found)
         return any(k == name or (type(k) is tuple and k[:1] == (name,)) for k in found)
+
+    def _copy_keeping(self, source: Blockwise, blocks: Sequence[Sequence[int]], count: int) -> None:
+        self.__dict__.update(source.__dict__)
+        self.__dict__.pop("_kept_set", None)
+        self._kept_columns, self._kept_count = blocks, count
 
     # -- packing -------------------------------------------------------------------------
 
@@ -1040,7 +1039,7 @@ class Blockwise(Layer):
             match arg:
                 case ValueInput():
                     found: set[Key] = set()
-                    _scan(arg.value, found)
+                    scan_references(arg.value, found)
                     references += len(found)
                 case DepInput():
                     inputs += 1
@@ -1126,7 +1125,7 @@ class FusedFunction:
         self.at = at
         self.width = width
         self.inner_kwargs = dict(inner_kwargs)
-        self.__name__ = f"{_callable_name(outer)}-{_callable_name(inner)}"
+        self.__name__ = f"{callable_name(outer)}-{callable_name(inner)}"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the inner function, then the outer one."""
@@ -1206,30 +1205,6 @@ def _unpack_arg(entry: Any, name: str) -> BlockwiseInput:
         f'layer {name!r}: blockwise input {entry!r:.200} is not ["value", v], '
         '["key", layer name, index or nil] or ["dep", tag, state, index]'
     )
-
-
-def _make_tasks(
-    keys: Sequence[Key],
-    arg_tuples: Iterable[tuple[Any, ...]],
-    deps: Iterable[frozenset[Key]],
-    *,
-    func: Any,
-    refs: tuple[int, ...],
-    kwargs: dict[str, Any] | None,
-) -> dict[Key, GraphNode]:
-    # Task._from_parts, inlined: this runs once per task of a million-task layer.
-    new = object.__new__
-    out: dict[Key, GraphNode] = {}
-    for key, args, dependencies in zip(keys, arg_tuples, deps):  # noqa: B905 - equal lengths
-        task = new(Task)
-        task.func = func
-        task._args = args
-        task._refs = refs
-        task.kwargs = kwargs
-        task._deep = False
-        task.dependencies = dependencies
-        out[key] = task
-    return out
 
 
 class _OwnKeys(list):  # type: ignore[type-arg]

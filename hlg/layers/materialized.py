@@ -137,14 +137,27 @@ class MaterializedLayer(Layer):
         layer = cls.__new__(cls)
         layer.name = name
         layer.annotations = dict(annotations)
-        layer._raw = None
-        layer._known_keys = None
-        layer._known_all = False
-        layer._plain = None
-        layer._nodes = tasks
-        layer._packed = None
-        layer._lock = threading.Lock()
+        layer._set_state(nodes=tasks)
         return layer
+
+    def _set_state(
+        self,
+        *,
+        nodes: dict[Key, GraphNode] | None = None,
+        raw: dict[Key, Any] | None = None,
+        known_keys: Container[object] | None = None,
+        known_all: bool = False,
+        plain: list[tuple[int, ...] | None] | None = None,
+        packed: tuple[Any, Decoder] | None = None,
+    ) -> None:
+        # The private fields, as __init__ describes them, for layers built without it.
+        self._raw = raw
+        self._known_keys = known_keys
+        self._known_all = known_all
+        self._plain = plain
+        self._nodes = nodes
+        self._packed = packed
+        self._lock = threading.Lock()
 
     def _culled_raw(
         self, raw: dict[Key, Any], plain: list[tuple[int, ...] | None], known: set[Key]
@@ -153,9 +166,7 @@ class MaterializedLayer(Layer):
         # ``known`` (kept keys and external keys): membership in one set, checked in C.
         # ``plain``: what plain_refs gave for each task, kept for packing.
         layer = MaterializedLayer._from_nodes({}, self.name, self.annotations)
-        layer._nodes, layer._raw = None, raw
-        layer._known_keys, layer._known_all = known, True
-        layer._plain = plain
+        layer._set_state(raw=raw, known_keys=known, known_all=True, plain=plain)
         return layer
 
     def _reference_keys(self, raw: dict[Key, Any]) -> Container[object]:
@@ -276,7 +287,7 @@ class MaterializedLayer(Layer):
         """
         decoder.check_tasks_state(state, layer=name)
         layer = cls._from_nodes(None, name, annotations)  # type: ignore[arg-type]
-        layer._packed = (state, decoder)
+        layer._set_state(packed=(state, decoder))
         return layer
 
 

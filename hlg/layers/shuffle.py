@@ -48,7 +48,7 @@ from hlg._gc import gc_paused_for
 from hlg.errors import LayerStateError, MissingKeyError, UsageError, counted
 from hlg.keys import Key
 from hlg.layers.base import Layer, NeededKeys
-from hlg.layers.blockwise import BlockHint, _make_tasks
+from hlg.layers.blockwise import BlockHint
 from hlg.layers.registry import register_layer
 from hlg.layers.shuffleplan import (
     MAX_STAGES,
@@ -61,7 +61,7 @@ from hlg.layers.shuffleplan import (
     ranges_of,
 )
 from hlg.limits import Cost
-from hlg.task import GraphNode, Task, _rebuild_data, _ref, _scan
+from hlg.task import DataNode, GraphNode, Task, build_tasks, scan_references, trusted_ref
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -385,9 +385,9 @@ class _ShuffleBase(Layer):
         head, stage = parts[0], parts[1]
         if head == self.split_name:
             source = self._stage_key(stage, parts[2])
-            return Task(self.split, _ref(source), self._route(stage))
+            return Task(self.split, trusted_ref(source), self._route(stage))
         if head == self.piece_name:
-            return Task(take_piece, _ref((self.split_name, stage, parts[2])), parts[3])
+            return Task(take_piece, trusted_ref((self.split_name, stage, parts[2])), parts[3])
         if head == self.name:
             return self._combine_task(self.plan.stages - 1, stage)
         return self._combine_task(stage, parts[2])
@@ -395,7 +395,7 @@ class _ShuffleBase(Layer):
     def _empty_task(self) -> GraphNode:
         if self.empty_func is not None:
             return Task(self.empty_func)
-        return _rebuild_data(self.empty, _scan(self.empty, set()))
+        return DataNode.from_parts(self.empty, scan_references(self.empty, set()))
 
     def _combine_pieces(self, stage: int, target: int) -> list[Key]:
         # The keys of the pieces the combine at ``target`` joins.
@@ -417,14 +417,7 @@ class _ShuffleBase(Layer):
         # argument, so the task needs no TaskRef per piece and no recursive pass.
         n = len(pieces)
         refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
-        return Task._from_parts(
-            combine_pieces,
-            (self.combine, route, target, *pieces),
-            refs,
-            None,
-            False,
-            frozenset(pieces),
-        )
+        return Task.from_parts(combine_pieces, (self.combine, route, target, *pieces), refs)
 
     def materialize(self) -> dict[Key, GraphNode]:
         """Build every task, stage by stage; see the module docstring for the keys."""
@@ -441,23 +434,23 @@ class _ShuffleBase(Layer):
             roles["empty"].append(self.empty_key)
             empty = (self.empty_key,)
         for s in range(plan.stages):
-            splits, deps = self._split_tasks(s, out, roles["split"])
-            targets, joined = self._piece_tasks(s, splits, deps, out, roles["piece"])
+            splits = self._split_tasks(s, out, roles["split"])
+            targets, joined = self._piece_tasks(s, splits, out, roles["piece"])
             combines = roles["output" if s == plan.stages - 1 else "combine"]
             self._combine_tasks(s, targets, [p or empty for p in joined], out, combines)
         self._role_keys = roles
         return out
 
-    # Tasks are made a column at a time (keys, argument tuples, dependencies) by
-    # Blockwise's task maker: a 10,000-partition shuffle has 700,000 of them, and
-    # building each through Task() would scan its arguments again. A combine's pieces
-    # are a slice of the column of piece keys, so each piece key is built once and
-    # shared by its task, its combine's arguments and its combine's dependencies.
+    # Tasks are made a column at a time (keys, functions, argument tuples, reference
+    # positions) by hlg.task.build_tasks: a 10,000-partition shuffle has 700,000 of
+    # them, and building each through Task() would scan its arguments again. A
+    # combine's pieces are a slice of the column of piece keys, so each piece key is
+    # built once and shared by its task and its combine's arguments.
 
     def _split_tasks(
         self, s: int, out: dict[Key, GraphNode], split_keys: list[Key]
-    ) -> tuple[list[_SplitKey], list[frozenset[Key]]]:
-        # The splits of stage ``s``, and each one's key as a piece's dependencies.
+    ) -> list[_SplitKey]:
+        # The splits of stage ``s``.
         positions = [p for lo, hi in self.plan.sources(s) for p in range(lo, hi)]
         count = len(positions)
         sources: list[Key] = (
@@ -467,16 +460,14 @@ class _ShuffleBase(Layer):
         )
         keys: list[_SplitKey] = list(zip(repeat(self.split_name, count), repeat(s), positions))
         args = zip(sources, repeat(self._route(s)))
-        deps = map(frozenset, zip(sources))
-        out.update(_make_tasks(keys, args, deps, func=self.split, refs=(0,), kwargs=None))
+        out.update(build_tasks(keys, repeat(self.split), args, repeat((0,))))
         split_keys.extend(keys)
-        return keys, list(map(frozenset, zip(keys)))
+        return keys
 
     def _piece_tasks(
         self,
         s: int,
         splits: list[_SplitKey],
-        split_deps: list[frozenset[Key]],
         out: dict[Key, GraphNode],
         piece_keys: list[Key],
     ) -> tuple[list[int], list[list[_PieceKey]]]:
@@ -493,18 +484,16 @@ class _ShuffleBase(Layer):
         joined: list[list[_PieceKey]] = []
         keys: list[Key] = []
         args: list[tuple[_SplitKey, int]] = []
-        deps: list[frozenset[Key]] = []
         for start, size, groups in self._blocks(s):
             block = splits[start : start + size]
             first = block[0][2] if s else 0
             column = [(name, s, split[2], g) for g in groups for split in block]
             args += [(split, g) for g in groups for split in block]
-            deps += split_deps[start : start + size] * len(groups)
             for i, g in enumerate(groups):
                 targets += range(first + g * m, first + (g + 1) * m)
                 joined += [column[i * size + r : (i + 1) * size : m] for r in range(m)]
             keys += column
-        out.update(_make_tasks(keys, args, deps, func=take_piece, refs=(0,), kwargs=None))
+        out.update(build_tasks(keys, repeat(take_piece), args, repeat((0,))))
         piece_keys += keys
         return targets, joined
 
@@ -538,24 +527,10 @@ class _ShuffleBase(Layer):
         )
         combine, route = self.combine, self._route(s)
         args = [(combine, route, t, *pieces) for t, pieces in zip(targets, joined, strict=True)]
-        deps = list(map(frozenset, joined))
-        # Combines with as many pieces share their reference positions: every combine
-        # after stage 0, and at stage 0 those of inputs that fill the grid or not.
-        for n in set(map(len, joined)):
-            refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
-            picked = [i for i, pieces in enumerate(joined) if len(pieces) == n]
-            if len(picked) < len(joined):
-                tasks = _make_tasks(
-                    [keys[i] for i in picked],
-                    [args[i] for i in picked],
-                    [deps[i] for i in picked],
-                    func=combine_pieces,
-                    refs=refs,
-                    kwargs=None,
-                )
-            else:
-                tasks = _make_tasks(keys, args, deps, func=combine_pieces, refs=refs, kwargs=None)
-            out.update(tasks)
+        # Combines with as many pieces share one tuple of reference positions.
+        positions = {n: tuple(range(3, 3 + n)) for n in set(map(len, joined))}
+        refs = [positions[len(pieces)] for pieces in joined]
+        out.update(build_tasks(keys, repeat(combine_pieces), args, refs))
         combine_keys += keys
 
     def outside_references(self) -> list[tuple[Key, Key]] | None:
@@ -635,10 +610,13 @@ class _ShuffleBase(Layer):
 
     def _with_outputs(self, outputs: Ranges) -> _ShuffleBase:
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.plan = dataclasses.replace(self.plan, outputs=outputs)
-        new._role_keys = None
+        new._copy_keeping(self, outputs)
         return new
+
+    def _copy_keeping(self, source: _ShuffleBase, outputs: Ranges) -> None:
+        self.__dict__.update(source.__dict__)
+        self.plan = dataclasses.replace(source.plan, outputs=outputs)
+        self._role_keys = None
 
     # -- packing -------------------------------------------------------------------------
 

@@ -62,16 +62,15 @@ from hlg.task import (
     SerializedFunction,
     Task,
     TaskRef,
-    _callable_name,
     apply,
+    build_tasks,
+    callable_name,
     remote_key,
 )
 
 __all__ = ["Decoder", "Encoder", "PreEncoded"]
 
 LIST, REF, TASK, FUNC, OPAQUE, SET, FROZENSET = range(1, 8)
-
-_EMPTY: frozenset[Key] = frozenset()
 
 
 def packb(obj: Any) -> bytes:
@@ -158,7 +157,7 @@ class Encoder:
         if type(func) is SerializedFunction:
             name, data = func.name, func.data
         else:
-            name, data = _callable_name(func), pickle_function(func)
+            name, data = callable_name(func), pickle_function(func)
         index = self._by_bytes.get(data)
         if index is None:
             index = len(self.functions)
@@ -251,14 +250,14 @@ class Encoder:
 
     def _args(self, task: Task) -> tuple[tuple[Any, ...], tuple[int, ...], bool]:
         """Encode a task's positional arguments; return them, the ref positions, and deep."""
-        args = task._args
-        refs = task._refs
+        parts = task.parts()
+        args, refs = parts.args, parts.refs
         if _plain(args):
-            return args, refs, task._deep
+            return args, refs, parts.deep
         outer, self._deep = self._deep, False
         value = self.value
         encoded = tuple([value(a) for a in args])
-        deep = task._deep or self._deep
+        deep = parts.deep or self._deep
         if deep and refs:
             # Payloads need the recursive pass, which then resolves the references too.
             encoded = tuple(
@@ -461,7 +460,7 @@ def pickle_function(obj: Any) -> bytes:
         return bytes(cloudpickle.dumps(obj, protocol=5))
     except Exception as err:
         raise PackError(
-            f"function {_callable_name(obj)!r} cannot be serialised with cloudpickle: {err}"
+            f"function {callable_name(obj)!r} cannot be serialised with cloudpickle: {err}"
         ) from err
 
 
@@ -723,52 +722,50 @@ class Decoder:
             bad = next(k for k in keys if not is_key(k))
             raise LayerStateError(f"{bad!r} is not a valid key")
         self.census.add(keys, "its keys")
-        functions = self.functions
-        new = object.__new__
-        out: dict[Key, GraphNode] = {}
+        n = len(keys)
+        # Each key's position: a reference to a key at an earlier position was seen
+        # before its dependent; all others go to ``unseen`` for the unpacker's check.
+        position = dict(zip(keys, range(n), strict=True))
+        if len(position) != n:
+            raise LayerStateError("the state lists some key twice")
+        nfuncs = len(self.functions)
         unseen: list[tuple[Key, Key]] = []
-        node: Any
-        for key, f, a, r in zip(keys, funcs, args, refs):  # noqa: B905 - lengths checked above
+        others: list[int] = []  # positions of data nodes and aliases
+        columns = zip(keys, funcs, args, refs)  # noqa: B905 - lengths checked above
+        for i, (key, f, a, r) in enumerate(columns):
             if f >= 0:
-                # The common case inline: a task whose references are whole arguments.
+                # The common case: a task whose references are whole arguments.
+                if f >= nfuncs:
+                    raise LayerStateError(f"task {key!r}: function index {f!r} is out of range")
                 if type(a) is not tuple:
                     raise LayerStateError(f"task {key!r}: its arguments are not an array")
-                node = new(Task)
-                node.func = functions[f]
-                node._args = a
-                node._refs = r
-                node.kwargs = None
-                node._deep = False
-                n = len(r)
-                if n == 0:
-                    node.dependencies = _EMPTY
-                elif n == 1:
+                nrefs = len(r)
+                if nrefs == 1:
                     d = a[r[0]]
-                    node.dependencies = frozenset((d,))
-                    if d not in out:
+                    if position.get(d, i) >= i:
                         unseen.append((key, d))
-                else:
-                    if n > COLLISION_LIMIT:
+                elif nrefs:
+                    if nrefs > COLLISION_LIMIT:
                         check_distinct_hashes([a[j] for j in r], f"task {key!r}: its references")
-                    deps = node.dependencies = frozenset(
-                        (a[r[0]], a[r[1]]) if n == 2 else map(a.__getitem__, r)
-                    )
-                    for d in deps:
-                        if d not in out:
-                            unseen.append((key, d))  # noqa: PERF401 - rare; no generator per task
+                    for j in r:
+                        if position.get(a[j], i) >= i:
+                            unseen.append((key, a[j]))  # noqa: PERF401 - rare; no generator per task
             elif f == -1:
-                node = DataNode(a)
+                others.append(i)
             elif f == -2:
                 if not is_key(a):
                     raise LayerStateError(f"alias {key!r} targets {a!r}, which is not a key")
-                node = Alias(a)
-                if a not in out:
+                if position.get(a, i) >= i:
                     unseen.append((key, a))
+                others.append(i)
             else:
                 raise LayerStateError(f"task {key!r}: function index {f!r} is out of range")
-            out[key] = node
-        if len(out) != len(keys):
-            raise LayerStateError("the state lists some key twice")
+        # Index -1 and -2 (data nodes, aliases) give placeholders, replaced below in place.
+        table = (*self.functions, None, None)
+        out: dict[Key, GraphNode] = build_tasks(keys, map(table.__getitem__, funcs), args, refs)  # type: ignore[assignment]
+        for i in others:
+            a = args[i]
+            out[keys[i]] = DataNode(a) if funcs[i] == -1 else Alias(a)
         self._fix_sparse(state, keys, out, unseen)
         self._unseen.append((out, unseen))
         return out
@@ -792,13 +789,14 @@ class Decoder:
                 or not all(type(k) is str for k in kw)
             ):
                 raise LayerStateError(f"task {keys[i]!r}: its keyword arguments are malformed")
-            task.kwargs = kw
+            out[keys[i]] = Task.from_parts(*task.parts()._replace(kwargs=kw))
         deep = state.get("deep") or ()
         position = {key: i for i, key in enumerate(keys)} if deep else {}
         for i in deep:
             node = out[keys[i]]
             if type(node) is Task:
-                node = out[keys[i]] = _deep_task(node.func, node._args, node.kwargs)
+                parts = node.parts()
+                node = out[keys[i]] = _deep_task(parts.func, parts.args, parts.kwargs)
                 unseen.extend((keys[i], d) for d in node.dependencies if position.get(d, i) >= i)
             elif type(node) is DataNode:
                 found = _references(node.value)
@@ -807,7 +805,7 @@ class Decoder:
                         f"data node {keys[i]!r} holds a reference to {found[0]!r}; "
                         "a data node is a literal value, so references belong in a task"
                     )
-                node._deep = True
+                out[keys[i]] = DataNode.from_parts(node.value, deep=True)
             else:
                 raise LayerStateError(f"alias {keys[i]!r} cannot be marked deep")
 
@@ -831,7 +829,7 @@ def _deep_task(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any] | None) 
     found = _references((args, kwargs) if kwargs else args)
     if len(found) > COLLISION_LIMIT:
         check_distinct_hashes(found, "a task's references")
-    return Task._from_parts(func, args, (), kwargs, True, frozenset(found))
+    return Task.from_parts(func, args, (), kwargs, True, frozenset(found))
 
 
 def _references(value: Any) -> list[Key]:

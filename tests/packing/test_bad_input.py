@@ -145,6 +145,19 @@ def test_a_task_cycle_is_refused_naming_keys():
         hlg.unpack(hlg.pack(graph))
 
 
+@pytest.mark.parametrize(
+    "graph",
+    [
+        {"p": (inc, "p")},
+        {"a": "b", "b": (inc, "a")},
+        {"x": 1, "p": (add, "x", "q"), "q": (inc, "p")},
+    ],
+)
+def test_a_task_cycle_within_one_layer_is_refused(graph):
+    with pytest.raises(hlg.CycleError):
+        hlg.unpack(hlg.pack(graph))
+
+
 def test_a_dependency_on_an_unknown_layer_is_refused():
     env = decode(SAMPLE)
     env["layers"][0]["dependencies"] = ["ghost"]

@@ -148,7 +148,7 @@ def test_decoder_never_unpickles_functions_or_opaque_values():
     flat = hlg.unpack(data)
     task = flat.tasks["v"]
     assert type(task.func) is SerializedFunction and task.func._func is None
-    assert type(task._args[0]) is Opaque
+    assert type(task.parts().args[0]) is Opaque
 
 
 def test_function_table_entry_is_loaded_once_per_process():
@@ -172,7 +172,7 @@ def test_decoder_rejects_unknown_extension_codes():
 
 def test_data_node_holding_payloads_is_decoded_on_the_worker():
     flat = hlg.unpack(hlg.pack({"arr": DataNode(np.arange(3))}, "arr"))
-    assert flat.tasks["arr"]._deep
+    assert flat.tasks["arr"].parts()[1]
     np.testing.assert_array_equal(hlg.get(flat, "arr"), np.arange(3))
 
 
