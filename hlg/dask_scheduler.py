@@ -23,7 +23,7 @@ from typing import Any
 from hlg.daskspec import check_scheduler_kwargs, dask_graph
 from hlg.errors import UsageError
 from hlg.execute.client import Client
-from hlg.execute.local import SCHEDULERS, get
+from hlg.execute.local import driver_for, get
 
 __all__ = ["DaskScheduler", "dask_scheduler"]
 
@@ -109,11 +109,10 @@ def dask_scheduler(
     """
     if isinstance(scheduler, Client):
         return DaskScheduler(scheduler.scheduler, num_workers, scheduler)
-    if scheduler not in SCHEDULERS:
-        raise UsageError(
-            f"unknown scheduler {scheduler!r}; choose 'sync', 'threads' or 'processes', "
-            "or pass an hlg.Client"
-        )
+    try:
+        driver_for(scheduler)
+    except UsageError as err:
+        raise UsageError(f"{err}; or pass an hlg.Client") from None
     if num_workers is not None and num_workers < 1:
         raise UsageError(f"num_workers must be at least 1; got {num_workers}")
     return DaskScheduler(scheduler, num_workers)

@@ -38,7 +38,7 @@ from hlg.convert import KeyUnion
 from hlg.errors import MissingKeyError, UsageError, WorkerDiedError, counted
 from hlg.execute.callbacks import Callback
 from hlg.execute.forms import graph_tasks
-from hlg.execute.local import SCHEDULERS, run
+from hlg.execute.local import driver_for, run
 from hlg.execute.procpool import ProcessPool
 from hlg.keys import Key, tokenize, validate_key
 from hlg.limits import Limits
@@ -88,10 +88,7 @@ class Client:
     """
 
     def __init__(self, scheduler: str = "threads", num_workers: int | None = None) -> None:
-        if scheduler not in SCHEDULERS:
-            raise UsageError(
-                f"unknown scheduler {scheduler!r}; choose 'sync', 'threads' or 'processes'"
-            )
+        self._driver = driver_for(scheduler)
         self.scheduler = scheduler
         self.num_workers = num_workers
         # Scattered values by key. Invariant: every key in _broadcast is in _data.
@@ -201,7 +198,7 @@ class Client:
     def _hold(self, key: Key, value: Any, broadcast: bool) -> Ref:
         with self._lock:
             self._data[key] = value
-        if broadcast and SCHEDULERS[self.scheduler] == "processes":
+        if broadcast and self._driver.uses_processes:
             pool = self._workers()
             try:
                 with pool.lease():
@@ -299,7 +296,7 @@ class Client:
             raise UsageError(
                 "pass the keys to compute; only packed and flat graphs carry their own"
             )
-        if SCHEDULERS[self.scheduler] != "processes":
+        if not self._driver.uses_processes:
             return run(
                 tasks,
                 keys,

@@ -16,7 +16,20 @@ One run:
    - ``processes``: a pool of worker processes fed by the calling thread;
      tasks, inputs and results cross as cloudpickle bytes.
 
+   :data:`SCHEDULERS` maps every accepted scheduler name to its
+   :class:`Driver`, the one table the rest of hlg consults.
+
 Intermediate results are released as soon as their last dependent finishes.
+
+A run that no callback watches (the common case) keeps no task groups and runs
+the tightest loops. The ``sync`` driver then runs the tasks in priority order,
+without a heap (one worker on a topological order takes exactly that order).
+The ``threads`` driver lets a thread take several ready tasks at once, while
+tasks are quick: the lock is taken once per batch rather than twice per task.
+A batch holds at most ``_BATCH_SECONDS`` of work as last measured, so its
+results are recorded, and the inputs they free released, within about that
+time of finishing; tasks slower than that go one at a time, as they do
+whenever a callback watches.
 
 The failure policy, the same on every driver: the first failure of a run (a
 task raising, a callback hook raising, Ctrl-C) stops new tasks from starting;
@@ -32,11 +45,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from heapq import heappop
+from heapq import heappop, heappush
+from types import MappingProxyType
 from typing import Any
 
 from hlg.daskspec import check_scheduler_kwargs
@@ -59,18 +74,7 @@ from hlg.limits import Limits
 from hlg.task import GraphNode, SerializedFunction, Task, callable_name
 from hlg.toposort import find_cycle
 
-__all__ = ["SCHEDULERS", "add_note", "get", "run"]
-
-#: Accepted scheduler names and the driver each selects.
-SCHEDULERS = {
-    "sync": "sync",
-    "synchronous": "sync",
-    "single-threaded": "sync",
-    "threads": "threads",
-    "threading": "threads",
-    "processes": "processes",
-    "multiprocessing": "processes",
-}
+__all__ = ["SCHEDULERS", "Driver", "add_note", "driver_for", "get", "run"]
 
 # Ids of the ``with`` callbacks of the runs whose tasks the current context is running:
 # they are off here, so a task's own hlg.get does not report to them. Callbacks a task
@@ -183,11 +187,7 @@ def run(
     ``pool`` (leased by the caller), keys in ``broadcast`` are already held by
     every worker process.
     """
-    driver = SCHEDULERS.get(scheduler)
-    if driver is None:
-        raise UsageError(
-            f"unknown scheduler {scheduler!r}; choose 'sync', 'threads' or 'processes'"
-        )
+    driver = driver_for(scheduler)
     workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
     if workers < 1:
         raise UsageError(f"num_workers must be at least 1; got {num_workers}")
@@ -205,26 +205,21 @@ def run(
     active = [cb for cb in active_callbacks() if id(cb) not in outer]
     hooks = _Hooks([*active, *callbacks])
     hooks.call("start", tasks)
-    state = SchedulerState.build(tasks, wanted, data, measure_sizes=hooks.measure_sizes)
+    state = SchedulerState.build(
+        tasks,
+        wanted,
+        data,
+        measure_sizes=hooks.measure_sizes,
+        track_groups=hooks.watching,
+    )
     for key in wanted:
         if key not in state.index:
             state.cache[key] = data[key]
     hooks.call("start_state", state)
     token = _OUTER.set(outer.union(map(id, active)))
+    options = _RunOptions(workers, rerun_exceptions_locally, pool, broadcast)
     try:
-        if driver == "sync":
-            _run_sync(state, hooks, rerun_exceptions_locally)
-        elif driver == "threads":
-            _run_threads(state, hooks, workers, rerun_exceptions_locally)
-        else:
-            _run_processes(
-                state,
-                hooks,
-                num_workers=workers,
-                rerun=rerun_exceptions_locally,
-                pool=pool,
-                broadcast=broadcast,
-            )
+        driver.execute(state, hooks, options)
         if state.finished < state.ntasks:
             _raise_stalled(state)
     except BaseException as err:
@@ -234,6 +229,67 @@ def run(
     _OUTER.reset(token)
     hooks.finish(state, None)
     return _nest(keys, state.cache)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Driver:
+    """One way of running a graph's tasks; what a scheduler name selects.
+
+    Attributes
+    ----------
+    name : str
+        The driver's own name: ``"sync"``, ``"threads"`` or ``"processes"``.
+    uses_processes : bool
+        Whether tasks run in worker processes, so that tasks, inputs and
+        results are pickled, and a :class:`~hlg.Client` keeps a pool for them.
+    concurrent : bool
+        Whether several tasks may run at once (``num_workers`` counts).
+    execute : callable
+        Runs the tasks of a state built by :func:`run`.
+    """
+
+    name: str
+    uses_processes: bool
+    concurrent: bool
+    execute: Callable[[SchedulerState, _Hooks, _RunOptions], None] = dataclasses.field(repr=False)
+
+
+def driver_for(scheduler: str) -> Driver:
+    """Return the driver that the scheduler name ``scheduler`` selects.
+
+    Raises
+    ------
+    UsageError
+        No scheduler has that name.
+
+    Examples
+    --------
+    >>> driver_for("threading").name
+    'threads'
+    >>> driver_for("multiprocessing").uses_processes, driver_for("sync").concurrent
+    (True, False)
+    """
+    driver = SCHEDULERS.get(scheduler) if isinstance(scheduler, str) else None
+    if driver is None:
+        names = [repr(name) for name in dict.fromkeys(d.name for d in SCHEDULERS.values())]
+        aliases = sorted(set(SCHEDULERS) - {d.name for d in SCHEDULERS.values()})
+        raise UsageError(
+            f"unknown scheduler {scheduler!r}; choose {', '.join(names[:-1])} or {names[-1]} "
+            f"(also accepted: {', '.join(map(repr, aliases))})"
+        )
+    return driver
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _RunOptions:
+    """What :func:`run` hands every driver besides the state and the hooks."""
+
+    num_workers: int
+    rerun: bool
+    # A process pool leased by the caller (a Client's), or None for a pool of the run's own.
+    pool: ProcessPool | None
+    # Keys whose values every worker process of ``pool`` holds already.
+    broadcast: frozenset[Key]
 
 
 def add_note(err: BaseException, note: str) -> None:
@@ -269,6 +325,8 @@ class _Hooks:
         self._start = {name: overridden(name) for name in ("start", "start_state")}
         self._finish = overridden("finish")
         self.measure_sizes = any(cb.measures_sizes for cb in callbacks)
+        # Whether any callback can see the run's state, so that it must be kept whole.
+        self.watching = bool(callbacks)
 
     def call(self, name: str, *args: Any) -> None:
         for hook in self._start[name]:
@@ -320,7 +378,40 @@ def _call_hooks(hooks: list[Callable[..., None]], key: Key, *args: Any) -> BaseE
 # --------------------------------------------------------------------------- sync
 
 
-def _run_sync(state: SchedulerState, hooks: _Hooks, rerun: bool) -> None:
+def _run_sync(state: SchedulerState, hooks: _Hooks, options: _RunOptions) -> None:
+    if state.ordered and not hooks.watching:
+        _run_in_order(state)
+    else:
+        _run_sync_watched(state, hooks)
+
+
+def _run_in_order(state: SchedulerState) -> None:
+    """Run tasks ``0, 1, 2, ...`` in this thread, releasing inputs as they are done with.
+
+    With one worker and a topological order, the ready heap would hand out the
+    tasks in exactly this order, so it is not kept, nor ``waiting``. Measured on
+    100,000 trivial tasks, this loop costs a quarter of the general one.
+    """
+    nodes, keys, cache = state.nodes, state.keys, state.cache
+    dependencies, waiting_data = state.dependencies, state.waiting_data
+    for i, node in enumerate(nodes):
+        try:
+            result = node(cache)
+        except BaseException as err:
+            state.finished = i
+            _reraise(state, i, err, rerun=False)
+        if waiting_data[i]:
+            cache[keys[i]] = result
+        for d in dependencies[i]:
+            left = waiting_data[d] - 1
+            waiting_data[d] = left
+            if not left:
+                del cache[keys[d]]
+    state.finished = len(nodes)
+    state.ready.clear()
+
+
+def _run_sync_watched(state: SchedulerState, hooks: _Hooks) -> None:
     ready, nodes, keys, cache = state.ready, state.nodes, state.keys, state.cache
     pretask, posttask = hooks.pretask, hooks.posttask
     clock = time.perf_counter
@@ -350,34 +441,41 @@ def _run_sync(state: SchedulerState, hooks: _Hooks, rerun: bool) -> None:
 
 
 class _ThreadRun:
-    """What worker threads share besides the state, guarded by ``condition``."""
+    """What worker threads share besides the state, guarded by ``lock``."""
 
     def __init__(self) -> None:
-        self.condition = threading.Condition(threading.Lock())
+        # ``with lock`` is ``with condition`` without a Python-level call in between.
+        self.lock = threading.Lock()
+        self.condition = threading.Condition(self.lock)
         # Set to stop taking new tasks: after a failure or on Ctrl-C.
         self.stop = False
         # The first failure: (task number, exception), or (None, exception) for a
         # failure already annotated (a hook's, or the scheduler's own).
         self.error: tuple[int | None, BaseException] | None = None
+        # Batched loop: tasks taken off ``ready`` and not recorded yet (started or not).
+        self.claimed = 0
+        # Batched loop: threads waiting on ``condition`` for tasks to become ready.
+        self.idle = 0
 
     def fail(self, i: int | None, err: BaseException) -> None:
-        """Record a failure and stop the run; the caller holds ``condition``."""
+        """Record a failure and stop the run; the caller holds ``lock``."""
         if self.error is None:
             self.error = (i, err)
         self.stop = True
         self.condition.notify_all()
 
 
-def _run_threads(state: SchedulerState, hooks: _Hooks, num_workers: int, rerun: bool) -> None:
+def _run_threads(state: SchedulerState, hooks: _Hooks, options: _RunOptions) -> None:
     shared = _ThreadRun()
+    count = min(options.num_workers, max(state.ntasks, 1))
     threads = []
-    for n in range(min(num_workers, max(state.ntasks, 1))):
+    for n in range(count):
         # Each thread runs in its own copy of the caller's context (contextvars).
         context = contextvars.copy_context()
         threads.append(
             threading.Thread(
                 target=context.run,
-                args=(_thread_worker, state, hooks, shared, n),
+                args=(_thread_worker, state, hooks, shared, n, count),
                 name=f"hlg-worker-{n}",
                 daemon=True,
             )
@@ -400,14 +498,17 @@ def _run_threads(state: SchedulerState, hooks: _Hooks, num_workers: int, rerun: 
         i, err = shared.error
         if i is None:
             raise err
-        _reraise(state, i, err, rerun)
+        _reraise(state, i, err, options.rerun)
 
 
 def _thread_worker(
-    state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worker_id: int
+    state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worker_id: int, workers: int
 ) -> None:
     try:
-        _thread_loop(state, hooks, shared, worker_id)
+        if hooks.watching:
+            _thread_loop(state, hooks, shared, worker_id)
+        else:
+            _thread_loop_batched(state, shared, workers)
     except BaseException as err:  # a failure outside any task: never leave others waiting
         with shared.condition:
             add_note(err, f"hlg: raised in scheduler thread {worker_id}")
@@ -457,6 +558,102 @@ def _thread_loop(state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worke
                 condition.notify_all()
             elif len(ready) > 1:
                 condition.notify(len(ready) - 1)
+
+
+# A thread takes more than one ready task at once only while a batch is measured
+# to take less than this, and at most _BATCH_MAX tasks: that bounds how long a
+# finished task's result waits to be recorded and its inputs to be released.
+_BATCH_SECONDS = 0.001
+_BATCH_MAX = 64
+
+
+def _thread_loop_batched(state: SchedulerState, shared: _ThreadRun, workers: int) -> None:
+    """Run batches of ready tasks in a worker thread of a run nobody watches."""
+    lock, condition = shared.lock, shared.condition
+    ready, nodes, cache = state.ready, state.nodes, state.cache
+    clock = time.perf_counter
+    batch: list[int] = []
+    results: list[Any] = []
+    size = 1  # tasks to take next time; adapted to how long tasks take
+    while True:
+        with lock:
+            failed = _record_batch(state, shared, batch, results)
+            if failed:
+                return
+            while not ready and not shared.stop and shared.claimed:
+                shared.idle += 1
+                condition.wait()
+                shared.idle -= 1
+            if shared.stop or not ready:
+                condition.notify_all()
+                return
+            take = min(size, (len(ready) + workers - 1) // workers)
+            batch = [heappop(ready) for _ in range(take)]
+            shared.claimed += take
+            if ready and shared.idle:
+                condition.notify()  # that thread wakes the next, if there is more
+        results = []
+        start = clock()
+        for i in batch:
+            if shared.stop:  # another thread failed: start nothing new
+                break
+            try:
+                results.append(nodes[i](cache))  # its inputs stay until it is recorded
+            except BaseException as err:
+                results.append(_Failed(err))
+                break
+        elapsed = clock() - start
+        size = _next_batch_size(elapsed, len(results))
+
+
+class _Failed:
+    """What a batched task raised, in place of its result."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _next_batch_size(elapsed: float, count: int) -> int:
+    if not count or elapsed * _BATCH_MAX <= _BATCH_SECONDS * count:
+        return _BATCH_MAX
+    return max(1, min(_BATCH_MAX, int(_BATCH_SECONDS * count / elapsed)))
+
+
+def _record_batch(
+    state: SchedulerState, shared: _ThreadRun, batch: list[int], results: list[Any]
+) -> bool:
+    """Record a batch's results (the caller holds the lock); return whether a task failed.
+
+    ``results`` holds one entry per task of ``batch`` that ran, in order; the
+    rest of the batch never started, because of a failure.
+    """
+    keys, cache, ready = state.keys, state.cache, state.ready
+    dependents, dependencies = state.dependents, state.dependencies
+    waiting, waiting_data = state.waiting, state.waiting_data
+    shared.claimed -= len(batch)
+    recorded = 0
+    for i, result in zip(batch, results, strict=False):
+        if type(result) is _Failed:
+            state.finished += recorded
+            shared.fail(i, result.error)
+            return True
+        recorded += 1
+        if waiting_data[i]:
+            cache[keys[i]] = result
+        for d in dependents[i]:
+            left = waiting[d] - 1
+            waiting[d] = left
+            if not left:
+                heappush(ready, d)
+        for d in dependencies[i]:
+            left = waiting_data[d] - 1
+            waiting_data[d] = left
+            if not left:
+                del cache[keys[d]]
+    state.finished += recorded
+    return False
 
 
 # --------------------------------------------------------------------------- processes
@@ -533,18 +730,13 @@ class _ProcessRun:
                 self.fail(i, err)
 
 
-def _run_processes(
-    state: SchedulerState,
-    hooks: _Hooks,
-    *,
-    num_workers: int,
-    rerun: bool,
-    pool: ProcessPool | None,
-    broadcast: frozenset[Key],
-) -> None:
+def _run_processes(state: SchedulerState, hooks: _Hooks, options: _RunOptions) -> None:
+    pool = options.pool
     own = pool is None
-    workers = pool if pool is not None else ProcessPool(min(num_workers, max(state.ntasks, 1)))
-    run = _ProcessRun(state, workers, broadcast)
+    workers = (
+        pool if pool is not None else ProcessPool(min(options.num_workers, max(state.ntasks, 1)))
+    )
+    run = _ProcessRun(state, workers, options.broadcast)
     try:
         try:
             while True:
@@ -568,7 +760,7 @@ def _run_processes(
         i, err = run.error
         if i is None:
             raise err
-        _reraise(state, i, err, rerun)
+        _reraise(state, i, err, options.rerun)
 
 
 def _worker_died(workers: ProcessPool, w: int, key: Key) -> WorkerDiedError:
@@ -642,3 +834,23 @@ def _nest(keys: Any, values: Mapping[Key, Any]) -> Any:
     if type(keys) is not list:
         return values[keys]
     return tuple(_nest(k, values) for k in keys)
+
+
+# --------------------------------------------------------------------------- the table
+
+_SYNC = Driver("sync", uses_processes=False, concurrent=False, execute=_run_sync)
+_THREADS = Driver("threads", uses_processes=False, concurrent=True, execute=_run_threads)
+_PROCESSES = Driver("processes", uses_processes=True, concurrent=True, execute=_run_processes)
+
+#: Every accepted scheduler name and the driver it selects (dask's names included).
+SCHEDULERS: Mapping[str, Driver] = MappingProxyType(
+    {
+        "sync": _SYNC,
+        "synchronous": _SYNC,
+        "single-threaded": _SYNC,
+        "threads": _THREADS,
+        "threading": _THREADS,
+        "processes": _PROCESSES,
+        "multiprocessing": _PROCESSES,
+    }
+)

@@ -7,17 +7,25 @@ and compact. The vocabulary:
 - ``dependencies[i]`` / ``dependents[i]``: task numbers, fixed for the run;
 - ``waiting[i]``: dependencies of ``i`` not finished yet. At 0 the task is
   *ready*: it goes on the ``ready`` heap, smallest priority on top;
-- ``waiting_data[i]``: dependents of ``i`` not finished yet. At 0 the result
-  is *released* (dropped from ``cache``), unless its key was requested;
+- ``waiting_data[i]``: dependents of ``i`` not finished yet, plus one if its
+  key was requested. At 0 the result is *released* (dropped from ``cache``), so
+  a requested result is never released;
 - ``running``: tasks started and not finished;
-- ``cache``: results held, by key, plus data given up front (scattered data).
+- ``cache``: results held, by key, plus data given up front (scattered data);
+- ``ordered``: every task is numbered after its dependencies (the order is
+  topological), so running tasks ``0, 1, 2, ...`` one at a time is exactly what
+  the ``ready`` heap would give. Only a dependency cycle makes it false.
 
 Each task goes ``waiting → processing → memory → released`` (or ``erred``),
-and its task group counts it in that state. A group's ``nbytes_total`` (the
-``sys.getsizeof`` of each result) is measured only when a callback asks for
-it (``Callback.measures_sizes``, set by :class:`~hlg.TaskGroups`): for some
-objects, a pandas DataFrame of strings say, that count is a deep walk that
-costs more than the task itself.
+and its task group counts it in that state. Groups are kept only when a
+callback can see them (``tracks_groups``): a run nobody watches skips that
+bookkeeping, and the drivers then run their tightest loops, which update only
+what a run without callbacks reads (the results, ``waiting``,
+``waiting_data``, ``ready`` and ``finished``). A group's ``nbytes_total``
+(the ``sys.getsizeof`` of each result) is measured only when a callback asks
+for it (``Callback.measures_sizes``, set by :class:`~hlg.TaskGroups`): for
+some objects, a pandas DataFrame of strings say, that count is a deep walk
+that costs more than the task itself.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from heapq import heappush
 from typing import Any
 
+from hlg._gc import gc_paused_for
 from hlg.execute.order import order_tasks
 from hlg.keys import Key, key_group, key_split
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
@@ -61,7 +70,8 @@ class SchedulerState:
     dependents: list[list[int]]
     #: Unfinished dependencies per task. Invariant: ready tasks have 0.
     waiting: list[int]
-    #: Unfinished dependents per task. Invariant: released results have 0.
+    #: Unfinished dependents per task, plus one for a requested key. Invariant:
+    #: released results have 0, and requested results never reach it.
     waiting_data: list[int]
     #: Heap of ready task numbers.
     ready: list[int]
@@ -71,11 +81,15 @@ class SchedulerState:
     cache: dict[Key, Any]
     #: Keys whose results are kept to the end.
     requested: frozenset[Key]
-    #: Task groups by name, updated as tasks change state.
+    #: Task groups by name, updated as tasks change state; empty unless ``tracks_groups``.
     groups: dict[str, TaskGroup]
     prefixes: dict[str, TaskPrefix]
-    #: Task group of each task number.
+    #: Task group of each task number; empty unless ``tracks_groups``.
     group_of: list[TaskGroup]
+    #: Whether every task's number is above those of its dependencies.
+    ordered: bool = True
+    #: Whether task groups are kept up to date (only when a callback can read them).
+    tracks_groups: bool = True
     #: Number of finished tasks.
     finished: int = 0
     #: Whether to add each result's size to its group's ``nbytes_total``.
@@ -89,45 +103,57 @@ class SchedulerState:
         data: Mapping[Key, Any] | None = None,
         *,
         measure_sizes: bool = False,
+        track_groups: bool = True,
     ) -> SchedulerState:
         """Set up a run of what ``requested`` needs from ``tasks``.
 
         ``data`` holds the values of keys that are not tasks (scattered data);
-        with ``measure_sizes``, results' sizes are added up per task group.
+        with ``measure_sizes``, results' sizes are added up per task group;
+        without ``track_groups``, no task groups are kept at all.
 
         Raises
         ------
         MissingDependencyError
             A needed task depends on a key that is neither a task nor in ``data``.
+
+        Examples
+        --------
+        >>> from hlg import Task, TaskRef
+        >>> tasks = {"a": Task(abs, -1), "b": Task(abs, TaskRef("a")), "c": Task(abs, 2)}
+        >>> state = SchedulerState.build(tasks, ["b"])
+        >>> state.keys, state.dependencies, state.waiting_data, state.ready
+        (['a', 'b'], [[], [0]], [1, 1], [0])
+        >>> sorted(state.groups), SchedulerState.build(tasks, ["b"], track_groups=False).groups
+        (['a', 'b'], {})
         """
         wanted = list(requested)
         priority = order_tasks(tasks, roots=wanted, known=data or {})
         n = len(priority)
-        keys: list[Any] = [None] * n
-        for key, i in priority.items():
-            keys[i] = key
-        nodes = [tasks[key] for key in keys]
-        groups, group_of = _groups_of(keys)
-        dependencies: list[list[int]] = []
-        dependents: list[list[int]] = [[] for _ in range(n)]
-        cache: dict[Key, Any] = {}
-        for i, node in enumerate(nodes):
-            try:
-                deps = [priority[d] for d in node.dependencies]
-            except KeyError:  # some dependencies are data, not tasks
-                deps = [priority[d] for d in node.dependencies if d in priority]
-                for dep in node.dependencies:
-                    if dep not in priority:
-                        cache[dep] = data[dep]  # type: ignore[index]
-            dependencies.append(deps)
-            if deps:
-                group = group_of[i]
+        # Lists of numbers, one or two per task, none in a reference cycle.
+        with gc_paused_for(n):
+            keys: list[Any] = [None] * n
+            for key, i in priority.items():
+                keys[i] = key
+            nodes = list(map(tasks.__getitem__, keys))
+            cache: dict[Key, Any] = {}
+            dependencies = _numbered(nodes, priority, data or {}, cache)
+            dependents: list[list[int]] = [[] for _ in range(n)]
+            ordered = True
+            for i, deps in enumerate(dependencies):
                 for d in deps:
                     dependents[d].append(i)
-                    other = group_of[d]
-                    if other is not group:
-                        group.dependencies.add(other.name)
-        waiting = [len(deps) for deps in dependencies]
+                    if d >= i:
+                        ordered = False
+            waiting = list(map(len, dependencies))
+            waiting_data = list(map(len, dependents))
+        for key in dict.fromkeys(wanted):
+            number = priority.get(key)
+            if number is not None:  # else the key is data
+                waiting_data[number] += 1
+        if track_groups:
+            groups, group_of = _groups_of(keys, dependencies)
+        else:
+            groups, group_of = {}, []
         prefixes: dict[str, TaskPrefix] = {}
         for group in groups.values():
             prefixes.setdefault(group.prefix, TaskPrefix(group.prefix)).groups.append(group)
@@ -138,7 +164,7 @@ class SchedulerState:
             dependencies=dependencies,
             dependents=dependents,
             waiting=waiting,
-            waiting_data=[len(d) for d in dependents],
+            waiting_data=waiting_data,
             ready=[i for i in range(n) if not waiting[i]],  # ascending: already a heap
             running=set(),
             cache=cache,
@@ -146,6 +172,8 @@ class SchedulerState:
             groups=groups,
             prefixes=prefixes,
             group_of=group_of,
+            ordered=ordered,
+            tracks_groups=track_groups,
             measure_sizes=measure_sizes,
         )
 
@@ -157,9 +185,10 @@ class SchedulerState:
     def start(self, i: int) -> None:
         """Mark task ``i`` (just taken off ``ready``) as running."""
         self.running.add(i)
-        states = self.group_of[i].states
-        states[_WAITING] -= 1
-        states[_PROCESSING] += 1
+        if self.tracks_groups:
+            states = self.group_of[i].states
+            states[_WAITING] -= 1
+            states[_PROCESSING] += 1
 
     def finish(self, i: int, result: Any, duration: float) -> int:
         """Record the result of task ``i``; return how many tasks became ready."""
@@ -168,14 +197,15 @@ class SchedulerState:
         cache[key] = result
         self.running.discard(i)
         self.finished += 1
-        # Inline TaskGroup.transition and record_result: this runs once per task.
-        group = self.group_of[i]
-        states = group.states
-        states[_PROCESSING] -= 1
-        group.duration += duration
-        if self.measure_sizes:
-            group.nbytes_total += _sizeof(result)
-        group.types.add(type(result).__name__)
+        tracks_groups = self.tracks_groups
+        if tracks_groups:
+            # Inline TaskGroup.transition and record_result: this runs once per task.
+            group = self.group_of[i]
+            group.states[_PROCESSING] -= 1
+            group.duration += duration
+            if self.measure_sizes:
+                group.nbytes_total += _sizeof(result)
+            group.types.add(type(result).__name__)
         woken = 0
         waiting = self.waiting
         for d in self.dependents[i]:
@@ -184,30 +214,61 @@ class SchedulerState:
                 heappush(self.ready, d)
                 woken += 1
         waiting_data = self.waiting_data
-        requested = self.requested
         keys = self.keys
         for d in self.dependencies[i]:
             waiting_data[d] -= 1
-            if not waiting_data[d] and keys[d] not in requested:
+            if not waiting_data[d]:
                 del cache[keys[d]]
-                dstates = self.group_of[d].states
-                dstates[_MEMORY] -= 1
-                dstates[_RELEASED] += 1
-        if self.dependents[i] or key in requested:
-            states[_MEMORY] += 1
-        else:
+                if tracks_groups:
+                    dstates = self.group_of[d].states
+                    dstates[_MEMORY] -= 1
+                    dstates[_RELEASED] += 1
+        held = waiting_data[i] > 0
+        if not held:
             del cache[key]  # a task whose result nobody asked for nor needs
-            states[_RELEASED] += 1
+        if tracks_groups:
+            self.group_of[i].states[_MEMORY if held else _RELEASED] += 1
         return woken
 
     def fail(self, i: int) -> None:
         """Record that task ``i`` raised."""
         self.running.discard(i)
-        self.group_of[i].transition(_PROCESSING, _ERRED)
+        if self.tracks_groups:
+            self.group_of[i].transition(_PROCESSING, _ERRED)
 
 
-def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
-    """Return the task groups of ``keys`` (all waiting) and each key's group."""
+def _numbered(
+    nodes: list[GraphNode],
+    priority: Mapping[Key, int],
+    data: Mapping[Key, Any],
+    cache: dict[Key, Any],
+) -> list[list[int]]:
+    """Return each node's dependencies as task numbers; put those that are data in ``cache``."""
+    number = priority.__getitem__
+    try:
+        return [list(map(number, node.dependencies)) for node in nodes]
+    except KeyError:  # some dependencies are data, not tasks
+        pass
+    dependencies = []
+    for node in nodes:
+        deps = []
+        for dep in node.dependencies:
+            i = priority.get(dep)
+            if i is None:
+                cache[dep] = data[dep]  # order_tasks checked that it is there
+            else:
+                deps.append(i)
+        dependencies.append(deps)
+    return dependencies
+
+
+def _groups_of(
+    keys: list[Key], dependencies: list[list[int]]
+) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
+    """Return the task groups of ``keys`` (all waiting) and each key's group.
+
+    Each group's ``dependencies`` are filled in from the tasks' ``dependencies``.
+    """
     groups: dict[str, TaskGroup] = {}
     group_of: list[TaskGroup] = []
     for key in keys:
@@ -219,8 +280,12 @@ def _groups_of(keys: list[Key]) -> tuple[dict[str, TaskGroup], list[TaskGroup]]:
         group_of.append(group)
     for group in groups.values():
         group.states[_WAITING] = 0
-    for group in group_of:
+    for group, deps in zip(group_of, dependencies, strict=True):
         group.states[_WAITING] += 1
+        for d in deps:
+            other = group_of[d]
+            if other is not group:
+                group.dependencies.add(other.name)
     return groups, group_of
 
 

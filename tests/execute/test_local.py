@@ -180,7 +180,8 @@ def test_intermediate_results_are_released(scheduler):
     assert peak[0] <= 2
 
 
-def test_results_die_once_released():
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_results_die_once_released(scheduler):
     class Big:
         pass
 
@@ -199,7 +200,7 @@ def test_results_die_once_released():
     for i in range(1, 50):
         dsk[("m", i)] = (check, ("s", i - 1))
         dsk[("s", i)] = (make, ("m", i))
-    hlg.get(dsk, ("s", 49), scheduler="sync")
+    hlg.get(dsk, ("s", 49), scheduler=scheduler, num_workers=2)
 
 
 def test_only_requested_results_are_held_at_the_end():
@@ -286,3 +287,71 @@ def test_live_task_groups_count_states_and_results(scheduler):
     assert x.types == {"int"} and x.nbytes_total > 0 and x.duration >= 0
     assert seen["total"].states[hlg.TaskState.MEMORY] == 1
     assert seen["total"].dependencies == {"x-1a2b3c4d"}
+
+
+def _traced_graph(trace):
+    def note(name, *inputs):
+        trace.append(name)
+        return len(inputs)
+
+    dsk = {("x", i): (note, f"x{i}") for i in range(30)}
+    dsk.update({("y", i): (note, f"y{i}", ("x", i), ("x", (i * 7) % 30)) for i in range(30)})
+    dsk["total"] = (note, "z", [("y", i) for i in range(30)])
+    return dsk
+
+
+def test_sync_runs_tasks_in_the_same_order_whether_watched_or_not():
+    unwatched, watched = [], []
+    hlg.get(_traced_graph(unwatched), "total", scheduler="sync")
+    hlg.get(_traced_graph(watched), "total", scheduler="sync", callbacks=[Callback()])
+    assert len(unwatched) == 61
+    assert unwatched == watched
+
+
+def test_threads_start_nothing_after_a_failure_even_among_tasks_taken_together():
+    ran = []
+
+    def note(i):
+        ran.append(i)
+        if i == 10:
+            raise ValueError("ten")
+        return i
+
+    dsk = {("t", i): (note, i) for i in range(300)}
+    with pytest.raises(ValueError, match="ten"):
+        hlg.get(dsk, list(dsk), scheduler="sync")
+    on_sync = list(ran)
+    ran.clear()
+    with pytest.raises(ValueError, match="ten") as info:
+        hlg.get(dsk, list(dsk), scheduler="threads", num_workers=1)
+    assert ran == on_sync and ran[-1] == 10
+    assert any("('t', 10)" in note for note in info.value.__notes__)
+
+
+def test_threads_run_wide_graphs_of_quick_tasks_completely():
+    dsk = {("x", i): (inc, i) for i in range(5000)}
+    dsk.update({("y", i): (add, ("x", i), ("x", 4999 - i)) for i in range(5000)})
+    dsk["z"] = (total, [("y", i) for i in range(5000)])
+    assert hlg.get(dsk, "z", scheduler="threads", num_workers=3) == 5000 * 5001
+    assert hlg.get(dsk, ["z", ("x", 7)], scheduler="threads", num_workers=2) == (5000 * 5001, 8)
+
+
+@pytest.mark.parametrize("name", sorted(hlg.execute.local.SCHEDULERS))
+def test_every_scheduler_name_selects_a_driver_that_runs_graphs(name):
+    from hlg.execute.local import driver_for
+
+    driver = driver_for(name)
+    assert driver.name in {"sync", "threads", "processes"}
+    assert driver.uses_processes == (driver.name == "processes")
+    assert driver.concurrent == (driver.name != "sync")
+    assert hlg.get({"a": 1, "b": (inc, "a")}, "b", scheduler=name, num_workers=1) == 2
+
+
+def test_an_unknown_scheduler_name_lists_the_choices():
+    with pytest.raises(hlg.UsageError, match="choose 'sync', 'threads' or 'processes'") as info:
+        hlg.get({"a": 1}, "a", scheduler="cluster")
+    assert "'multiprocessing'" in str(info.value)
+    with pytest.raises(hlg.UsageError, match="or pass an hlg.Client"):
+        hlg.dask_scheduler("cluster")
+    with pytest.raises(hlg.UsageError, match="unknown scheduler"):
+        hlg.get({"a": 1}, "a", scheduler=hlg.get)

@@ -1,0 +1,66 @@
+from heapq import heappop
+
+from hlg import Task, TaskRef
+from hlg.execute.state import SchedulerState
+
+from .helpers import add, inc
+
+
+def _tasks():
+    return {
+        "a": Task(inc, 1),
+        "b": Task(inc, TaskRef("a")),
+        "c": Task(add, TaskRef("a"), TaskRef("b")),
+        "unused": Task(inc, 5),
+    }
+
+
+def test_build_numbers_only_what_the_requested_keys_need_after_their_dependencies():
+    state = SchedulerState.build(_tasks(), ["c"])
+    assert state.keys == ["a", "b", "c"]
+    assert [sorted(deps) for deps in state.dependencies] == [[], [0], [0, 1]]
+    assert state.dependents == [[1, 2], [2], []]
+    assert state.ordered
+    assert state.waiting == [0, 1, 2] and state.ready == [0]
+
+
+def test_build_counts_a_requested_key_as_one_more_dependent():
+    state = SchedulerState.build(_tasks(), ["c", "b", "b"])
+    assert state.waiting_data == [2, 2, 1]
+    assert state.requested == {"b", "c"}
+
+
+def test_build_keeps_task_groups_only_when_asked():
+    watched = SchedulerState.build(_tasks(), ["c"])
+    assert sorted(watched.groups) == ["a", "b", "c"]
+    assert watched.groups["c"].dependencies == {"a", "b"}
+    assert [g.name for g in watched.group_of] == ["a", "b", "c"]
+    unwatched = SchedulerState.build(_tasks(), ["c"], track_groups=False)
+    assert (unwatched.groups, unwatched.prefixes, unwatched.group_of) == ({}, {}, [])
+    assert not unwatched.tracks_groups
+    unwatched.start(heappop(unwatched.ready))
+    assert unwatched.finish(0, 2, 0.0) == 1  # b became ready; no group to count it in
+    assert unwatched.cache == {"a": 2} and unwatched.ready == [1]
+
+
+def test_build_puts_data_dependencies_in_the_cache():
+    tasks = {"b": Task(add, TaskRef("a"), TaskRef("held")), "a": Task(inc, 1)}
+    state = SchedulerState.build(tasks, ["b"], {"held": 10})
+    assert state.keys == ["a", "b"] and state.dependencies == [[], [0]]
+    assert state.cache == {"held": 10}
+
+
+def test_a_cycle_leaves_the_order_unordered():
+    tasks = {"a": Task(inc, TaskRef("b")), "b": Task(inc, TaskRef("a")), "c": Task(inc, 1)}
+    state = SchedulerState.build(tasks, ["a", "c"])
+    assert not state.ordered
+
+
+def test_finish_releases_inputs_with_their_last_dependent_but_never_a_requested_key():
+    state = SchedulerState.build(_tasks(), ["c", "a"])
+    for i, result in enumerate([2, 3, 5]):
+        assert heappop(state.ready) == i
+        state.start(i)
+        state.finish(i, result, 0.0)
+    assert state.cache == {"a": 2, "c": 5}
+    assert state.finished == 3 and not state.running
