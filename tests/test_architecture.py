@@ -50,6 +50,7 @@ RANKS: tuple[tuple[str, ...], ...] = (
     ("hlg.convert",),
     # -- layers: the contract, its registry, the built-in layer types
     ("hlg.layers.annotate", "hlg.layers.blockdeps", "hlg.layers.shuffleplan"),
+    ("hlg.layers.blockgrid", "hlg.layers.blockinputs"),
     ("hlg.layers.base",),
     ("hlg.layers.registry",),
     ("hlg.layers.materialized",),

@@ -40,22 +40,18 @@ from collections.abc import (
     Collection,
     Iterable,
     Iterator,
-    KeysView,
     Mapping,
     Sequence,
-    Set,
 )
-from dataclasses import dataclass, replace
-from itertools import chain, product, repeat
+from itertools import product, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from hlg._gc import gc_paused_for
 from hlg.errors import (
     LayerStateError,
     MissingKeyError,
     PackError,
-    UnknownLayerError,
     UsageError,
     counted,
 )
@@ -67,13 +63,34 @@ from hlg.layers.blockdeps import (
     BlockSeeds,
     BlockSlices,
     BlockwiseDep,
-    get_blockwise_dep,
-    known_dep_tags,
     register_blockwise_dep,
 )
+from hlg.layers.blockgrid import (
+    BoxColumns,
+    PackedBlocks,
+    box_ranges,
+    grid,
+    grid_columns,
+    pack_blocks,
+    unique_keys,
+    unpack_blocks,
+)
+from hlg.layers.blockinputs import (
+    BlockHint,
+    BlockwiseInput,
+    DepInput,
+    FusedFunction,
+    KeyInput,
+    ValueInput,
+    describe_input,
+    input_index,
+    relettered,
+    unpack_input,
+    well_formed,
+)
 from hlg.layers.registry import register_layer
-from hlg.limits import Cost, check_distinct_hashes
-from hlg.task import GraphNode, Task, build_tasks, callable_name, scan_references, trusted_ref
+from hlg.limits import Cost
+from hlg.task import GraphNode, Task, build_tasks, scan_references, trusted_ref
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder
@@ -119,89 +136,6 @@ def concatenate_blocks(blocks: Any, axes: Sequence[int]) -> Any:
     return np.concatenate([concatenate_blocks(b, axes[1:]) for b in blocks], axis=axes[0])
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInput:
-    """A Blockwise input read from the keys of another layer.
-
-    With an ``index``, the task of each output block takes the blocks
-    ``(name, *block)`` that the index letters pick (see the module docstring);
-    with ``index=None``, every task takes the value of the key ``name`` itself.
-
-    Examples
-    --------
-    >>> blockwise(abs, "y", "ij", "x", "ji", numblocks={"x": (2, 3)}).args
-    [KeyInput(name='x', index='ji')]
-    """
-
-    name: str
-    index: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ValueInput:
-    """A Blockwise input passed whole to every task: a literal, or a value holding references.
-
-    A :class:`~hlg.TaskRef` inside ``value`` is replaced by the value of its key
-    when the task runs.
-
-    Examples
-    --------
-    >>> blockwise(round, "y", "i", "x", "i", 2, None, numblocks={"x": (4,)}).args[1]
-    ValueInput(value=2)
-    """
-
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class DepInput:
-    """A Blockwise input computed from the block index by a :class:`BlockwiseDep`.
-
-    Examples
-    --------
-    >>> layer = blockwise(abs, "y", "i", BlockIndex((3,)), "i", numblocks={})
-    >>> layer.args, layer[("y", 2)]
-    ([DepInput(dep=BlockIndex(numblocks=(3,)), index='i')], Task(abs, (2,)))
-    """
-
-    dep: BlockwiseDep
-    index: str
-
-
-#: One input of a Blockwise layer; :func:`blockwise` builds them from ``input, index`` pairs.
-BlockwiseInput: TypeAlias = KeyInput | ValueInput | DepInput
-
-
-@dataclass(frozen=True, slots=True)
-class BlockHint:
-    """The blocks of a layer that a consumer taking it block for block needs.
-
-    A layer's :meth:`~hlg.Layer.cull` may put one in
-    :attr:`NeededKeys.hints <hlg.layers.base.NeededKeys>` under the name of the
-    Blockwise layer it reads; that layer then takes the needed keys by their
-    columns instead of parsing each key again. It is trusted only when
-    ``numblocks`` is the layer's own grid and the keys asked for are exactly
-    the ``count`` keys the columns give.
-
-    Examples
-    --------
-    >>> layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (1000,)})
-    >>> culled, needed = layer.cull([("y", 3), ("y", 7)])
-    >>> needed.hints["x"]
-    BlockHint(numblocks=(1000,), columns=[(3, 7)], count=2)
-    """
-
-    #: The block counts of the grid the blocks belong to, one per dimension.
-    numblocks: tuple[int, ...]
-    #: The block numbers, one column per dimension, every value in range.
-    columns: Sequence[Sequence[int]]
-    #: How many blocks the columns hold (distinct ones).
-    count: int
-
-
 # --------------------------------------------------------------------------- packed state
 
 #: A packed input: ``("value", encoded value)``, ``("key", layer name, index or None)``
@@ -211,15 +145,6 @@ PackedInput: TypeAlias = (
     | tuple[Literal["key"], str, str | None]
     | tuple[Literal["dep"], str, Any, str]
 )
-
-#: The blocks a culled layer keeps: ``("box", ((start, stop), ...))``, one range per
-#: dimension, when they fill a box; else ``("list", ndim, flat block numbers)``,
-#: sorted by block.
-PackedBlocks: TypeAlias = (
-    tuple[Literal["box"], tuple[tuple[int, int], ...]]
-    | tuple[Literal["list"], int, tuple[int, ...]]
-)
-
 
 class _BlockwiseFields(TypedDict):
     # The fields of every BlockwiseState: the ones a whole layer packs.
@@ -297,7 +222,7 @@ class Blockwise(Layer):
         self.out_ind = out_ind
         self.args = list(args)
         for arg in self.args:
-            if not _well_formed(arg):
+            if not well_formed(arg):
                 raise UsageError(
                     f"layer {name!r}: input {arg!r:.80} is not a KeyInput(str, str or None), "
                     "ValueInput(value) or DepInput(BlockwiseDep, str); build the layer with "
@@ -308,7 +233,7 @@ class Blockwise(Layer):
         self.concatenate = concatenate
         self.kwargs = dict(kwargs or {})
         self.dims = self._dims()
-        letters = "".join(_index(a) or "" for a in self.args)
+        letters = "".join(input_index(a) or "" for a in self.args)
         self.contracted = [c for c in dict.fromkeys(letters) if c not in out_ind]
         self.out_numblocks = tuple(self.dims[c] for c in out_ind)
         # The kept output blocks after culling, as one column of block numbers per
@@ -337,9 +262,9 @@ class Blockwise(Layer):
         }
         if output_blocks is not None:
             blocks = list(dict.fromkeys(map(tuple, output_blocks)))
-            columns = _grid_columns(blocks, 0, self.out_numblocks)
+            columns = grid_columns(blocks, 0, self.out_numblocks)
             if columns is None:
-                bad = next(b for b in blocks if _grid_columns([b], 0, self.out_numblocks) is None)
+                bad = next(b for b in blocks if grid_columns([b], 0, self.out_numblocks) is None)
                 raise UsageError(
                     f"layer {name!r}: output block {bad!r} is not a block of the "
                     f"{self.out_numblocks} grid; give tuples of {len(out_ind)} block numbers"
@@ -402,7 +327,7 @@ class Blockwise(Layer):
         # Every output block as one column of block numbers per dimension, and the count.
         if self._kept_columns is not None:
             return self._kept_columns, self._kept_count
-        return _grid([range(n) for n in self.out_numblocks]), math.prod(self.out_numblocks)
+        return grid([range(n) for n in self.out_numblocks]), math.prod(self.out_numblocks)
 
     def __iter__(self) -> Iterator[Key]:
         if self._kept_columns is None:
@@ -419,7 +344,7 @@ class Blockwise(Layer):
             return False
         block = key[1:]
         kept = self._kept_columns
-        if isinstance(kept, _BoxColumns):
+        if isinstance(kept, BoxColumns):
             return all(
                 type(i) is int and i in r
                 for i, r in zip(block, kept.ranges)  # noqa: B905 - lengths checked above
@@ -633,7 +558,7 @@ class Blockwise(Layer):
             return self._cull_box(keys.ranges)
         blocks, count = self._blocks_of(keys)
         if not self._simple and self._kept_columns is None:
-            ranges = _box_ranges(blocks, count)
+            ranges = box_ranges(blocks, count)
             if ranges is not None and len(set(self.out_ind)) == len(self.out_ind):
                 return self._cull_box(ranges)
         return self._cull_columns(blocks, count)
@@ -642,7 +567,7 @@ class Blockwise(Layer):
         # The distinct blocks of ``keys``, one column per output dimension, and their count.
         if isinstance(keys, _OwnKeys) and keys.layer is self:
             return keys.columns, len(keys)
-        unique = _unique(keys)
+        unique = unique_keys(keys)
         found = self._key_columns(unique) if self._kept_columns is None else None
         if found is not None:
             return found, len(unique)
@@ -683,7 +608,7 @@ class Blockwise(Layer):
         if whole and self._kept_columns is None:
             culled = self
         else:
-            culled = self._with_columns(_BoxColumns(ranges), count)
+            culled = self._with_columns(BoxColumns(ranges), count)
         external = NeededKeys()
         if not count:
             return culled, external
@@ -738,7 +663,7 @@ class Blockwise(Layer):
             hinted = self._hinted_keys(keys)
             if hinted is not None:
                 return hinted
-        candidates = _unique(keys)
+        candidates = unique_keys(keys)
         if self._kept_columns is None:
             columns = self._key_columns(candidates)
             if columns is not None:
@@ -869,10 +794,10 @@ class Blockwise(Layer):
         refusal = self._fusion_refusal(inner, position)
         if refusal is not None:
             raise UsageError(refusal)
-        index = _index(self.args[position])
+        index = input_index(self.args[position])
         assert index is not None  # for mypy: _fusion_refusal checked the input
         letters = dict(zip(inner.out_ind, index, strict=True))
-        moved = [_relettered(arg, letters) for arg in inner.args]
+        moved = [relettered(arg, letters) for arg in inner.args]
         args = [*self.args[:position], *moved, *self.args[position + 1 :]]
         numblocks = {k: v for k, v in self.numblocks.items() if k != inner.name}
         numblocks.update(inner.numblocks)
@@ -984,7 +909,7 @@ class Blockwise(Layer):
             "kwargs": {k: encoder.value(v) for k, v in self.kwargs.items()},
         }
         if self._kept_columns is not None:
-            state["blocks"] = _pack_blocks(self._kept_columns, self._kept_count)
+            state["blocks"] = pack_blocks(self._kept_columns, self._kept_count)
         return state
 
     @classmethod
@@ -1000,7 +925,7 @@ class Blockwise(Layer):
         asks :meth:`cost` first.
         """
         fields = _checked_state(state, name)
-        args = [_unpack_arg(entry, name) for entry in fields["args"]]
+        args = [unpack_input(entry, name) for entry in fields["args"]]
         try:
             layer = cls(
                 name,
@@ -1018,7 +943,7 @@ class Blockwise(Layer):
             raise LayerStateError(str(err)) from None
         if "blocks" not in fields:
             return layer
-        columns, count = _unpack_blocks(fields["blocks"], layer.out_numblocks, name)
+        columns, count = unpack_blocks(fields["blocks"], layer.out_numblocks, name)
         return layer._with_columns(columns, count)
 
     def cost(self) -> Cost:
@@ -1060,81 +985,9 @@ class Blockwise(Layer):
     def __repr__(self) -> str:
         return (
             f"<Blockwise {self.name!r}: {counted(len(self), 'task')}, {self.out_ind} <- "
-            + ", ".join(f"{_describe(a)}:{_index(a) or '-'}" for a in self.args)
+            + ", ".join(f"{describe_input(a)}:{input_index(a) or '-'}" for a in self.args)
             + ">"
         )
-
-
-def _well_formed(arg: object) -> bool:
-    """Return whether ``arg`` is a Blockwise input whose fields have the declared types."""
-    match arg:
-        case KeyInput(name=str(), index=str() | None) | ValueInput():
-            return True
-        case DepInput(dep=BlockwiseDep(), index=str()):
-            return True
-    return False
-
-
-def _index(arg: BlockwiseInput) -> str | None:
-    """Return the index of an input, None for an input passed whole."""
-    return None if isinstance(arg, ValueInput) else arg.index
-
-
-def _describe(arg: BlockwiseInput) -> str:
-    """Name an input in a layer's repr: the layer it reads, or its kind."""
-    match arg:
-        case KeyInput():
-            return arg.name
-        case ValueInput():
-            return "value"
-        case DepInput():
-            return "dep"
-
-
-def _relettered(arg: BlockwiseInput, letters: Mapping[str, str]) -> BlockwiseInput:
-    """Return ``arg`` with each letter of its index replaced through ``letters``."""
-    if isinstance(arg, ValueInput) or arg.index is None:
-        return arg
-    return replace(arg, index="".join(letters[c] for c in arg.index))
-
-
-class FusedFunction:
-    """``outer(*before, inner(*inner_args, **inner_kwargs), *after, **kwargs)`` as one call.
-
-    The function of a layer made by :meth:`Blockwise.fuse`: positions
-    ``[at, at + width)`` of its arguments belong to the inner layer.
-
-    Examples
-    --------
-    >>> from operator import add, neg
-    >>> f = FusedFunction(add, neg, 0, 1, {})
-    >>> f(2, 10), f
-    (8, <FusedFunction add-neg>)
-    """
-
-    def __init__(
-        self,
-        outer: Callable[..., Any],
-        inner: Callable[..., Any],
-        at: int,
-        width: int,
-        inner_kwargs: Mapping[str, Any],
-    ) -> None:
-        self.outer = outer
-        self.inner = inner
-        self.at = at
-        self.width = width
-        self.inner_kwargs = dict(inner_kwargs)
-        self.__name__ = f"{callable_name(outer)}-{callable_name(inner)}"
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute the inner function, then the outer one."""
-        at, end = self.at, self.at + self.width
-        value = self.inner(*args[at:end], **self.inner_kwargs)
-        return self.outer(*args[:at], value, *args[end:], **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<FusedFunction {self.__name__}>"
 
 
 def _checked_state(state: object, name: str) -> BlockwiseState:
@@ -1177,36 +1030,6 @@ def _checked_state(state: object, name: str) -> BlockwiseState:
     return cast("BlockwiseState", state)
 
 
-def _unpack_arg(entry: Any, name: str) -> BlockwiseInput:
-    """Rebuild one packed input, checking its shape."""
-    kind = entry[0] if type(entry) is tuple and entry else None
-    if kind == "value" and len(entry) == 2:
-        return ValueInput(entry[1])
-    if (
-        kind == "key"
-        and len(entry) == 3
-        and type(entry[1]) is str
-        and (entry[2] is None or type(entry[2]) is str)
-    ):
-        return KeyInput(entry[1], entry[2])
-    if kind == "dep" and len(entry) == 4 and type(entry[1]) is str and type(entry[3]) is str:
-        dep_cls = get_blockwise_dep(entry[1])
-        if dep_cls is None:
-            raise UnknownLayerError(
-                f"layer {name!r}: no blockwise dep is registered under tag {entry[1]!r}; "
-                f"known: {', '.join(known_dep_tags())}"
-            )
-        try:
-            dep = dep_cls.unpack_state(entry[2])
-        except LayerStateError as err:
-            raise LayerStateError(f"layer {name!r}, dep {entry[1]!r}: {err}") from None
-        return DepInput(dep, entry[3])
-    raise LayerStateError(
-        f'layer {name!r}: blockwise input {entry!r:.200} is not ["value", v], '
-        '["key", layer name, index or nil] or ["dep", tag, state, index]'
-    )
-
-
 class _OwnKeys(list):  # type: ignore[type-arg]
     """Distinct keys of one Blockwise layer, with their block numbers column by column."""
 
@@ -1216,165 +1039,6 @@ class _OwnKeys(list):  # type: ignore[type-arg]
         super().__init__(keys)
         self.layer = layer
         self.columns = columns
-
-
-def _unique(keys: Iterable[Any]) -> list[Any]:
-    # The keys once each, in order; collections of distinct keys are taken as they are.
-    if type(keys) is dict or isinstance(keys, Set | KeysView):
-        return list(keys)
-    return list(dict.fromkeys(keys))
-
-
-def _grid_columns(
-    rows: list[Any], start: int, numblocks: tuple[int, ...]
-) -> Sequence[Sequence[int]] | None:
-    """Columns ``start, start + 1, ...`` of ``rows``, or None unless each row holds a block.
-
-    A block is one int per dimension, in range; rows must have exactly that length.
-    """
-    if not rows:
-        return [[] for _ in numblocks]
-    try:
-        if set(map(len, rows)) != {start + len(numblocks)}:
-            return None
-    except TypeError:
-        return None
-    columns = []
-    for d, n in enumerate(numblocks, start=start):
-        column = list(map(itemgetter(d), rows))
-        if set(map(type, column)) != {int} or min(column) < 0 or max(column) >= n:
-            return None
-        columns.append(column)
-    return columns
-
-
-def _box_ranges(columns: Sequence[Sequence[int]], count: int) -> list[range] | None:
-    """Return the box that ``count`` distinct blocks fill, as ranges; None if they fill none.
-
-    Examples
-    --------
-    >>> _box_ranges([[0, 0, 1, 1], [3, 4, 3, 4]], 4), _box_ranges([[0, 2]], 2)
-    ([range(0, 2), range(3, 5)], None)
-    """
-    if not count:
-        return None
-    ranges = [range(min(c), max(c) + 1) for c in columns]
-    return ranges if math.prod(map(len, ranges)) == count else None
-
-
-def _grid(ranges: Sequence[range]) -> list[list[int]]:
-    """Every block of the box ``ranges`` in C order, one column per dimension.
-
-    Examples
-    --------
-    >>> _grid([range(2), range(1, 4)])
-    [[0, 0, 0, 1, 1, 1], [1, 2, 3, 1, 2, 3]]
-    """
-    inner = math.prod(len(r) for r in ranges)
-    if inner == 0:
-        return [[] for _ in ranges]
-    columns, outer = [], 1
-    for r in ranges:
-        inner //= len(r)
-        column = list(chain.from_iterable(map(repeat, r, repeat(inner)))) if inner > 1 else list(r)
-        columns.append(column * outer)
-        outer *= len(r)
-    return columns
-
-
-class _BoxColumns(Sequence[Sequence[int]]):
-    """The block-number columns of every block in a box of ranges, built when first read.
-
-    An unpacked layer that kept a box of blocks stays this small until it is
-    materialised, so the unpacker checks its length against ``max_tasks`` first.
-    """
-
-    def __init__(self, ranges: Sequence[range]) -> None:
-        self.ranges = list(ranges)
-        self._columns: list[list[int]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ranges)
-
-    @overload
-    def __getitem__(self, index: int) -> Sequence[int]: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Sequence[int]]: ...
-    def __getitem__(self, index: int | slice) -> Sequence[int] | Sequence[Sequence[int]]:
-        if self._columns is None:
-            self._columns = _grid(self.ranges)
-        return self._columns[index]
-
-
-def _pack_blocks(columns: Sequence[Sequence[int]], count: int) -> PackedBlocks:
-    """Kept blocks: a box of ``[start, stop)`` ranges when they fill one, else a flat list.
-
-    The list is sorted, so a culled layer packs to the same bytes whatever order
-    its keys were asked for in.
-    """
-    if not count:
-        return ("list", len(columns), ())
-    if isinstance(columns, _BoxColumns):
-        return ("box", tuple((r.start, r.stop) for r in columns.ranges))
-    lows = [min(c) for c in columns]
-    highs = [max(c) + 1 for c in columns]
-    if math.prod(h - lo for lo, h in zip(lows, highs, strict=True)) == count:
-        return ("box", tuple(zip(lows, highs, strict=True)))
-    return ("list", len(columns), tuple(chain.from_iterable(sorted(zip(*columns, strict=True)))))
-
-
-# More kept blocks than a client can list after culling: refuse rather than expand.
-_MAX_KEPT_BLOCKS = 50_000_000
-
-
-def _unpack_blocks(
-    packed: Any, numblocks: tuple[int, ...], name: str
-) -> tuple[Sequence[Sequence[int]], int]:
-    """Check and expand packed kept blocks into columns; raise LayerStateError if corrupt."""
-    ndim = len(numblocks)
-    if type(packed) is not tuple or not packed or packed[0] not in ("box", "list"):
-        raise LayerStateError(
-            f'layer {name!r}: the kept blocks are {packed!r:.200}, not a "box" or "list" record'
-        )
-    if packed[0] == "box":
-        if len(packed) != 2 or type(packed[1]) is not tuple:
-            raise LayerStateError(f"layer {name!r}: the kept blocks' box is malformed")
-        bounds = list(packed[1])
-        if len(bounds) != ndim or not all(
-            type(b) is tuple
-            and len(b) == 2
-            and set(map(type, b)) == {int}
-            and 0 <= b[0] <= b[1] <= n
-            for b, n in zip(bounds, numblocks, strict=True)
-        ):
-            raise LayerStateError(
-                f"layer {name!r}: kept blocks {bounds!r:.200} are not a box inside the "
-                f"{numblocks} grid"
-            )
-        count = math.prod(hi - lo for lo, hi in bounds)
-        if count > _MAX_KEPT_BLOCKS:
-            raise LayerStateError(
-                f"layer {name!r}: the kept blocks form a box of more than "
-                f"{_MAX_KEPT_BLOCKS:,} blocks; a culled layer lists fewer, so the state is corrupt"
-            )
-        return _BoxColumns([range(lo, hi) for lo, hi in bounds]), count
-    corrupt = LayerStateError(
-        f"layer {name!r}: the kept blocks are not distinct blocks of the {numblocks} grid"
-    )
-    if len(packed) != 3 or type(packed[2]) is not tuple:
-        raise corrupt
-    _, width, flat = packed
-    if width != ndim or (flat and (not width or len(flat) % width)):
-        raise corrupt
-    count = len(flat) // width if width else 0
-    columns = [list(flat[d::width]) for d in range(width)]
-    rows = list(zip(*columns, strict=True)) if width else []
-    if rows and _grid_columns(rows, 0, numblocks) is None:
-        raise corrupt
-    check_distinct_hashes(rows, f"layer {name!r}: the kept blocks")
-    if len(set(rows)) != count:
-        raise corrupt
-    return tuple(columns), count
 
 
 # --------------------------------------------------------------------------- building
