@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 	$(PY) -m pytest -q --doctest-modules hlg
 	$(PY) -m ruff check hlg tests examples benchmarks
+	$(PY) -m ruff format --check hlg tests examples benchmarks
 	$(PY) -m mypy --strict hlg
 
 bench: $(STAMP)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hlg.errors import counted
 from hlg.execute.callbacks import ProgressBar, TaskGroups
 from hlg.execute.local import get
 from hlg.graph import HighLevelGraph
@@ -171,9 +172,11 @@ def array_part() -> None:
     print(f"\n{len(graph):,} tasks pack to {len(data):,} bytes in {elapsed:.1f} ms.")
     corner = [[("y", i, j) for j in range(3)] for i in range(2)]
     culled = graph.cull(corner)
-    print(f"Culled to y[0:2, 0:3]: {len(culled)} tasks in {len(culled.layers)} layers.")
+    shown = f"{counted(len(culled), 'task')} in {counted(len(culled.layers), 'layer')}"
+    print(f"Culled to y[0:2, 0:3]: {shown}.")
     fused = optimize(culled, corner)
-    print(f"Fused: {len(fused)} tasks in {len(fused.layers)} layer ({next(iter(fused.layers))}).")
+    shown = f"{counted(len(fused), 'task')} in {counted(len(fused.layers), 'layer')}"
+    print(f"Fused: {shown} ({', '.join(fused.layers)}).")
     values = get(unpack(pack(fused, corner)), corner, scheduler="threads", num_workers=2)
     print("Computed through pack and unpack:")
     for row in values:
@@ -292,7 +295,8 @@ def pipeline_part() -> None:
         print("The pipeline as a layered graph:\n")
         print(format_layers(graph))
         data = pack(graph, "store")
-        size = f"{len(data):,} bytes, {len(graph)} tasks in {len(graph.layers)} layers"
+        size = f"{len(data):,} bytes, {counted(len(graph), 'task')} in "
+        size += counted(len(graph.layers), "layer")
         print(f"\nPacked for a scheduler: {size}.")
         flat = unpack(data)
         print(f"Unpacked on the scheduler side: {flat!r}")

@@ -644,10 +644,11 @@ def _merge_layers(old: Layer, new: Layer) -> Layer:
         return new
     if isinstance(old, MaterializedLayer) and isinstance(new, MaterializedLayer):
         tasks = {**old.materialize(), **new.materialize()}
-        return MaterializedLayer._from_nodes(tasks, new.name, new.annotations)
+        return MaterializedLayer.from_nodes(tasks, new.name, new.annotations)
     raise GraphError(
         f"layer {new.name!r} appears in two of the merged graphs with different keys "
-        f"({len(old):,} and {len(new):,} keys, neither holding all of the other's), as two "
+        f"({len(old):,} and {counted(len(new), 'key')}, neither holding all of the other's), as "
+        "two "
         "culls of one layer do; merging would lose keys. Merge the graphs before culling, "
         "or cull the merged graph to all the keys at once"
     )

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from hlg.materialize.flatgraph import FlatGraph
     from hlg.visualize.description import GraphDescription
 
-__all__ = ["Presenter", "install_presenter", "presenter"]
+__all__ = ["MAX_FLAT_TASKS", "Presenter", "install_presenter", "presenter"]
+
+#: Past this many tasks, a picture of a flat graph refuses rather than draw a hairball.
+MAX_FLAT_TASKS = 500
 
 
 class Presenter(Protocol):

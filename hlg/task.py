@@ -8,8 +8,8 @@ A graph maps keys to *nodes*:
 - :class:`DataNode` holds a literal value.
 - :class:`Alias` gives another key's value under a second name.
 
-Every node knows its ``dependencies`` from construction, so schedulers never
-rescan arguments. Calling a node with a mapping of dependency values computes
+Every node gives its ``dependencies`` without rescanning its arguments: they
+are found once, when the node is built. Calling a node with a mapping of dependency values computes
 it: ``node(values)``.
 
 Internally a :class:`Task` keeps the common case fast and small: a reference
@@ -461,10 +461,11 @@ class Task(GraphNode):
 
         For code that already knows the form: the unpacker, layers building
         tasks from block indices, a scheduler replacing the function. ``args``
-        holds bare keys at the positions ``refs``. A deep task (``deep=True``,
-        ``refs`` empty) resolves its arguments recursively; its
-        ``dependencies`` are scanned from the arguments when not given.
-        Nothing is validated: the caller vouches for the keys.
+        holds bare keys at the positions ``refs``. A deep task (``deep=True``)
+        resolves its arguments recursively: its bare keys at ``refs``, if any,
+        become :class:`TaskRef` arguments, and its ``dependencies`` are scanned
+        from the arguments when not given. Nothing is validated: the caller
+        vouches for the keys.
 
         Examples
         --------
@@ -475,9 +476,16 @@ class Task(GraphNode):
         True
         >>> sorted(Task.from_parts(len, ([TaskRef("a"), TaskRef("b")],), deep=True).dependencies)
         ['a', 'b']
+        >>> Task.from_parts(max, ("a", [TaskRef("b")]), (0,), deep=True)({"a": [1], "b": 2})
+        [2]
         """
         task = object.__new__(cls)
         if deep:
+            if refs:
+                whole = list(args)
+                for i in refs:
+                    whole[i] = trusted_ref(whole[i])
+                args = tuple(whole)
             if dependencies is None:
                 found: set[Key] = set()
                 scan_references((args, kwargs), found)

@@ -6,7 +6,7 @@ Data flows one way through hlg (DESIGN.md, "The pipeline"), and so do imports:
    imports only modules of a lower rank, at the top of the module or inside a
    function alike. Imports under ``if TYPE_CHECKING:`` may point anywhere: they
    name types for annotations and never run.
-2. A name starting with one underscore (``_scan``; dunder names such as
+2. A name starting with one underscore (``_helper``; dunder names such as
    ``__version__`` are public) is imported only within its own subpackage. A
    module directly under ``hlg/`` is a subpackage of its own.
 3. Every module of ``hlg`` has a rank, so a new module has to be placed.
@@ -101,6 +101,7 @@ RANKS: tuple[tuple[str, ...], ...] = (
     ("hlg",),
     ("hlg.__main__",),
 )
+
 
 @dataclasses.dataclass(frozen=True)
 class Import:

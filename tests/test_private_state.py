@@ -19,7 +19,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hlg"
 
-# Task's public slots: only hlg/task.py sets them on a task.
+# Public attributes of task nodes (Task, DataNode, Alias) that only hlg/task.py sets.
 TASK_SLOTS = frozenset({"func", "kwargs", "dependencies"})
 
 # (module, function) pairs allowed to write the private state of objects they build.

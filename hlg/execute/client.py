@@ -197,6 +197,7 @@ class Client:
 
     def _hold(self, key: Key, value: Any, broadcast: bool) -> Ref:
         with self._lock:
+            self._check_open()  # again: close() may have begun since scatter checked
             self._data[key] = value
         if broadcast and self._driver.uses_processes:
             pool = self._workers()
@@ -312,7 +313,7 @@ class Client:
             if pool.closed:  # replaced while this computation waited for it
                 raise WorkerDiedError(
                     "the client's worker processes were stopped while this computation "
-                    "waited for them (a worker died, or the client was closed); compute again"
+                    "waited for them (a worker died); compute again"
                 )
             try:
                 return run(

@@ -552,6 +552,7 @@ def _thread_loop(state: SchedulerState, hooks: _Hooks, shared: _ThreadRun, worke
                 if failure is not None:
                     shared.fail(None, failure)
                     return
+            del result  # an idle thread holds no result the run has released
             # This worker takes the next ready task itself: wake others only for the
             # rest, or all of them when nothing is left so that they can exit.
             if not ready and not state.running:
@@ -578,6 +579,7 @@ def _thread_loop_batched(state: SchedulerState, shared: _ThreadRun, workers: int
     while True:
         with lock:
             failed = _record_batch(state, shared, batch, results)
+            results.clear()  # an idle thread holds no result the run has released
             if failed:
                 return
             while not ready and not shared.stop and shared.claimed:

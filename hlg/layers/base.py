@@ -573,5 +573,6 @@ def missing_dependency(layer: str, key: Key, dep: Key) -> MissingDependencyError
     """Build the error for a task whose dependency nobody produces."""
     return MissingDependencyError(
         f"layer {layer!r}: task {key!r} needs {dep!r}, which no layer produces; "
-        "add that layer or pass it as known data"
+        "add that layer, or name the key as data held elsewhere (remote_keys= of hlg.pack, "
+        "held= of HighLevelGraph.cull)"
     )

@@ -36,8 +36,6 @@ PackedBlocks: TypeAlias = (
 )
 
 
-
-
 def unique_keys(keys: Iterable[Any]) -> list[Any]:
     # The keys once each, in order; collections of distinct keys are taken as they are.
     if type(keys) is dict or isinstance(keys, Set | KeysView):

@@ -122,8 +122,6 @@ class BlockHint:
     count: int
 
 
-
-
 def well_formed(arg: object) -> bool:
     """Return whether ``arg`` is a Blockwise input whose fields have the declared types."""
     match arg:
@@ -194,8 +192,6 @@ class FusedFunction:
 
     def __repr__(self) -> str:
         return f"<FusedFunction {self.__name__}>"
-
-
 
 
 def unpack_input(entry: Any, name: str) -> BlockwiseInput:

@@ -146,6 +146,7 @@ PackedInput: TypeAlias = (
     | tuple[Literal["dep"], str, Any, str]
 )
 
+
 class _BlockwiseFields(TypedDict):
     # The fields of every BlockwiseState: the ones a whole layer packs.
 

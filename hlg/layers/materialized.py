@@ -130,10 +130,24 @@ class MaterializedLayer(Layer):
         self._lock = threading.Lock()
 
     @classmethod
-    def _from_nodes(
+    def from_nodes(
         cls, tasks: dict[Key, GraphNode], name: str, annotations: dict[str, Any]
     ) -> MaterializedLayer:
-        # Tasks that are already nodes: skip conversion and annotation checks.
+        """Hold ``tasks`` that are already task nodes, as they are.
+
+        Unlike the constructor, nothing is converted or checked: the caller
+        vouches that every value is a :class:`~hlg.task.GraphNode` and that the
+        annotations are valid. The dict is held, not copied.
+
+        Examples
+        --------
+        >>> from hlg.task import DataNode, Task, TaskRef
+        >>> layer = MaterializedLayer.from_nodes(
+        ...     {"a": DataNode(1), "b": Task(abs, TaskRef("a"))}, "ab", {}
+        ... )
+        >>> layer.name, sorted(layer), layer["b"]
+        ('ab', ['a', 'b'], Task(abs, TaskRef('a')))
+        """
         layer = cls.__new__(cls)
         layer.name = name
         layer.annotations = dict(annotations)
@@ -165,7 +179,7 @@ class MaterializedLayer(Layer):
         # This layer keeping the dask-style tasks ``raw``, whose references are all in
         # ``known`` (kept keys and external keys): membership in one set, checked in C.
         # ``plain``: what plain_refs gave for each task, kept for packing.
-        layer = MaterializedLayer._from_nodes({}, self.name, self.annotations)
+        layer = MaterializedLayer.from_nodes({}, self.name, self.annotations)
         layer._set_state(raw=raw, known_keys=known, known_all=True, plain=plain)
         return layer
 
@@ -261,7 +275,7 @@ class MaterializedLayer(Layer):
         raw = self._raw
         if raw is None:
             kept, external = cull_tasks(self.name, self._tasks, keys)
-            return MaterializedLayer._from_nodes(kept, self.name, self.annotations), external
+            return MaterializedLayer.from_nodes(kept, self.name, self.annotations), external
         kept_raw, plain, external = _cull_raw(self.name, raw, self._reference_keys(raw), keys)
         known = external.union(kept_raw)
         return self._culled_raw(kept_raw, plain, known), external
@@ -286,12 +300,12 @@ class MaterializedLayer(Layer):
         columns are checked here, and each task as it is decoded.
         """
         decoder.check_tasks_state(state, layer=name)
-        layer = cls._from_nodes(None, name, annotations)  # type: ignore[arg-type]
+        layer = cls.from_nodes(None, name, annotations)  # type: ignore[arg-type]
         layer._set_state(packed=(state, decoder))
         return layer
 
 
-hold_culled_tasks_with(MaterializedLayer._from_nodes)
+hold_culled_tasks_with(MaterializedLayer.from_nodes)
 
 
 # What a cull of dask-style tasks returns: the kept values in dependency order,

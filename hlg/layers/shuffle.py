@@ -40,6 +40,7 @@ kept) for a culled one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
@@ -84,13 +85,19 @@ DEFAULT_ROLE_ANNOTATIONS: dict[str, dict[str, Any]] = {
 }
 # More partitions than this cannot come from a real collection: refuse the state.
 MAX_PARTITIONS = 1 << 40
-_EMPTY: frozenset[Key] = frozenset()
 _NO_EMPTY = object()
 # The keys of split and piece tasks: (prefix, stage, position) and (prefix, stage, position, group).
 _SplitKey = tuple[str, int, int]
 _PieceKey = tuple[str, int, int, int]
-# The positions of the pieces among a combine task's arguments, for up to 256 pieces.
-_REF_POSITIONS = tuple(range(3, 3 + 256))
+
+
+@functools.lru_cache(maxsize=1024)
+def _piece_positions(count: int) -> tuple[int, ...]:
+    # Where a combine task's ``count`` pieces sit among its arguments:
+    # combine_pieces(combine, route, target, *pieces). Each piece is a whole
+    # argument, so the task needs no TaskRef per piece and no recursive pass, and
+    # combines with as many pieces share one tuple.
+    return tuple(range(3, 3 + count))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -413,10 +420,7 @@ class _ShuffleBase(Layer):
         return self._combine_node(self._route(stage), target, pieces)
 
     def _combine_node(self, route: ShuffleRoute, target: int, pieces: tuple[Key, ...]) -> Task:
-        # combine_pieces(combine, route, target, *pieces): each piece is a whole
-        # argument, so the task needs no TaskRef per piece and no recursive pass.
-        n = len(pieces)
-        refs = _REF_POSITIONS[:n] if n <= len(_REF_POSITIONS) else tuple(range(3, 3 + n))
+        refs = _piece_positions(len(pieces))
         return Task.from_parts(combine_pieces, (self.combine, route, target, *pieces), refs)
 
     def materialize(self) -> dict[Key, GraphNode]:
@@ -518,8 +522,6 @@ class _ShuffleBase(Layer):
         out: dict[Key, GraphNode],
         combine_keys: list[Key],
     ) -> None:
-        # combine_pieces(combine, route, target, *pieces): each piece is a whole
-        # argument, so the task needs no TaskRef per piece and no recursive pass.
         keys = (
             list(zip(repeat(self.name), targets))
             if s == self.plan.stages - 1
@@ -527,9 +529,7 @@ class _ShuffleBase(Layer):
         )
         combine, route = self.combine, self._route(s)
         args = [(combine, route, t, *pieces) for t, pieces in zip(targets, joined, strict=True)]
-        # Combines with as many pieces share one tuple of reference positions.
-        positions = {n: tuple(range(3, 3 + n)) for n in set(map(len, joined))}
-        refs = [positions[len(pieces)] for pieces in joined]
+        refs = [_piece_positions(len(pieces)) for pieces in joined]
         out.update(build_tasks(keys, repeat(combine_pieces), args, refs))
         combine_keys += keys
 

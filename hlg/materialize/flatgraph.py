@@ -12,7 +12,7 @@ from typing import Any
 from hlg.errors import counted
 from hlg.keys import Key
 from hlg.materialize.groups import TaskGroup, TaskPrefix, build_groups
-from hlg.presentation import presenter
+from hlg.presentation import MAX_FLAT_TASKS, presenter
 from hlg.task import GraphNode
 
 __all__ = ["FlatGraph", "LayerSummary"]
@@ -159,7 +159,9 @@ class FlatGraph:
         """
         return presenter().describe(self)
 
-    def visualize(self, filename: str | os.PathLike[str] = "hlg.svg", max_tasks: int = 500) -> Path:
+    def visualize(
+        self, filename: str | os.PathLike[str] = "hlg.svg", max_tasks: int = MAX_FLAT_TASKS
+    ) -> Path:
         """Draw the tasks to ``filename`` (SVG, PNG, PDF or DOT), grouped by task group.
 
         Refuses graphs of more than ``max_tasks`` tasks; cull first, or raise
@@ -167,7 +169,7 @@ class FlatGraph:
         """
         return presenter().visualize_flat(self, filename, max_tasks)
 
-    def to_dot(self, max_tasks: int = 500) -> str:
+    def to_dot(self, max_tasks: int = MAX_FLAT_TASKS) -> str:
         """Return the tasks as Graphviz DOT text, grouped and coloured by task group.
 
         Examples

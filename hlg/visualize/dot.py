@@ -22,6 +22,7 @@ from typing import Any
 from hlg.errors import CycleError, NotInstalledError, UsageError, counted
 from hlg.keys import key_split
 from hlg.materialize.flatgraph import FlatGraph
+from hlg.presentation import MAX_FLAT_TASKS
 from hlg.toposort import toposort
 from hlg.visualize.describe import describe
 from hlg.visualize.description import GraphDescription, LayerInfo
@@ -37,8 +38,6 @@ __all__ = [
     "visualize",
 ]
 
-#: Past this many tasks, :func:`flat_to_dot` refuses rather than draw a hairball.
-MAX_FLAT_TASKS = 500
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 

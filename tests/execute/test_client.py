@@ -150,6 +150,21 @@ def test_every_use_of_a_closed_client_is_a_usage_error(use):
         use(c)
 
 
+def test_data_scattered_while_the_client_closes_is_refused_not_held():
+    client = hlg.Client(scheduler="sync")
+
+    class ClosesWhenNamed:
+        # Naming scattered data tokenizes it: close the client right then, after
+        # scatter's first check that it is open.
+        def __hlg_tokenize__(self):
+            client.close()
+            return "closes"
+
+    with pytest.raises(hlg.UsageError, match="closed"):
+        client.scatter(ClosesWhenNamed())
+    assert client.held_keys == frozenset()
+
+
 def test_a_threads_computation_running_when_the_client_closes_finishes(tmp_path):
     started, go = str(tmp_path / "started"), str(tmp_path / "go")
     c = Client(scheduler="threads", num_workers=1)

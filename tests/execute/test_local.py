@@ -203,6 +203,37 @@ def test_results_die_once_released(scheduler):
     hlg.get(dsk, ("s", 49), scheduler=scheduler, num_workers=2)
 
 
+@pytest.mark.parametrize("watched", [False, True])
+def test_an_idle_thread_holds_no_released_result(watched):
+    # R is released once D has run; the thread that ran R then sits idle while E
+    # runs on the other thread, and must not keep R alive meanwhile.
+    class Big:
+        pass
+
+    made = []
+
+    def make():
+        obj = slow(Big(), 0.1)
+        made.append(weakref.ref(obj))
+        return obj
+
+    def join(r, s):
+        return s
+
+    def check(e):
+        return made[0]() is None
+
+    dsk = {
+        "R": (make,),
+        "S": (slow, 0, 0.1),
+        "D": (join, "R", "S"),
+        "E": (slow, "D", 0.1),
+        "F": (check, "E"),
+    }
+    callbacks = [Callback()] if watched else []
+    assert hlg.get(dsk, "F", scheduler="threads", num_workers=2, callbacks=callbacks) is True
+
+
 def test_only_requested_results_are_held_at_the_end():
     seen = {}
 
