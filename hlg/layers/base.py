@@ -137,14 +137,15 @@ class Layer(Mapping[Key, GraphNode]):
         except (KeyError, TypeError):
             raise MissingKeyError(f"layer {self.name!r} has no key {key!r}") from None
 
-    def outside_references(self) -> list[tuple[Key, Key]] | None:
+    def outside_references(self) -> Iterable[tuple[Key, Key]] | None:
         """After :meth:`materialize`, the ``(key, dependency)`` pairs leaving the build order.
 
         A layer that builds each task after every task of its own that it needs
-        may list the pairs whose dependency is not a key it built earlier (its
+        may give the pairs whose dependency is not a key it built earlier (its
         keys from other layers), so that the unpacker checks those instead of
-        every dependency of every task. The list must be exact, and the dict
-        :meth:`materialize` returned must be a new one: the unpacker may adopt it.
+        every dependency of every task. The pairs (a list, or any iterable read
+        once) must be exact, and the dict :meth:`materialize` returned must be a
+        new one: the unpacker may adopt it.
         The default, ``None``, means the layer cannot say.
         """
         return None

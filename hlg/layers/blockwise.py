@@ -43,7 +43,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from itertools import product, repeat
+from itertools import chain, product, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
@@ -203,6 +203,10 @@ class Blockwise(Layer):
     >>> len(layer), layer[("z", 1, 2)]
     (6, Task(add, TaskRef(('x', 1, 2)), TaskRef(('y', 2, 1))))
     """
+
+    # After a column-by-column materialize, until outside_references takes them: the
+    # output keys and each key input's column of keys.
+    _built: tuple[list[Any], list[Any]] | None = None
 
     def __init__(
         self,
@@ -466,9 +470,35 @@ class Blockwise(Layer):
         out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
         columns, refs = self._columns(blocks, count)
         arg_tuples = zip(*columns, strict=True) if columns else repeat((), count)
-        return build_tasks(  # type: ignore[return-value]  # dict is invariant; tasks are nodes
+        tasks = build_tasks(
             out_keys, repeat(self.func), arg_tuples, repeat(tuple(refs)), self.kwargs or None
         )
+        # Every reference of these tasks is a key of another layer, column by column.
+        self._built = (out_keys, [columns[i] for i in refs])
+        return tasks  # type: ignore[return-value]  # dict is invariant; tasks are nodes
+
+    def outside_references(self) -> Iterable[tuple[Key, Key]] | None:
+        """After :meth:`materialize`: every ``(key, dependency)`` pair, all leaving the layer.
+
+        A Blockwise task never needs a key of its own layer, so every reference
+        leaves it. Known only for a layer built column by column (no contraction,
+        no references in values or keyword arguments); None otherwise, and the
+        pairs are given once, then forgotten.
+
+        Examples
+        --------
+        >>> layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (2,)})
+        >>> tasks = layer.materialize()
+        >>> list(layer.outside_references())
+        [(('y', 0), ('x', 0)), (('y', 1), ('x', 1))]
+        >>> layer.outside_references() is None
+        True
+        """
+        built, self._built = self._built, None
+        if built is None:
+            return None
+        out_keys, key_columns = built
+        return chain.from_iterable(zip(out_keys, column, strict=True) for column in key_columns)
 
     def _columns(
         self, blocks: Sequence[Sequence[int]], count: int
@@ -868,6 +898,7 @@ class Blockwise(Layer):
     def _copy_keeping(self, source: Blockwise, blocks: Sequence[Sequence[int]], count: int) -> None:
         self.__dict__.update(source.__dict__)
         self.__dict__.pop("_kept_set", None)
+        self.__dict__.pop("_built", None)
         self._kept_columns, self._kept_count = blocks, count
 
     # -- packing -------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
     default_keys: list[Key] = []
     for record in order:
         layer, layer_tasks = _materialize(record, envelope, budget)
-        unseen = envelope.decoder.take_unseen(layer_tasks)
+        unseen: Iterable[tuple[Key, Key]] | None = envelope.decoder.take_unseen(layer_tasks)
         if unseen is None:
             # Built by the layer, not the decoder: count its keys' hashes before merging.
             census.add(layer_tasks.keys(), f"layer {record.name!r}")
@@ -385,7 +385,7 @@ def _merge(
 def _merge_checked(
     name: str,
     layer_tasks: Any,
-    unseen: list[tuple[Key, Key]],
+    unseen: Iterable[tuple[Key, Key]],
     tasks: dict[Key, GraphNode],
     forward: list[tuple[str, Key, Key]],
 ) -> None:

@@ -251,3 +251,22 @@ def test_per_role_annotation_entries_are_charged_before_they_are_expanded():
     assert len(flat.annotations["workers"]) == layer.role_size("split")
     with pytest.raises(hlg.ResourceLimitError, match="role '.*annotation entries"):
         hlg.unpack(data, limits=hlg.Limits(annotations=entries - 1))
+
+
+def test_a_blockwise_input_missing_a_block_is_refused_by_unpack():
+    # Blockwise layers give their references column by column
+    # (Layer.outside_references); a block its input lacks is still found.
+    x = hlg.MaterializedLayer({("x", 0): 1}, name="x")
+    y = hlg.blockwise(abs, "y", "i", "x", "i", numblocks={"x": (2,)})
+    data = hlg.pack(hlg.HighLevelGraph({"x": x, "y": y}, {"y": {"x"}}))
+    with pytest.raises(hlg.MissingDependencyError, match=r"task \('y', 1\) needs \('x', 1\)"):
+        hlg.unpack(data)
+
+
+def test_blockwise_references_are_given_once_after_materialize():
+    layer = hlg.blockwise(max, "z", "i", "x", "i", "y", "i", numblocks={"x": (2,), "y": (2,)})
+    assert layer.outside_references() is None
+    tasks = layer.materialize()
+    pairs = sorted(layer.outside_references())
+    assert pairs == sorted((k, d) for k, t in tasks.items() for d in t.dependencies)
+    assert layer.outside_references() is None
