@@ -150,6 +150,19 @@ class Layer(Mapping[Key, GraphNode]):
         """
         return None
 
+    def materialize_with_references(
+        self,
+    ) -> tuple[Mapping[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
+        """Build every task, and give :meth:`outside_references` with them.
+
+        The unpacker calls this. The default is :meth:`materialize`, then
+        :meth:`outside_references`; a layer that knows its references while
+        building may override it to hand them over without keeping them on
+        the layer.
+        """
+        tasks = self.materialize()
+        return tasks, self.outside_references()
+
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that this layer produces, each once.
 

@@ -204,10 +204,6 @@ class Blockwise(Layer):
     (6, Task(add, TaskRef(('x', 1, 2)), TaskRef(('y', 2, 1))))
     """
 
-    # After a column-by-column materialize, until outside_references takes them: the
-    # output keys and each key input's column of keys.
-    _built: tuple[list[Any], list[Any]] | None = None
-
     def __init__(
         self,
         name: str,
@@ -459,13 +455,31 @@ class Blockwise(Layer):
         arguments) is built column by column: output keys, then each input's
         keys, then the argument tuples, mostly by C-level iteration.
         """
+        return self.materialize_with_references()[0]
+
+    def materialize_with_references(
+        self,
+    ) -> tuple[dict[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
+        """Build every task, and for a layer built column by column, every reference.
+
+        A Blockwise task never needs a key of its own layer, so every
+        ``(key, dependency)`` pair leaves the layer; they are given from the key
+        columns the tasks were built from. None for a layer built block by block.
+
+        Examples
+        --------
+        >>> layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (2,)})
+        >>> tasks, pairs = layer.materialize_with_references()
+        >>> list(pairs)
+        [(('y', 0), ('x', 0)), (('y', 1), ('x', 1))]
+        """
         with gc_paused_for(len(self)):
             return self._materialize()
 
-    def _materialize(self) -> dict[Key, GraphNode]:
+    def _materialize(self) -> tuple[dict[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
         if not self._simple:
             name = (self.name,)
-            return {name + block: self._task(block) for block in self._blocks()}
+            return {name + block: self._task(block) for block in self._blocks()}, None
         blocks, count = self._block_columns()
         out_keys = list(zip(repeat(self.name, count), *blocks, strict=True))
         columns, refs = self._columns(blocks, count)
@@ -473,32 +487,8 @@ class Blockwise(Layer):
         tasks = build_tasks(
             out_keys, repeat(self.func), arg_tuples, repeat(tuple(refs)), self.kwargs or None
         )
-        # Every reference of these tasks is a key of another layer, column by column.
-        self._built = (out_keys, [columns[i] for i in refs])
-        return tasks  # type: ignore[return-value]  # dict is invariant; tasks are nodes
-
-    def outside_references(self) -> Iterable[tuple[Key, Key]] | None:
-        """After :meth:`materialize`: every ``(key, dependency)`` pair, all leaving the layer.
-
-        A Blockwise task never needs a key of its own layer, so every reference
-        leaves it. Known only for a layer built column by column (no contraction,
-        no references in values or keyword arguments); None otherwise, and the
-        pairs are given once, then forgotten.
-
-        Examples
-        --------
-        >>> layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (2,)})
-        >>> tasks = layer.materialize()
-        >>> list(layer.outside_references())
-        [(('y', 0), ('x', 0)), (('y', 1), ('x', 1))]
-        >>> layer.outside_references() is None
-        True
-        """
-        built, self._built = self._built, None
-        if built is None:
-            return None
-        out_keys, key_columns = built
-        return chain.from_iterable(zip(out_keys, column, strict=True) for column in key_columns)
+        pairs = chain.from_iterable(zip(out_keys, columns[i], strict=True) for i in refs)
+        return tasks, pairs  # type: ignore[return-value]  # dict is invariant; tasks are nodes
 
     def _columns(
         self, blocks: Sequence[Sequence[int]], count: int
@@ -898,7 +888,6 @@ class Blockwise(Layer):
     def _copy_keeping(self, source: Blockwise, blocks: Sequence[Sequence[int]], count: int) -> None:
         self.__dict__.update(source.__dict__)
         self.__dict__.pop("_kept_set", None)
-        self.__dict__.pop("_built", None)
         self._kept_columns, self._kept_count = blocks, count
 
     # -- packing -------------------------------------------------------------------------

@@ -160,13 +160,13 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
     needed = {d for record in order for d in record.dependencies}
     default_keys: list[Key] = []
     for record in order:
-        layer, layer_tasks = _materialize(record, envelope, budget)
+        layer, layer_tasks, references = _materialize(record, envelope, budget)
         unseen: Iterable[tuple[Key, Key]] | None = envelope.decoder.take_unseen(layer_tasks)
         if unseen is None:
             # Built by the layer, not the decoder: count its keys' hashes before merging.
             census.add(layer_tasks.keys(), f"layer {record.name!r}")
             if type(layer_tasks) is dict:
-                unseen = layer.outside_references()
+                unseen = references
         if unseen is None:
             _merge(record.name, layer_tasks, tasks, forward)
         elif not tasks and type(layer_tasks) is dict:
@@ -255,14 +255,14 @@ def _layer_order(records: list[PackedLayer]) -> list[PackedLayer]:
 
 def _materialize(
     record: PackedLayer, envelope: Envelope, budget: Budget
-) -> tuple[Layer, Mapping[Key, GraphNode]]:
+) -> tuple[Layer, Mapping[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
     cls = get_layer_class(record.tag)
     where = f"layer {record.name!r} (tag {record.tag!r})"
     layer = _rebuild(cls, record, envelope, where)
     cost = _cost(layer, cls, where)
     budget.charge(cost, where)
     try:
-        tasks = layer.materialize()
+        tasks, references = layer.materialize_with_references()
     except HlgError:
         raise
     except RecursionError:
@@ -285,7 +285,7 @@ def _materialize(
             "but materialize "
             f"built {len(tasks):,}; fix {_qualname(cls)}.cost so that it never under-counts"
         )
-    return layer, tasks
+    return layer, tasks, references
 
 
 def _rebuild(cls: type[Layer], record: PackedLayer, envelope: Envelope, where: str) -> Layer:

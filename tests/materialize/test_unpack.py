@@ -263,10 +263,12 @@ def test_a_blockwise_input_missing_a_block_is_refused_by_unpack():
         hlg.unpack(data)
 
 
-def test_blockwise_references_are_given_once_after_materialize():
+def test_blockwise_gives_its_references_with_its_tasks_and_keeps_none():
     layer = hlg.blockwise(max, "z", "i", "x", "i", "y", "i", numblocks={"x": (2,), "y": (2,)})
-    assert layer.outside_references() is None
-    tasks = layer.materialize()
-    pairs = sorted(layer.outside_references())
-    assert pairs == sorted((k, d) for k, t in tasks.items() for d in t.dependencies)
+    tasks, pairs = layer.materialize_with_references()
+    assert sorted(pairs) == sorted((k, d) for k, t in tasks.items() for d in t.dependencies)
+    # A layer a user holds keeps no key columns once it has built its tasks.
+    before = dict(vars(layer))
+    layer.materialize()
+    assert vars(layer).keys() == before.keys()
     assert layer.outside_references() is None
