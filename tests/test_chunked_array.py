@@ -113,6 +113,7 @@ def test_sum_of_a_million_blocks_culls_without_building_a_task(monkeypatch):
     for cls in (ca.PartialReduce, hlg.Blockwise):
         monkeypatch.setattr(cls, "_task", lambda self, block: built.append(block))
         monkeypatch.setattr(cls, "materialize", built.append)
+        monkeypatch.setattr(cls, "materialize_with_references", built.append)
     total = ca.ones((1000, 1000), chunks=1).sum()
     graph = total.__hlg_graph__()
     culled = graph.cull(total.keys())

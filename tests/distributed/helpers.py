@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import gc
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,12 @@ LOADS: collections.Counter[str] = collections.Counter()
 
 
 def count_materializations() -> None:
-    """Wrap ``materialize`` of every registered layer class so that this process counts calls."""
+    """Count, in this process, the layers built by every registered layer class.
+
+    Both ways of building a layer are wrapped (``materialize`` and the
+    unpacker's ``materialize_with_references``); a build that goes through
+    both, one calling the other, counts once.
+    """
     from hlg.layers.registry import get_layer_class, known_tags
 
     for tag in sorted(known_tags()):
@@ -25,16 +31,29 @@ def count_materializations() -> None:
             cls = get_layer_class(tag)
         except Exception:  # an entry point that cannot load here: not ours to count
             continue
-        original = cls.materialize  # its own, or inherited
-        if getattr(original, "_counted", False):
-            continue
+        for method in ("materialize", "materialize_with_references"):
+            original = getattr(cls, method)  # its own, or inherited
+            if getattr(original, "_counted", False):
+                continue
+            setattr(cls, method, _counting(original))
 
-        def counted(self: Any, _original: Any = original) -> Any:
+
+_BUILDING = threading.local()
+
+
+def _counting(original: Any) -> Any:
+    def counted(self: Any) -> Any:
+        outermost = not getattr(_BUILDING, "depth", 0)
+        if outermost:
             COUNTS[type(self).__name__] += 1
-            return _original(self)
+        _BUILDING.depth = getattr(_BUILDING, "depth", 0) + 1
+        try:
+            return original(self)
+        finally:
+            _BUILDING.depth -= 1
 
-        counted._counted = True  # type: ignore[attr-defined]
-        cls.materialize = counted
+    counted._counted = True  # type: ignore[attr-defined]
+    return counted
 
 
 def materializations() -> dict[str, int]:
