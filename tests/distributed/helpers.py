@@ -119,6 +119,11 @@ def on_scheduler_groups(dask_scheduler: Any) -> tuple[dict[str, str], list[str]]
     return groups, sorted(dask_scheduler.task_prefixes)
 
 
+def graph_updates(dask_scheduler: Any) -> int:
+    """Graphs the scheduler is taking in at this moment (either route)."""
+    return int(dask_scheduler._active_graph_updates)
+
+
 def on_scheduler_graphs(dask_scheduler: Any) -> int:
     """Graphs the hlg plugin has taken."""
     plugin = dask_scheduler.plugins.get("hlg")
