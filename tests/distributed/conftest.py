@@ -115,7 +115,9 @@ class Cluster:
                 proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the cluster's processes and the client's threads are gone before the
+# rest of the suite runs, which counts threads and traces this process's memory.
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster = Cluster(tmp_path_factory.mktemp("cluster"))
     cluster.start()
@@ -125,7 +127,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client(cluster: Cluster) -> Iterator[Any]:
     from tests.distributed import helpers
 

@@ -151,12 +151,23 @@ def recorded(dask_scheduler: Any) -> tuple[dict[str, dict[Any, Any]], dict[Any, 
 
 
 def record_annotations(dask_scheduler: Any) -> None:
-    dask_scheduler.add_plugin(AnnotationRecorder(), name=AnnotationRecorder.name, idempotent=True)
+    """Record the annotations of the graphs taken from now on (and only those)."""
+    plugin = dask_scheduler.plugins.get(AnnotationRecorder.name)
+    if plugin is None:
+        dask_scheduler.add_plugin(AnnotationRecorder(), name=AnnotationRecorder.name)
+    else:
+        plugin.annotations.clear()
+        plugin.priorities.clear()
 
 
 def holds(dask_scheduler: Any, key: Any) -> bool:
     """Whether the scheduler has a task state for ``key``."""
     return key in dask_scheduler.tasks
+
+
+def holds_any(dask_scheduler: Any, keys: list[Any]) -> bool:
+    """Whether the scheduler has a task state for any of ``keys``."""
+    return any(key in dask_scheduler.tasks for key in keys)
 
 
 def collector_enabled() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 from operator import add, mul
 from pathlib import Path
@@ -67,11 +68,39 @@ def _result(futures: Any) -> Any:
     return futures.result(timeout=TIMEOUT)
 
 
+_BARRIERS = itertools.count()
+
+
+def _settle(client: Any) -> None:
+    """Wait until the scheduler has taken in every graph this client sent before.
+
+    The client's messages reach the scheduler in order, on one stream, and
+    each graph is taken in before the next message is read: once a graph sent
+    now has a result, every earlier one has arrived. Graphs read by a scheduler
+    that takes them concurrently are in its count of graph updates in flight.
+    """
+    key = f"barrier-{next(_BARRIERS)}"
+    assert hd.compute({key: 0}, key, client, route="expr", timeout=TIMEOUT) == 0
+    helpers.wait_until(lambda: client.run_on_scheduler(helpers.graph_updates) == 0, TIMEOUT)
+
+
+def _forget(client: Any, keys: Any) -> None:
+    """Wait until the scheduler holds none of ``keys`` (an earlier test computed them).
+
+    A future released by an earlier computation is dropped by the client's
+    event loop, later: a new future made before that shares the old one's
+    state, done at once, while the scheduler still takes the new graph.
+    """
+    flat = list(hlg.graph.flatten_keys(keys))
+    helpers.wait_until(lambda: not client.run_on_scheduler(helpers.holds_any, keys=flat), TIMEOUT)
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_compute_array_example_equals_local_scheduler(client, route):
     total = _array_sum()
     keys = total.keys()
     expected = hlg.get(total, keys, scheduler="sync")
+    _forget(client, keys)  # the other route computes the same keys
     got = hd.compute(hlg.optimize(total, keys), keys, client, route=route, timeout=TIMEOUT)
     assert type(got) is type(expected)
     np.testing.assert_allclose(np.block(_as_lists(got)), np.block(_as_lists(expected)))
@@ -82,6 +111,7 @@ def test_compute_array_example_equals_local_scheduler(client, route):
 def test_compute_table_example_equals_local_scheduler(client, route):
     table = _load_table()
     sums = _table_sums(table)
+    _forget(client, sums.keys())  # the other route computes the same keys
     parts = hd.compute(sums, sums.keys(), client, route=route, timeout=TIMEOUT)
     got = table.concat([table.empty_like(sums.dtypes), *parts])
     expected = sums.compute(scheduler="sync")
@@ -92,19 +122,23 @@ def test_compute_table_example_equals_local_scheduler(client, route):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_submit_returns_futures_shaped_like_keys(client, route):
-    graph = {"a": 1, "b": (add, "a", 1), ("c", 0): (mul, "b", 10)}
-    futures = hd.submit(graph, ["b", [("c", 0)]], client, route=route)
+    # Keys of this route only: a future for a key the client still holds is done at
+    # once, while the scheduler may still be taking the new graph.
+    b, c = f"b-{route}", (f"c-{route}", 0)
+    graph = {"a": 1, b: (add, "a", 1), c: (mul, b, 10)}
+    futures = hd.submit(graph, [b, [c]], client, route=route)
     assert isinstance(futures[0], distributed.Future)
     assert _result(futures) == [2, [20]]
-    # Packed bytes carry their keys. New keys: a future for a key the client already
-    # holds is done at once, while the scheduler may still be taking the new graph.
-    packed = hlg.pack({"x": 3, ("y", 0): (mul, "x", 10)}, [("y", 0)])
+    # Packed bytes carry their keys.
+    y = (f"y-{route}", 0)
+    packed = hlg.pack({"x": 3, y: (mul, "x", 10)}, [y])
     assert _result(hd.submit(packed, client=client, route=route)) == [30]
 
 
 def _count_layers_per_process(client: Any, graph: Any, keys: Any, route: str) -> dict[str, int]:
     """Compute ``graph`` and check where its layers were materialised; return the expected."""
-    helpers.wait_until(lambda: client.run_on_scheduler(helpers.graph_updates) == 0, TIMEOUT)
+    _forget(client, keys)  # other tests compute the same keys
+    _settle(client)  # no earlier graph is counted
     client.run_on_scheduler(helpers.reset)
     client.run(helpers.reset)
     helpers.reset()
@@ -140,10 +174,11 @@ def test_no_shuffle_layer_is_materialised_in_the_client(client, route):
 
 
 def test_plugin_route_uses_the_plugin_and_expr_route_does_not(client):
+    _settle(client)
     before = client.run_on_scheduler(helpers.on_scheduler_graphs)
-    hd.compute({"a": 1}, "a", client, route="expr", timeout=TIMEOUT)
+    assert hd.compute({"by-expr": 1}, "by-expr", client, route="expr", timeout=TIMEOUT) == 1
     assert client.run_on_scheduler(helpers.on_scheduler_graphs) == before
-    hd.compute({"a": 2}, "a", client, route="plugin", timeout=TIMEOUT)
+    assert hd.compute({"by-plugin": 2}, "by-plugin", client, route="plugin", timeout=TIMEOUT) == 2
     assert client.run_on_scheduler(helpers.on_scheduler_graphs) == before + 1
     assert hd.route_of(client) == "plugin"
 
@@ -167,31 +202,34 @@ def test_scattered_futures_are_used_like_refs(client, route):
 @pytest.mark.parametrize("route", ROUTES)
 def test_retries_annotation_makes_a_flaky_task_succeed(client, route, tmp_path):
     marker = str(tmp_path / f"flaky-{route}")
+    retried, plain_key = f"flaky-{route}", f"not-retried-{route}"
     with hlg.annotate(retries=2):
-        layer = hlg.MaterializedLayer({"flaky": (helpers.fail_once, marker, 7)}, name="flaky")
-    assert hd.compute(layer, "flaky", client, route=route, timeout=TIMEOUT) == 7
+        layer = hlg.MaterializedLayer({retried: (helpers.fail_once, marker, 7)}, name=retried)
+    assert hd.compute(layer, retried, client, route=route, timeout=TIMEOUT) == 7
     marker2 = str(tmp_path / f"not-retried-{route}")
-    plain = hlg.MaterializedLayer({"flaky2": (helpers.fail_once, marker2, 7)}, name="flaky2")
+    plain = hlg.MaterializedLayer({plain_key: (helpers.fail_once, marker2, 7)}, name=plain_key)
     with pytest.raises(ConnectionError, match="first attempt fails"):
-        hd.compute(plain, "flaky2", client, route=route, timeout=TIMEOUT)
+        hd.compute(plain, plain_key, client, route=route, timeout=TIMEOUT)
 
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_workers_and_resources_annotations_place_tasks(client, workers, route):
-    tasks = {("where", i): (helpers.where, i) for i in range(4)}
+    tasks = {(f"where-{route}", i): (helpers.where, i) for i in range(4)}
     with hlg.annotate(workers=[workers["w1"]]):
-        on_w1 = hlg.MaterializedLayer(tasks, name="where")
+        on_w1 = hlg.MaterializedLayer(tasks, name=f"where-{route}")
     places = hd.compute(on_w1, list(tasks), client, route=route, timeout=TIMEOUT)
     assert {address for address, _ in places} == {workers["w1"]}
-    gpu_tasks = {("gpu", i): (helpers.where, i) for i in range(4)}
+    gpu_tasks = {(f"gpu-{route}", i): (helpers.where, i) for i in range(4)}
     with hlg.annotate(resources={"GPU": 1}):
-        on_gpu = hlg.MaterializedLayer(gpu_tasks, name="gpu")
+        on_gpu = hlg.MaterializedLayer(gpu_tasks, name=f"gpu-{route}")
     places = hd.compute(on_gpu, list(gpu_tasks), client, route=route, timeout=TIMEOUT)
     assert {address for address, _ in places} == {workers["w0"]}
 
 
 def _check_annotations_reach_tasks(client: Any, graph: Any, keys: Any, route: str) -> None:
     """Every annotation unpack expands per key is on that key's task state, and only there."""
+    _forget(client, keys)  # other tests compute the same keys
+    _settle(client)  # nothing recorded comes from an earlier graph
     client.run_on_scheduler(helpers.record_annotations)
     data = hlg.pack(graph, keys, cull=False)
     flat = hlg.unpack(data)
@@ -234,9 +272,11 @@ def test_per_role_annotations_reach_the_right_tasks(client, route):
 def test_priority_annotation_higher_runs_first(client, workers, route):
     with hlg.annotate(workers=[workers["w1"]]):
         with hlg.annotate(priority=-5):
-            low = hlg.MaterializedLayer({("low", i): (helpers.stamp, i) for i in range(6)})
+            low = hlg.MaterializedLayer({(f"low-{route}", i): (helpers.stamp, i) for i in range(6)})
         with hlg.annotate(priority=5):
-            high = hlg.MaterializedLayer({("high", i): (helpers.stamp, i) for i in range(6)})
+            high = hlg.MaterializedLayer(
+                {(f"high-{route}", i): (helpers.stamp, i) for i in range(6)}
+            )
     graph = hlg.HighLevelGraph(
         {low.name: low, high.name: high}, {low.name: set(), high.name: set()}
     )
@@ -248,10 +288,11 @@ def test_priority_annotation_higher_runs_first(client, workers, route):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_task_exception_reaches_the_client_with_its_key(client, route):
-    graph = {"a": 1, ("bad", 3): (helpers.boom, "a"), "after": (add, ("bad", 3), 1)}
+    bad, after = (f"bad-{route}", 3), f"after-{route}"
+    graph = {"a": 1, bad: (helpers.boom, "a"), after: (add, bad, 1)}
     with pytest.raises(ValueError, match="boom on 1") as info:
-        hd.compute(graph, "after", client, route=route, timeout=TIMEOUT)
-    assert "hlg: raised while computing key ('bad', 3)" in info.value.__notes__
+        hd.compute(graph, after, client, route=route, timeout=TIMEOUT)
+    assert f"hlg: raised while computing key {bad!r}" in info.value.__notes__
 
 
 @hlg.register_layer("tests.client-only")
@@ -280,9 +321,9 @@ class ClientOnlyLayer(hlg.Layer):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_layer_tag_missing_on_the_scheduler_is_a_clear_error(client, route):
-    layer = ClientOnlyLayer("client-only")
+    layer = ClientOnlyLayer(f"client-only-{route}")
     with pytest.raises(hlg.UnknownLayerError, match="'tests.client-only'") as info:
-        hd.compute(layer, "client-only", client, route=route, timeout=TIMEOUT)
+        hd.compute(layer, layer.name, client, route=route, timeout=TIMEOUT)
     assert "Import the module that defines it ('tests', by its tag) on the scheduler" in str(
         info.value
     )
@@ -323,7 +364,8 @@ def test_graph_needing_released_data_is_cancelled(client, route):
         plus.result(timeout=TIMEOUT)
     # Held data is found, and the collector runs again once the task states are built.
     y = client.scatter(1, hash=False)
-    assert hd.compute({f"again-{route}": (add, y, 1)}, f"again-{route}", client, route=route) == 2
+    again = f"again-{route}"
+    assert hd.compute({again: (add, y, 1)}, again, client, route=route, timeout=TIMEOUT) == 2
     assert client.run_on_scheduler(helpers.collector_enabled)
 
 
@@ -331,7 +373,8 @@ def test_plugin_route_survives_malformed_messages(client):
     for message in ({}, {"graph": "text", "keys": "k"}, {"keys": [["not", "a", "key"]]}):
         client._send_to_scheduler({"op": "hlg-update-graph", **message})
     # The connection is still up and the plugin still takes graphs.
-    assert hd.compute({"a": 5}, "a", client, route="plugin", timeout=TIMEOUT) == 5
+    key = "after-malformed"
+    assert hd.compute({key: 5}, key, client, route="plugin", timeout=TIMEOUT) == 5
 
 
 def test_plugin_route_refuses_bytes_that_are_not_a_graph(client):
@@ -358,6 +401,7 @@ def test_scheduler_task_groups_are_named_as_hlg_names_them(client, route):
         "load-features-1": (add, "0123456789abcdef0123456789abcdef", 0),
     }
     keys = list(graph)  # held while the scheduler is asked, so no group is forgotten
+    _forget(client, keys)  # the other route computes the same keys
     data = hlg.pack(graph, keys)
     futures = hd.submit(data, keys, client, route=route)
     assert _result(futures)[-1] == 1
@@ -389,9 +433,14 @@ def test_collection_takes_part_in_client_and_dask_compute_and_persist(client):
     keys = total.keys()
     expected = float(np.block(_as_lists(hlg.get(total, keys, scheduler="sync"))).sum())
     c = hd.collection(hlg.optimize(total, keys), keys, finalize=_block_sum)
-    assert client.compute(c).result(timeout=TIMEOUT) == expected
+    future = client.compute(c)
+    assert future.result(timeout=TIMEOUT) == expected
+    finalized = future.key
+    future.release()
+    _forget(client, [finalized, *hlg.graph.flatten_keys(keys)])  # dask.compute asks again
     with dask.config.set(scheduler=client):
         assert dask.compute(c)[0] == expected
+    _forget(client, keys)  # persist builds the blocks again, not dask.compute's results
     persisted = client.persist(c)
     assert len(persisted.futures) == len(list(hlg.graph.flatten_keys(keys)))
     assert all(f.result(timeout=TIMEOUT) is not None for f in persisted.futures.values())
