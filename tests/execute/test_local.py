@@ -1,5 +1,6 @@
 import _thread
 import gc
+import signal
 import threading
 import weakref
 
@@ -147,8 +148,17 @@ def test_keyboard_interrupt_stops_new_tasks_waits_and_reraises():
         def posttask(self, key, result, state, worker_id):
             finished.append(key)
 
+    interrupted = threading.Event()
+
+    def on_interrupt(signum, frame):
+        interrupted.set()
+        raise KeyboardInterrupt
+
     def interrupt(x):
         _thread.interrupt_main()
+        # Run on only once the main thread has taken the interrupt, however long the
+        # machine keeps it waiting; the scheduler then stops before this task ends.
+        assert interrupted.wait(60)
         return slow(x, 0.2)
 
     dsk = {"first": (interrupt, 1)}
@@ -157,6 +167,7 @@ def test_keyboard_interrupt_stops_new_tasks_waits_and_reraises():
     # garbage-collector callback or a finaliser the KeyboardInterrupt is printed and
     # dropped. With the collector off, it reaches the scheduler's own wait.
     gc.disable()
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         with pytest.raises(KeyboardInterrupt):
             hlg.get(
@@ -167,7 +178,9 @@ def test_keyboard_interrupt_stops_new_tasks_waits_and_reraises():
                 callbacks=[Record()],
             )
     finally:
+        signal.signal(signal.SIGINT, previous)
         gc.enable()
+    assert interrupted.is_set()
     assert started == ["first"]
     assert finished == ["first"]  # the running task was allowed to finish
 
