@@ -132,10 +132,17 @@ def run_with_timeout(func: Callable[[], Any], seconds: float = 60) -> Any:
     return out.get("value")
 
 
-def wait_for_file(started: str, go: str) -> str:
-    """Create ``started``, then return once ``go`` exists: a task the test releases."""
+def wait_for_file(started: str, go: str, timeout: float = 120) -> str:
+    """Create ``started``, then return once ``go`` exists: a task the test releases.
+
+    Raises TimeoutError after ``timeout`` seconds: a test that failed before
+    releasing it leaves no thread or process waiting forever.
+    """
     with open(started, "w"):
         pass
+    deadline = time.monotonic() + timeout
     while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{go} did not appear within {timeout} s")
         time.sleep(0.005)
     return "done"

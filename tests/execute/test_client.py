@@ -119,9 +119,11 @@ def test_unknown_scheduler_is_refused():
 # --------------------------------------------------------------------------- lifecycle
 
 
-def _until(condition):
+def _until(condition, timeout=120):
     # Poll for a state another thread or process reaches; no result depends on timing.
+    deadline = time.monotonic() + timeout
     while not condition():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s: {condition}"
         time.sleep(0.005)
 
 
