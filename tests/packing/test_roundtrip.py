@@ -69,7 +69,7 @@ def test_unpack_of_pack_holds_the_graphs_tasks(graph):
         assert_same_node(flat.tasks[key], node, f"task {key!r}")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.integers(-5, 5), st.integers(0, 20), st.dictionaries(st.text("ab", min_size=1), scalars))
 def test_unpack_of_pack_holds_a_lazy_layers_tasks(start, n, annotations):
     layer = RangeLayer("r", abs, start, start + n, annotations=annotations)
