@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from operator import add
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import hlg
 from hlg.testing import RangeLayer
+
+# CI runs the property tests on a fixed seed (HLG_HYPOTHESIS_PROFILE=ci, set by .ci/run), so
+# a result does not depend on the draw; a developer's run explores new examples each time.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HLG_HYPOTHESIS_PROFILE", "default"))
 
 
 def inc(x: int) -> int:
