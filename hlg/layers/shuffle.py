@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from hlg._gc import gc_paused_for
@@ -162,6 +162,45 @@ def take_piece(pieces: Any, group: int) -> Any:
             f"group {group}; return a mapping or sequence with a piece for every group "
             "0 .. route.nsplits - 1 (an empty piece where no row goes)"
         ) from None
+
+
+class _Columns:
+    """The tasks of a layer as columns, built by one :func:`~hlg.task.build_tasks` call.
+
+    One call builds one dict: building a dict per stage and role and merging
+    them took about 4% more CPU time for a 100-partition shuffle.
+    """
+
+    __slots__ = ("args", "funcs", "keys", "refs")
+
+    def __init__(self) -> None:
+        # Invariant: funcs, args and refs each give one item per key, in key order.
+        self.keys: list[Key] = []
+        self.funcs: list[Iterable[Any]] = []
+        self.args: list[Iterable[tuple[Any, ...]]] = []
+        self.refs: list[Iterable[tuple[int, ...]]] = []
+
+    def add(
+        self,
+        keys: Sequence[Key],
+        func: Any,
+        args: Iterable[tuple[Any, ...]],
+        refs: Iterable[tuple[int, ...]],
+    ) -> None:
+        """Add tasks calling ``func``: one argument tuple and reference positions per key."""
+        self.keys += keys
+        self.funcs.append(repeat(func, len(keys)))
+        self.args.append(args)
+        self.refs.append(refs)
+
+    def build(self) -> dict[Key, Task]:
+        """Build every task added, in the order added."""
+        return build_tasks(
+            self.keys,
+            chain.from_iterable(self.funcs),
+            chain.from_iterable(self.args),
+            chain.from_iterable(self.refs),
+        )
 
 
 class _ShuffleFields(TypedDict):
@@ -430,11 +469,10 @@ class _ShuffleBase(Layer):
 
     def _materialize(self) -> dict[Key, GraphNode]:
         plan = self.plan
-        out: dict[Key, GraphNode] = {}
+        out = _Columns()
         roles: dict[str, list[Key]] = {role: [] for role in ROLES}
         empty: tuple[Key, ...] = ()
         if self._has_empty():
-            out[self.empty_key] = self._empty_task()
             roles["empty"].append(self.empty_key)
             empty = (self.empty_key,)
         for s in range(plan.stages):
@@ -443,7 +481,10 @@ class _ShuffleBase(Layer):
             combines = roles["output" if s == plan.stages - 1 else "combine"]
             self._combine_tasks(s, targets, [p or empty for p in joined], out, combines)
         self._role_keys = roles
-        return out
+        tasks: dict[Key, GraphNode] = out.build()  # type: ignore[assignment]  # invariant dict
+        if empty:
+            return {self.empty_key: self._empty_task(), **tasks}
+        return tasks
 
     # Tasks are made a column at a time (keys, functions, argument tuples, reference
     # positions) by hlg.task.build_tasks: a 10,000-partition shuffle has 700,000 of
@@ -451,9 +492,7 @@ class _ShuffleBase(Layer):
     # combine's pieces are a slice of the column of piece keys, so each piece key is
     # built once and shared by its task and its combine's arguments.
 
-    def _split_tasks(
-        self, s: int, out: dict[Key, GraphNode], split_keys: list[Key]
-    ) -> list[_SplitKey]:
+    def _split_tasks(self, s: int, out: _Columns, split_keys: list[Key]) -> list[_SplitKey]:
         # The splits of stage ``s``.
         positions = [p for lo, hi in self.plan.sources(s) for p in range(lo, hi)]
         count = len(positions)
@@ -463,8 +502,7 @@ class _ShuffleBase(Layer):
             else list(zip(repeat(self.combine_name, count), repeat(s - 1), positions))
         )
         keys: list[_SplitKey] = list(zip(repeat(self.split_name, count), repeat(s), positions))
-        args = zip(sources, repeat(self._route(s)))
-        out.update(build_tasks(keys, repeat(self.split), args, repeat((0,))))
+        out.add(keys, self.split, zip(sources, repeat(self._route(s))), repeat((0,), count))
         split_keys.extend(keys)
         return keys
 
@@ -472,7 +510,7 @@ class _ShuffleBase(Layer):
         self,
         s: int,
         splits: list[_SplitKey],
-        out: dict[Key, GraphNode],
+        out: _Columns,
         piece_keys: list[Key],
     ) -> tuple[list[int], list[list[_PieceKey]]]:
         # The pieces of stage ``s``, block by block; returns the stage's combine
@@ -486,7 +524,7 @@ class _ShuffleBase(Layer):
         m = plan.divisor(s)
         targets: list[int] = []
         joined: list[list[_PieceKey]] = []
-        keys: list[Key] = []
+        keys: list[_PieceKey] = []
         args: list[tuple[_SplitKey, int]] = []
         for start, size, groups in self._blocks(s):
             block = splits[start : start + size]
@@ -497,7 +535,7 @@ class _ShuffleBase(Layer):
                 targets += range(first + g * m, first + (g + 1) * m)
                 joined += [column[i * size + r : (i + 1) * size : m] for r in range(m)]
             keys += column
-        out.update(build_tasks(keys, repeat(take_piece), args, repeat((0,))))
+        out.add(keys, take_piece, args, repeat((0,), len(keys)))
         piece_keys += keys
         return targets, joined
 
@@ -519,7 +557,7 @@ class _ShuffleBase(Layer):
         s: int,
         targets: list[int],
         joined: Sequence[Sequence[Key]],
-        out: dict[Key, GraphNode],
+        out: _Columns,
         combine_keys: list[Key],
     ) -> None:
         keys = (
@@ -530,7 +568,7 @@ class _ShuffleBase(Layer):
         combine, route = self.combine, self._route(s)
         args = [(combine, route, t, *pieces) for t, pieces in zip(targets, joined, strict=True)]
         refs = [_piece_positions(len(pieces)) for pieces in joined]
-        out.update(build_tasks(keys, repeat(combine_pieces), args, refs))
+        out.add(keys, combine_pieces, args, refs)
         combine_keys += keys
 
     def outside_references(self) -> list[tuple[Key, Key]] | None:

@@ -185,8 +185,9 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
         if envelope.keys is None and record.name not in needed:
             default_keys.extend(layer_tasks)
     _check_forward(forward, tasks, envelope.remote_keys)
+    # Default keys were taken from merged tasks; only requested keys need a look.
     keys = default_keys if envelope.keys is None else envelope.keys
-    for key in keys:
+    for key in envelope.keys or ():
         if key not in tasks and key not in envelope.remote_keys:
             raise MissingKeyError(
                 f"requested key {key!r} is produced by no layer of the packed graph"
@@ -391,7 +392,8 @@ def _merge_checked(
 ) -> None:
     # The decoder saw every other dependency of this layer before its dependent, so
     # only ``unseen`` needs a look, and the tasks merge in one C-level update.
-    if tasks and not tasks.keys().isdisjoint(layer_tasks):
+    # Two key views: isdisjoint then walks the smaller side (a dict would be walked whole).
+    if tasks and not tasks.keys().isdisjoint(layer_tasks.keys()):
         key = next(k for k in layer_tasks if k in tasks)
         raise DuplicateKeyError(
             f"layer {name!r} produces key {key!r}, which an earlier layer produced too"

@@ -219,6 +219,25 @@ def test_shuffle_layer_through_a_culled_graph_keeps_only_what_outputs_need():
     assert hlg.get(flat, ("s", 4)) == reference(parts, 9)[4]
 
 
+@pytest.mark.parametrize("other_first", [True, False])
+def test_shuffle_unpack_refuses_a_key_another_layer_produces(other_first):
+    # The other layer merges into the shuffle's many tasks, or the shuffle into its one.
+    x, _ = source(4)
+    other = hlg.MaterializedLayer({("piece-s", 1, 2, 0): 1}, name="other")
+    deps = {"s": {"x", "other"}} if other_first else {"s": {"x"}, "other": {"s"}}
+    graph = hlg.HighLevelGraph({"x": x, "other": other, "s": shuffle(4, 9, 2)}, deps)
+    with pytest.raises(hlg.DuplicateKeyError, match=r"\('piece-s', 1, 2, 0\)"):
+        hlg.unpack(hlg.pack(graph, cull=False))
+
+
+def test_packed_shuffle_without_keys_requests_every_key_of_the_last_layer():
+    x, _ = source(2)
+    layer = shuffle(2, 20, 3, empty=[])
+    assert layer.role_size("empty") == 1
+    flat = hlg.unpack(hlg.pack(graph_of(layer, x)))
+    assert flat.keys == list(layer.materialize()) and layer.empty_key in flat.keys
+
+
 def test_shuffle_roles_default_to_priority_on_splits_and_pieces():
     layer = shuffle(4, 6, 2, empty=[])
     flat = hlg.unpack(hlg.pack(layer, remote_keys=[("x", i) for i in range(4)]))
