@@ -91,6 +91,10 @@ def check_layer(
             layer.get_dependencies(key) == tasks[key].dependencies,
             f"{layer!r}: get_dependencies({key!r}) differs from the task's dependencies",
         )
+    outputs = layer.output_keys()
+    if outputs is not None:
+        stray = [k for k in outputs if k not in tasks]
+        _assert(not stray, f"{layer!r}: output_keys() gives keys it does not build: {stray[:3]}")
     external = frozenset(d for node in tasks.values() for d in node.dependencies) - set(keys)
     packed = _check_round_trip(layer, tasks, external)
     if max_packed_bytes is not None:

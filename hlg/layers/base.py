@@ -163,6 +163,24 @@ class Layer(Mapping[Key, GraphNode]):
         tasks = self.materialize()
         return tasks, self.outside_references()
 
+    def output_keys(self) -> Iterable[Key] | None:
+        """Return the keys of the layer's results, or ``None`` when every task is one.
+
+        When bytes are packed without requested keys, the unpacker computes the
+        results of the layers no other layer depends on. A layer whose tasks
+        include intermediate steps (a shuffle's splits and pieces) names its
+        results here, so that a scheduler does not hold every intermediate
+        value as a result. Each key must be one of the layer's tasks. It must
+        not need the tasks built.
+
+        Examples
+        --------
+        >>> from hlg.testing import RangeLayer
+        >>> RangeLayer("r", abs, 0, 3).output_keys() is None  # each of its tasks is a result
+        True
+        """
+        return None
+
     def filter_keys(self, keys: Iterable[object]) -> Collection[Key]:
         """Return those of ``keys`` that this layer produces, each once.
 

@@ -389,6 +389,17 @@ class _ShuffleBase(Layer):
         if role == "empty" and self._has_empty():
             yield self.empty_key
 
+    def output_keys(self) -> Iterable[Key]:
+        """Return the keys of the kept output partitions, without building tasks.
+
+        Examples
+        --------
+        >>> layer = ShuffleLayer("s", "x", 4, dict, list, npartitions_out=3, stages=2)
+        >>> list(layer.output_keys())
+        [('s', 0), ('s', 1), ('s', 2)]
+        """
+        return self.role_keys("output")
+
     def __iter__(self) -> Iterator[Key]:
         for role in ROLES:
             yield from self._keys_of(role)

@@ -183,7 +183,7 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
             LayerSummary(record.name, record.tag, len(layer_tasks), record.dependencies)
         )
         if envelope.keys is None and record.name not in needed:
-            default_keys.extend(layer_tasks)
+            default_keys.extend(_outputs(record.name, layer, layer_tasks))
     _check_forward(forward, tasks, envelope.remote_keys)
     # Default keys were taken from merged tasks; only requested keys need a look.
     keys = default_keys if envelope.keys is None else envelope.keys
@@ -193,6 +193,21 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
                 f"requested key {key!r} is produced by no layer of the packed graph"
             )
     return FlatGraph(tasks, keys, envelope.remote_keys, annotations, tuple(summaries))
+
+
+def _outputs(name: str, layer: Layer, tasks: Mapping[Key, GraphNode]) -> Iterable[Key]:
+    """Return the results of a layer nothing depends on: every task, or those it names."""
+    outputs = layer.output_keys()
+    if outputs is None:
+        return tasks
+    keys = list(outputs)
+    for key in keys:
+        if key not in tasks:
+            raise LayerClassError(
+                f"layer {name!r}: {type(layer).__name__}.output_keys() gave {key!r}, which is "
+                "not one of its tasks; return only keys the layer builds"
+            )
+    return keys
 
 
 def _expand_roles(

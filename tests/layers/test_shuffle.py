@@ -230,12 +230,23 @@ def test_shuffle_unpack_refuses_a_key_another_layer_produces(other_first):
         hlg.unpack(hlg.pack(graph, cull=False))
 
 
-def test_packed_shuffle_without_keys_requests_every_key_of_the_last_layer():
-    x, _ = source(2)
+def test_packed_shuffle_without_keys_requests_its_outputs_only():
+    x, parts = source(2)
     layer = shuffle(2, 20, 3, empty=[])
     assert layer.role_size("empty") == 1
     flat = hlg.unpack(hlg.pack(graph_of(layer, x)))
-    assert flat.keys == list(layer.materialize()) and layer.empty_key in flat.keys
+    # Splits, pieces, intermediate combines and the empty partition are not results.
+    assert flat.keys == [("s", j) for j in range(20)] == list(layer.role_keys("output"))
+    assert len(flat.tasks) > len(flat.keys) + 2
+    assert [sorted(p) for p in hlg.get(flat)] == reference(parts, 20)
+
+
+def test_packed_culled_shuffle_without_keys_requests_the_kept_outputs():
+    x, _ = source(4)
+    layer, _ = shuffle(4, 30, 2).cull([("s", 3), ("s", 17), ("s", 18)])
+    flat = hlg.unpack(hlg.pack(graph_of(layer, x), cull=False))
+    assert flat.keys == [("s", 3), ("s", 17), ("s", 18)]
+
 
 
 def test_shuffle_roles_default_to_priority_on_splits_and_pieces():

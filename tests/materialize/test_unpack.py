@@ -184,6 +184,26 @@ def test_a_layer_class_without_unpack_state_is_blamed_not_the_data():
         hlg.unpack(data)
 
 
+def test_output_keys_that_are_not_tasks_are_blamed_naming_the_layer_and_key():
+    data, _ = _packed_with(
+        "tests.blame.outputs",
+        unpack_state=classmethod(lambda cls, state, decoder, *, name, annotations: cls(name)),
+        output_keys=lambda self: [("c", 0), ("elsewhere", 0)],
+    )
+    with pytest.raises(hlg.LayerClassError, match=r"layer 'c'.*\('elsewhere', 0\)"):
+        hlg.unpack(data)
+
+
+def test_output_keys_name_the_results_when_no_keys_are_requested():
+    data, _ = _packed_with(
+        "tests.blame.outputs-none",
+        unpack_state=classmethod(lambda cls, state, decoder, *, name, annotations: cls(name)),
+        output_keys=lambda self: [],
+    )
+    flat = hlg.unpack(data)
+    assert flat.keys == [] and list(flat.tasks) == [("c", 0)]
+
+
 def test_an_unpack_state_with_the_wrong_signature_is_blamed():
     data, _ = _packed_with(
         "tests.blame.signature", unpack_state=classmethod(lambda cls, state: cls("c"))
