@@ -248,7 +248,6 @@ def test_packed_culled_shuffle_without_keys_requests_the_kept_outputs():
     assert flat.keys == [("s", 3), ("s", 17), ("s", 18)]
 
 
-
 def test_shuffle_roles_default_to_priority_on_splits_and_pieces():
     layer = shuffle(4, 6, 2, empty=[])
     flat = hlg.unpack(hlg.pack(layer, remote_keys=[("x", i) for i in range(4)]))
