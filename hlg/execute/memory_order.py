@@ -62,7 +62,8 @@ State vocabulary (lists indexed by task number):
   tasks runs through; entries for tasks already run are skipped when popped
   (tasks only become more eager, never less);
 - ``done[t]``: ``t`` has run in the walk under way; ``entered[t]``: the walk has
-  pushed ``t``'s dependencies and runs ``t`` when it is back to it;
+  pushed ``t``'s dependencies, above a mark ``~t`` (negative) where it runs ``t``
+  when it is back to it;
 - ``stack`` / ``goals``: the depth-first walk, each task below its dependencies;
 - ``produced``: results of the dynamic walk in the order produced.
 """
@@ -233,7 +234,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
     by_key = push_key.__getitem__
     done = [False] * n
     is_done = done.__getitem__
-    entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
+    entered = [False] * n  # dependencies pushed above its mark ~t, where it runs
     cursor = [0] * n
     result: list[int] = []
     run = result.append
@@ -256,23 +257,24 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     if not outputs:
                         return None  # tasks left that no output leads to: a cycle
                     stack.append(outputs.pop())
-                t = stack[-1]
-                if done[t]:
-                    stack.pop()
-                elif entered[t]:
-                    stack.pop()
-                    break
-                else:
+                t = stack.pop()
+                if t < 0:  # back at a task whose dependencies were pushed: run it
+                    t = ~t
+                    if not done[t]:
+                        break
+                elif not done[t]:
+                    if entered[t]:
+                        return None  # met again above its own mark: it needs itself, a cycle
                     entered[t] = True
                     ds = deps[t]
                     if ds:
                         children = list(filterfalse(is_done, ds))
                         if children:
+                            stack.append(~t)
                             if len(children) > 1:
                                 children.sort(key=by_key)
                             stack += children
                             continue
-                    stack.pop()
                     break
             if missing[t]:
                 return None  # back at a task whose dependency needs it: a cycle
