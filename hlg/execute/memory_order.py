@@ -62,7 +62,8 @@ State vocabulary (lists indexed by task number):
   tasks runs through; entries for tasks already run are skipped when popped
   (tasks only become more eager, never less);
 - ``done[t]``: ``t`` has run in the walk under way; ``entered[t]``: the walk has
-  pushed ``t``'s dependencies and runs ``t`` when it is back to it;
+  pushed ``t``'s dependencies, above a mark ``~t`` (negative) where it runs ``t``
+  when it is back to it;
 - ``stack`` / ``goals``: the depth-first walk, each task below its dependencies;
 - ``produced``: results of the dynamic walk in the order produced.
 """
@@ -197,13 +198,11 @@ class _Graph:
         else:
             self.outputs = [t for t in dict.fromkeys(outputs) if not waiting[t]]
         # A task must release one result to be eager, or none if nothing needs it; a
-        # dependency is released by its dependent when that is its only one (True
-        # counts as 1 in the sum).
-        single = [w == 1 for w in waiting].__getitem__
-        self.owed = [
-            ((1 if w else 0) - sum(map(single, ds))) if ds else (1 if w else 0)
-            for ds, w in zip(deps, waiting, strict=True)
-        ]
+        # dependency is released by its dependent when that is its only one.
+        self.owed = owed = [1 if w else 0 for w in waiting]
+        for ds in dependents:
+            if len(ds) == 1:
+                owed[ds[0]] -= 1
         eager = [t for t in sinks if not missing[t]]  # lone tasks: they cost nothing to run
         eager.reverse()  # popped from the end: lone tasks run in graph order
         self.eager = eager
@@ -235,7 +234,7 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
     by_key = push_key.__getitem__
     done = [False] * n
     is_done = done.__getitem__
-    entered = [False] * n  # dependencies pushed; it runs when the walk is back to it
+    entered = [False] * n  # dependencies pushed above its mark ~t, where it runs
     cursor = [0] * n
     result: list[int] = []
     run = result.append
@@ -258,21 +257,25 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     if not outputs:
                         return None  # tasks left that no output leads to: a cycle
                     stack.append(outputs.pop())
-                t = stack[-1]
-                if done[t]:
-                    stack.pop()
-                elif entered[t]:
-                    stack.pop()
-                    break
-                else:
-                    entered[t] = True
-                    children = list(filterfalse(is_done, deps[t]))
-                    if not children:
-                        stack.pop()
+                t = stack.pop()
+                if t < 0:  # back at a task whose dependencies were pushed: run it
+                    t = ~t
+                    if not done[t]:
                         break
-                    if len(children) > 1:
-                        children.sort(key=by_key)
-                    stack += children
+                elif not done[t]:
+                    if entered[t]:
+                        return None  # met again above its own mark: it needs itself, a cycle
+                    entered[t] = True
+                    ds = deps[t]
+                    if ds:
+                        children = list(filterfalse(is_done, ds))
+                        if children:
+                            stack.append(~t)
+                            if len(children) > 1:
+                                children.sort(key=by_key)
+                            stack += children
+                            continue
+                    break
             if missing[t]:
                 return None  # back at a task whose dependency needs it: a cycle
         if held > peak:  # noqa: PLR1730 (a call to max costs more in this loop)
@@ -295,9 +298,10 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     make_eager(u)
             elif not w:
                 held -= 1
-        if dependents[t]:
+        us = dependents[t]
+        if us:
             held += 1
-            for u in dependents[t]:
+            for u in us:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and owed[u] <= 0:
@@ -313,8 +317,9 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
     hold ``bound`` results or more: the static walk's order is then at least as
     good. Written inline like :func:`_static_walk`, for the same reason.
     """
-    deps, dependents = g.deps, g.dependents
-    by_key = _goal_order(g, first).__getitem__
+    deps = g.deps
+    dependents, push_key = _goal_order(g, first)
+    by_key = push_key.__getitem__
     missing, waiting, owed, eager = g.start()
     n = len(deps)
     done, cursor = [False] * n, [0] * n
@@ -381,10 +386,11 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
                     make_eager(u)
             elif not w:
                 held -= 1
-        if dependents[t]:
+        us = dependents[t]
+        if us:
             held += 1
             produced.append(t)
-            for u in dependents[t]:
+            for u in us:
                 m = missing[u] - 1
                 missing[u] = m
                 if not m and owed[u] <= 0:
@@ -392,28 +398,33 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
     return result
 
 
-def _goal_order(g: _Graph, first: list[int]) -> list[int]:
-    """Sort dependents by the static walk's order; return the dynamic walk's push order.
+def _goal_order(g: _Graph, first: list[int]) -> tuple[list[list[int]], list[int]]:
+    """Return dependents in the static walk's order, and the dynamic walk's push order.
 
     Dependencies with the most work below them (tasks below, counted once per
     path, capped) are walked first, then in static order. The last pushed is
-    walked first, so the key ascends to the first to walk.
+    walked first, so the key ascends to the first to walk. One pass in static
+    order does it all: each task comes after its dependencies, so its work is
+    known when it is reached, and appending it to its dependencies' lists keeps
+    those lists in static order without sorting them.
     """
     n = len(first)
-    rank = [0] * n
-    for i, t in enumerate(first):
-        rank[t] = i
-    by_rank = rank.__getitem__
-    for ds in g.dependents:
-        if len(ds) > 1:
-            ds.sort(key=by_rank)
     deps = g.deps
+    dependents: list[list[int]] = [[] for _ in range(n)]
     work = [1] * n
-    get = work.__getitem__
-    for t in first:
+    push_key = [0] * n
+    stride = n + 1
+    for i, t in enumerate(first):
         ds = deps[t]
         if ds:
-            w = 1 + sum(map(get, ds))
-            work[t] = w if w < _WORK_CAP else _WORK_CAP
-    stride = n + 1
-    return [w * stride - r for w, r in zip(work, rank, strict=True)]
+            w = 1
+            for d in ds:
+                dependents[d].append(t)
+                w += work[d]
+            if w > _WORK_CAP:  # noqa: PLR1730 (a call to min costs more in this loop)
+                w = _WORK_CAP
+            work[t] = w
+            push_key[t] = w * stride - i
+        else:
+            push_key[t] = stride - i
+    return dependents, push_key

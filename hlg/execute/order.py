@@ -13,6 +13,7 @@ recurses: a chain of a million tasks is ordered without the C stack.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping
+from itertools import compress
 from typing import Any
 
 from hlg._gc import gc_paused_for
@@ -116,20 +117,38 @@ def order_tasks(
     >>> order_tasks(tasks, roots=["y"])
     {'x': 0, 'y': 1}
     """
-    if roots is None:
-        keys = list(tasks)
-        nodes = list(tasks.values())
-    else:
-        needed = _needed(tasks, roots, known)
-        keys = [key for key in tasks if key in needed]
-        nodes = [tasks[key] for key in keys]
+    keys = list(tasks)
+    nodes = list(tasks.values())
     # The walks build a few small lists per task, none of them in a cycle.
     with gc_paused_for(len(keys)):
-        index, deps = _numbered(keys, nodes)
-        outputs = None if roots is None else [index[r] for r in roots if r in index]
+        index = dict(zip(keys, range(len(keys)), strict=True))
+        deps = _positions(index, nodes)
+        outputs = None
+        if roots is not None:
+            roots = list(roots)
+            if deps is None:  # some dependencies are not tasks: known data, or missing
+                needed = _needed(tasks, roots, known)
+                keys = [key for key in keys if key in needed]
+                nodes = [tasks[key] for key in keys]
+                index = dict(zip(keys, range(len(keys)), strict=True))
+                deps = _positions(index, nodes)
+            outputs = [index[r] for r in roots if r in index]
+        if deps is None:
+            deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+        elif outputs is not None:
+            keys, deps, outputs = _reached(keys, deps, outputs)
         # On a cycle, what can run comes first; the scheduler finds and names the cycle.
         numbers = memory_order(deps, outputs)
         return dict(zip(map(keys.__getitem__, numbers), range(len(keys)), strict=True))
+
+
+def _positions(index: dict[Key, int], nodes: list[GraphNode]) -> list[list[int]] | None:
+    """Return each node's dependencies as positions, or ``None`` if one is not in ``index``."""
+    get = index.__getitem__
+    try:
+        return [list(map(get, node.dependencies)) for node in nodes]
+    except KeyError:
+        return None
 
 
 def _numbered(keys: list[Key], nodes: list[GraphNode]) -> tuple[dict[Key, int], list[list[int]]]:
@@ -138,12 +157,44 @@ def _numbered(keys: list[Key], nodes: list[GraphNode]) -> tuple[dict[Key, int], 
     Dependencies that are not among ``keys`` are left out: known data, or ignored.
     """
     index = dict(zip(keys, range(len(keys)), strict=True))
-    get = index.__getitem__
-    try:
-        deps = [list(map(get, node.dependencies)) for node in nodes]
-    except KeyError:
+    deps = _positions(index, nodes)
+    if deps is None:
         deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
     return index, deps
+
+
+def _reached(
+    keys: list[Key], deps: list[list[int]], outputs: list[int]
+) -> tuple[list[Key], list[list[int]], list[int]]:
+    """Keep the tasks ``outputs`` need, numbered again in graph order.
+
+    Every dependency is a task here, so the walk goes by position: indexing a
+    list costs less than hashing a tuple key into a set.
+    """
+    n = len(deps)
+    seen = [False] * n
+    stack: list[int] = []
+    for t in outputs:
+        if not seen[t]:
+            seen[t] = True
+            stack.append(t)
+    while stack:
+        for d in deps[stack.pop()]:
+            if not seen[d]:
+                seen[d] = True
+                stack.append(d)
+    kept = list(compress(range(n), seen))
+    if len(kept) == n:
+        return keys, deps, outputs
+    renumber = [0] * n
+    for i, t in enumerate(kept):
+        renumber[t] = i
+    get = renumber.__getitem__
+    return (
+        [keys[t] for t in kept],
+        [list(map(get, deps[t])) for t in kept],
+        list(map(get, outputs)),
+    )
 
 
 def _needed(

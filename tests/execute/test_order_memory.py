@@ -142,6 +142,24 @@ def test_order_tasks_with_roots_orders_what_they_need_by_memory():
     assert abs(priority[wanted[0]] - priority[wanted[1]]) < len(priority) // 2
 
 
+def test_order_tasks_with_roots_orders_the_needed_tasks_as_a_graph_of_only_them():
+    graph = rechunk_map_reduce_cohorts()
+    tasks = hlg.convert_graph(graph)
+    wanted = [("transpose", 0, 0, 0), ("transpose", 1, 0, 0)]
+    priority = order_tasks(tasks, roots=iter(wanted))  # roots are read once
+    needed = {k: graph[k] for k in tasks if k in priority}
+    assert priority == order_tasks(hlg.convert_graph(needed), roots=wanted)
+    assert 0 < len(priority) < len(tasks)
+
+
+def test_order_tasks_with_roots_accepts_known_data_and_names_a_missing_key():
+    ref = hlg.TaskRef
+    tasks = {"b": hlg.Task(f, ref("a")), "c": hlg.Task(f, ref("b")), "d": hlg.Task(f, ref("z"))}
+    assert order_tasks(tasks, roots=["c"], known={"a"}) == {"b": 0, "c": 1}
+    with pytest.raises(hlg.MissingDependencyError, match="'b' needs 'a'"):
+        order_tasks(tasks, roots=["c"], known=set())
+
+
 def test_order_handles_deep_chains_and_wide_fans_without_recursion():
     chain = {("c", 0): (f,)}
     chain.update({("c", i): (f, ("c", i - 1)) for i in range(1, 50_000)})
