@@ -216,3 +216,11 @@ def test_cull_sweep_gives_way_for_a_missing_key():
     layer = MaterializedLayer({"a": 1, "b": (inc, "a")}, name="m")
     with pytest.raises(hlg.MissingKeyError, match="layer 'm' has no key 'zz'"):
         layer.cull(["b", "a", "zz"])
+
+
+def test_filter_keys_keeps_the_given_order_when_the_layer_holds_every_key():
+    from hlg.layers.base import PendingKeys
+
+    layer = MaterializedLayer({"a": 1, "b": 2, "c": 3}, name="m")
+    assert layer.filter_keys(PendingKeys.of(["c", "a"])) == ["c", "a"]
+    assert set(layer.filter_keys(PendingKeys.of(["c", "zz", "a"]))) == {"a", "c"}
