@@ -186,12 +186,11 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
             default_keys.extend(layer_tasks)
     _check_forward(forward, tasks, envelope.remote_keys)
     keys = default_keys if envelope.keys is None else envelope.keys
-    if not all(map(tasks.__contains__, keys)):  # nearly always: membership checked in C
-        for key in keys:
-            if key not in tasks and key not in envelope.remote_keys:
-                raise MissingKeyError(
-                    f"requested key {key!r} is produced by no layer of the packed graph"
-                )
+    for key in keys:
+        if key not in tasks and key not in envelope.remote_keys:
+            raise MissingKeyError(
+                f"requested key {key!r} is produced by no layer of the packed graph"
+            )
     return FlatGraph(tasks, keys, envelope.remote_keys, annotations, tuple(summaries))
 
 
