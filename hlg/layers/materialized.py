@@ -3,8 +3,9 @@
 Tasks given dask-style (tuples, keys, lists) stay as given until something
 needs them as nodes. Culling does not: it reads the references of each kept
 value straight from the tuple (:func:`hlg.convert.plain_refs`, the test the
-converter and the packer use too), so that ``pack(graph, keys)`` walks the
-dict once to cull it and once to encode what is kept, and builds no task.
+converter and the packer use too, applied inline where the cull sweeps the
+dict), so that ``pack(graph, keys)`` walks the dict once to cull it and once to
+encode what is kept, and builds no task.
 
 A culled layer lists its tasks in dependency order, each after the tasks of
 the layer it needs, so that the unpacker proves them acyclic as it merges
@@ -23,7 +24,7 @@ from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks, hold_culled_tasks_with
 from hlg.layers.registry import register_layer
-from hlg.task import GraphNode, apply
+from hlg.task import INT_END, INT_MIN, PLAIN_SCALARS, GraphNode, apply
 
 if TYPE_CHECKING:
     from hlg.packing.codec import Decoder, Encoder, PreEncoded
@@ -174,13 +175,18 @@ class MaterializedLayer(Layer):
         self._lock = threading.Lock()
 
     def _culled_raw(
-        self, raw: dict[Key, Any], plain: list[tuple[int, ...] | None], known: set[Key]
+        self,
+        raw: dict[Key, Any],
+        plain: list[tuple[int, ...] | None],
+        known: Container[object] | None,
+        known_all: bool,
     ) -> MaterializedLayer:
-        # This layer keeping the dask-style tasks ``raw``, whose references are all in
-        # ``known`` (kept keys and external keys): membership in one set, checked in C.
-        # ``plain``: what plain_refs gave for each task, kept for packing.
+        # This layer keeping the dask-style tasks ``raw``, whose references are all
+        # among ``raw`` and ``known`` (or in ``known`` alone, with ``known_all``): after
+        # a partial cull, the kept and external keys, membership in one set, checked
+        # in C. ``plain``: what plain_refs gave for each task, kept for packing.
         layer = MaterializedLayer.from_nodes({}, self.name, self.annotations)
-        layer._set_state(raw=raw, known_keys=known, known_all=True, plain=plain)
+        layer._set_state(raw=raw, known_keys=known, known_all=known_all, plain=plain)
         return layer
 
     def _reference_keys(self, raw: dict[Key, Any]) -> Container[object]:
@@ -255,6 +261,10 @@ class MaterializedLayer(Layer):
         """Return those of ``keys`` that this layer produces, intersected in C when possible."""
         mine = self._keys()
         if isinstance(keys, dict):
+            if mine.keys() >= keys.keys():
+                # All of them, listed in their given order: a cull then reads the
+                # keys in the order they were made, which is faster than hash order.
+                return list(keys)
             return keys.keys() & mine.keys()
         return super().filter_keys(keys)
 
@@ -277,8 +287,10 @@ class MaterializedLayer(Layer):
             kept, external = cull_tasks(self.name, self._tasks, keys)
             return MaterializedLayer.from_nodes(kept, self.name, self.annotations), external
         kept_raw, plain, external = _cull_raw(self.name, raw, self._reference_keys(raw), keys)
-        known = external.union(kept_raw)
-        return self._culled_raw(kept_raw, plain, known), external
+        if kept_raw is raw:
+            # Everything kept: the keys the references were found among stay the same.
+            return self._culled_raw(raw, plain, self._known_keys, self._known_all), external
+        return self._culled_raw(kept_raw, plain, external.union(kept_raw), True), external
 
     def pack_state(self, encoder: Encoder) -> PreEncoded[MaterializedState]:
         """Pack the tasks, each function once in the envelope's function table."""
@@ -324,16 +336,16 @@ def _cull_raw(
     A dict graph is nearly always written in dependency order; then one sweep
     from its end finds what is kept, and keeps the dict's order. The sweep is
     tried when the keys are many, and gives way to a walk from the keys when
-    it finds a task written before one it needs.
+    it finds a task written before one it needs, or a key that ``raw`` lacks.
     """
     wanted = list(keys)
-    if not raw.keys() >= set(wanted):
-        key = next(k for k in wanted if k not in raw)
-        raise MissingKeyError(f"layer {name!r} has no key {key!r}")
     if len(wanted) * 8 >= len(raw):
         swept = _sweep_raw(raw, known, wanted)
         if swept is not None:
             return swept
+    if not raw.keys() >= set(wanted):
+        key = next(k for k in wanted if k not in raw)
+        raise MissingKeyError(f"layer {name!r} has no key {key!r}")
     return _walk_raw(raw, known, wanted)
 
 
@@ -350,42 +362,108 @@ def _raw_dependencies(
 
 
 def _sweep_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key]) -> _RawCull | None:
-    # From the last task to the first; None if a task needs one written after it.
-    # Needed key -> whether the sweep has passed it (and so found what it needs).
-    passed = dict.fromkeys(wanted, False)
-    found: list[Key] = []
+    # From the last task to the first; None if a task needs one written after it, or if
+    # a wanted key is not in ``raw``. plain_refs is inlined for the plain tasks, nearly
+    # every task, so that each argument that may be a key is looked up once, in
+    # ``state`` (``known`` holds the keys of ``raw``, so ``state`` answers for them).
+    # Each key of ``raw``, in its order -> 0: not needed; 1: needed; 2: passed and kept.
+    state = dict.fromkeys(raw, 0)
+    state.update(dict.fromkeys(wanted, 1))
+    if len(state) != len(raw):
+        return None  # a wanted key not in ``raw``
+    look = state.get
+    # Keys beyond those of ``raw`` that values may refer to.
+    other = None if known is raw else known
     found_refs: list[tuple[int, ...] | None] = []
     external: set[Key] = set()
-    for key in reversed(raw):
-        if key not in passed:
+    checked_func: Any = _UNCHECKED  # the last function found callable and not apply
+    # The sweep reads each key's state as it passes it: the states of keys not reached
+    # yet change as their dependents mark them needed, but never the dict's size.
+    for (key, value), needed in zip(reversed(raw.items()), reversed(state.values()), strict=True):
+        if not needed:
             continue
-        value = raw[key]
-        # The plain-task case of _raw_dependencies, inlined: nearly every task.
-        refs = None
-        if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
-            args = value[1:]
-            refs = plain_refs(args, known)
-        deps: Iterable[Key]
-        if refs is not None:
-            deps = map(args.__getitem__, refs)
+        refs: list[int] | None = None
+        if type(value) is tuple and value:
+            func = value[0]
+            if func is checked_func or (callable(func) and func is not apply):
+                checked_func = func
+                refs = []
+                i = -2  # the position among the arguments, value[1:]
+                try:
+                    for arg in value:
+                        i += 1
+                        t = type(arg)
+                        if t in _KEY_TYPES and (t is not int or INT_MIN <= arg < INT_END):
+                            s = look(arg)  # TypeError: a tuple holding unhashable values
+                            if s is None:
+                                if other is not None and arg in other:
+                                    external.add(arg)
+                                elif t is not tuple or _plain_literal(arg):
+                                    continue  # a literal
+                                else:
+                                    refs = None
+                                    break
+                            elif s == 0:
+                                state[arg] = 1
+                            elif s == 2:
+                                return None  # a dependency written after its dependent
+                            refs.append(i)
+                        elif i >= 0 and t not in PLAIN_SCALARS:
+                            refs = None
+                            break
+                except TypeError:
+                    refs = None
+        if refs is None:
+            if not _mark_converted(value, known, state, external):
+                return None
+            found_refs.append(None)
         else:
-            deps, refs = _raw_dependencies(value, known)
-        for dep in deps:
-            state = passed.get(dep)  # keys of ``passed`` are keys of ``raw``
-            if state is None:
-                if dep in raw:
-                    passed[dep] = False
-                else:
-                    external.add(dep)
-            elif state:
-                return None  # a dependency written after its dependent
-        passed[key] = True
-        found.append(key)
-        found_refs.append(refs)
-    if len(found) != len(passed):
+            found_refs.append(tuple(refs))
+        state[key] = 2
+    if 1 in state.values():
         return None  # a dependency written after its dependent, and passed unneeded
     found_refs.reverse()
-    return {key: raw[key] for key in reversed(found)}, found_refs, external
+    if len(found_refs) == len(raw):
+        return raw, found_refs, external  # all kept, in the same order
+    kept = {key: value for (key, value), s in zip(raw.items(), state.values(), strict=True) if s}
+    return kept, found_refs, external
+
+
+def _mark_converted(
+    value: Any, known: Container[object], state: dict[Key, int], external: set[Key]
+) -> bool:
+    # _sweep_raw for a value that is not a plain task: mark its dependencies, found by
+    # converting it, needed. False if one was passed already. Those that _sweep_raw
+    # marked before it found the value not plain are among them.
+    for dep in convert_task(value, known).dependencies:
+        s = state.get(dep)
+        if s is None:
+            external.add(dep)
+        elif s == 0:
+            state[dep] = 1
+        elif s == 2:
+            return False  # a dependency written after its dependent
+    return True
+
+
+# The types of keys that are not tuples, and tuples: the arguments that may be keys.
+_KEY_TYPES = frozenset({tuple, str, bytes, int, float})
+
+
+# Stands for no function yet in _sweep_raw: nothing in a graph is this object.
+_UNCHECKED = object()
+
+
+def _plain_literal(arg: tuple[Any, ...]) -> bool:
+    # Whether a tuple argument that is not a key is plain: plain_refs's test.
+    for part in arg:
+        u = type(part)
+        if u is int:
+            if not INT_MIN <= part < INT_END:
+                return False
+        elif u not in PLAIN_SCALARS:
+            return False
+    return True
 
 
 def _walk_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key]) -> _RawCull:

@@ -21,7 +21,7 @@ from hlg.errors import (
     ResourceLimitError,
     UnpackError,
 )
-from hlg.keys import Key, is_key
+from hlg.keys import Key, all_keys, is_key
 from hlg.limits import Limits, check_distinct_hashes
 from hlg.packing.codec import Decoder
 from hlg.task import SerializedFunction
@@ -257,7 +257,7 @@ def _keys(value: Any, field: str) -> list[Key] | None:
         return None
     if type(value) is not tuple:
         raise UnpackError(f"the envelope's {field!r} is not an array")
-    for key in value:
-        if not is_key(key):
-            raise UnpackError(f"the envelope's {field!r} holds {key!r}, which is not a key")
+    if not all_keys(value):  # checked by type, in C
+        key = next(k for k in value if not is_key(k))
+        raise UnpackError(f"the envelope's {field!r} holds {key!r}, which is not a key")
     return list(value)

@@ -3,9 +3,12 @@ import importlib
 from operator import add
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import hlg
 from hlg import MaterializedLayer, apply
+from hlg.convert import KeyUnion, plain_refs
 from hlg.layers import materialized
 from hlg.testing import check_layer
 
@@ -145,3 +148,79 @@ def test_pack_for_keys_needs_no_task_sort_and_no_full_collection(monkeypatch):
         gc.callbacks.remove(count_full)
     assert collections == [] and sorted_sizes == [1]  # only the one layer was sorted
     assert len(flat) == 2 * 2_500 + 2_500 and flat.keys == wanted
+
+
+# -- the sweep agrees with the walk ------------------------------------------------------
+
+_names = st.sampled_from(["a", "b", ("t", 0), ("t", 1), ("t", 2), 7, 2.5, b"k"])
+_external = [("ext", 0), "ext"]
+_arguments = st.one_of(
+    _names,
+    st.sampled_from(_external),
+    st.sampled_from([None, True, 3, 1 << 70, -(1 << 63) - 1, 0.5, "lit", b"lit", ("lit", 1, None)]),
+    st.sampled_from([("lit", [1]), ("t", (0,)), ["a", 1], {"a"}, (inc, "a"), ("lit", 1 << 70)]),
+)
+_values = st.one_of(
+    st.tuples(st.sampled_from([inc, add, sum]), st.lists(_arguments, max_size=4)).map(
+        lambda fa: (fa[0], *fa[1])
+    ),
+    st.lists(_arguments, max_size=3).map(lambda a: (apply, add, a)),
+    _arguments,
+    st.tuples(st.none(), _arguments),
+)
+
+
+@st.composite
+def _raw_graphs(draw):
+    keys = draw(st.lists(_names, min_size=1, max_size=8, unique=True))
+    raw = {key: draw(_values) for key in keys}
+    wanted = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=4, unique=True))
+    if draw(st.booleans()):
+        known = raw
+    elif draw(st.booleans()):
+        known = KeyUnion(raw, set(_external))
+    else:
+        known = set(raw) | set(_external)
+    return raw, known, wanted
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(_raw_graphs())
+def test_cull_sweep_agrees_with_the_walk_and_with_plain_refs(case):
+    # The sweep inlines plain_refs; it must keep what the walk keeps, find what
+    # plain_refs finds, and give way exactly when a kept task needs a later one.
+    raw, known, wanted = case
+    walked, walked_refs, walked_external = materialized._walk_raw(raw, known, wanted)
+    swept = materialized._sweep_raw(raw, known, wanted)
+    position = {key: i for i, key in enumerate(raw)}
+    needs_later = any(
+        position.get(dep, -1) > position[key]
+        for key in walked
+        for dep in materialized._raw_dependencies(raw[key], known)[0]
+    )
+    assert (swept is None) == needs_later
+    if swept is None:
+        return
+    kept, refs, external = swept
+    assert list(kept) == [key for key in raw if key in walked]
+    assert all(kept[key] is raw[key] for key in kept)
+    assert external == walked_external
+    assert dict(zip(kept, refs, strict=True)) == dict(zip(walked, walked_refs, strict=True))
+    for key, found in zip(kept, refs, strict=True):
+        value = raw[key]
+        if found is not None:
+            assert found == plain_refs(value[1:], known)
+
+
+def test_cull_sweep_gives_way_for_a_missing_key():
+    layer = MaterializedLayer({"a": 1, "b": (inc, "a")}, name="m")
+    with pytest.raises(hlg.MissingKeyError, match="layer 'm' has no key 'zz'"):
+        layer.cull(["b", "a", "zz"])
+
+
+def test_filter_keys_keeps_the_given_order_when_the_layer_holds_every_key():
+    from hlg.layers.base import PendingKeys
+
+    layer = MaterializedLayer({"a": 1, "b": 2, "c": 3}, name="m")
+    assert layer.filter_keys(PendingKeys.of(["c", "a"])) == ["c", "a"]
+    assert set(layer.filter_keys(PendingKeys.of(["c", "zz", "a"]))) == {"a", "c"}

@@ -196,6 +196,14 @@ def test_requested_key_not_in_graph_is_refused():
         hlg.unpack(encode(env))
 
 
+@pytest.mark.parametrize("field", ["keys", "remote_keys"])
+def test_a_requested_or_remote_key_that_is_not_a_key_is_refused(field):
+    env = decode(SAMPLE)
+    env[field] = [["fine", 1], ["bad", None]]
+    with pytest.raises(hlg.UnpackError, match=rf"'{field}' holds \('bad', None\), which is not"):
+        hlg.unpack(encode(env))
+
+
 def test_max_tasks_refuses_before_materialising_the_layer():
     data = hlg.pack(RangeLayer("big", inc, 0, 10**9))
     with pytest.raises(hlg.TooManyTasksError, match="layer 'big'.*limit of 1,000 tasks.*max_tasks"):
