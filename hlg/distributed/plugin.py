@@ -223,25 +223,40 @@ def _held(scheduler: Scheduler, keys: list[Key]) -> bool:
 def _want_held(scheduler: Scheduler, keys: list[Key], client: str, start: float) -> None:
     # distributed's own path for a graph's keys, with no task to add: the client
     # wants them, released ones wait to run again, held results and errors are reported.
-    common: dict[str, Any] = {
-        "dsk": {},
+    common = _graph_arguments({}, {}, {}, keys, client, start)
+    if _TAKES_DEPENDENCIES:
+        common["dependencies"] = {}
+    scheduler._create_taskstate_from_graph(**common)
+
+
+def _graph_arguments(  # noqa: PLR0917 - two private call sites
+    dsk: dict[Key, Any],
+    priority: dict[Key, int],
+    annotations: Any,
+    keys: list[Key],
+    client: str,
+    start: float,
+) -> dict[str, Any]:
+    """Return the keyword arguments for ``Scheduler._create_taskstate_from_graph``.
+
+    Releases that also take ``dependencies`` get them from the caller.
+    """
+    return {
+        "dsk": dsk,
         "client": client,
         "keys": set(keys),
-        "ordered": {},
+        "ordered": priority,
         "submitting_task": None,
         "user_priority": 0,
         "actors": None,
         "fifo_timeout": 0.0,
         "code": (),
         "span_metadata": {"collections": [{"type": "hlg"}]},
-        "annotations_by_type": {},
+        "annotations_by_type": annotations,
         "global_annotations": None,
         "start": start,
         "stimulus_id": f"hlg-update-graph-{start}",
     }
-    if _TAKES_DEPENDENCIES:
-        common["dependencies"] = {}
-    scheduler._create_taskstate_from_graph(**common)
 
 
 def _wanted_keys(keys: Any) -> list[Key]:
@@ -265,23 +280,8 @@ def _create_tasks(  # noqa: PLR0917 - one private call site
     False when the graph needs data the scheduler no longer holds (the client
     is told, as distributed tells it).
     """
-    stimulus_id = f"hlg-update-graph-{start}"
-    common: dict[str, Any] = {
-        "dsk": dsk,
-        "client": client,
-        "keys": set(keys),
-        "ordered": priority,
-        "submitting_task": None,
-        "user_priority": 0,
-        "actors": None,
-        "fifo_timeout": 0.0,
-        "code": (),
-        "span_metadata": {"collections": [{"type": "hlg"}]},
-        "annotations_by_type": flat.annotations,
-        "global_annotations": None,
-        "start": start,
-        "stimulus_id": stimulus_id,
-    }
+    common = _graph_arguments(dsk, priority, flat.annotations, keys, client, start)
+    stimulus_id = common["stimulus_id"]
     # Data can be lost only where the graph relies on the scheduler holding it.
     maybe_lost = not scheduler.tasks.keys() >= flat.remote_keys
     if _TAKES_DEPENDENCIES:
