@@ -469,8 +469,10 @@ def ones(shape: Sequence[int], chunks: int | Sequence[int], dtype: str = "float6
     """An array of ones, each block made where it is needed."""
     chunks_ = normalize_chunks(shape, chunks)
     ind = "ijklmn"[: len(shape)]
-    name = f"ones-{hlg.tokenize(tuple(shape), chunks_, dtype)}"
-    layer = blockwise(_ones, name, ind, BlockSlices(chunks_), ind, dtype, None, numblocks={})
+    slices = BlockSlices(chunks_)
+    # The slices' runs of equal block sizes name the chunks in a few integers.
+    name = f"ones-{hlg.tokenize(tuple(shape), slices.runs, dtype)}"
+    layer = blockwise(_ones, name, ind, slices, ind, dtype, None, numblocks={})
     return Array(hlg.HighLevelGraph({name: layer}), name, chunks_, dtype)
 
 
@@ -478,9 +480,10 @@ def random(shape: Sequence[int], chunks: int | Sequence[int], seed: int = 0) -> 
     """Uniform random numbers in [0, 1), reproducible per block from ``seed``."""
     chunks_ = normalize_chunks(shape, chunks)
     ind = "ijklmn"[: len(shape)]
-    name = f"random-{hlg.tokenize(tuple(shape), chunks_, seed)}"
+    slices = BlockSlices(chunks_)
+    name = f"random-{hlg.tokenize(tuple(shape), slices.runs, seed)}"
     seeds = BlockSeeds(seed, tuple(len(c) for c in chunks_))
-    layer = blockwise(_random, name, ind, BlockSlices(chunks_), ind, seeds, ind, numblocks={})
+    layer = blockwise(_random, name, ind, slices, ind, seeds, ind, numblocks={})
     return Array(hlg.HighLevelGraph({name: layer}), name, chunks_, "float64")
 
 

@@ -13,6 +13,14 @@ the client. The handler
 3. creates the scheduler's task states and reports errors to the client's
    futures, as the scheduler's own ``update-graph`` handler does.
 
+A graph whose requested keys the scheduler already holds (each with its task
+spec, or its data) is not unpacked again: keys name tasks, so the scheduler
+has that graph already. The handler reads only the envelope's keys, checks
+that they are the message's, and marks them wanted by the client, as
+distributed does for the keys of a graph it knows. Submitting the same
+computation again, from this client or another, costs the scheduler time in
+its number of keys, not its number of tasks.
+
 It skips what :func:`hlg.unpack` has already proved: the graph has no cycle
 (so the order is not checked for one again), and every dependency is a task
 of the graph or one of its remote keys (so only the remote keys are looked up
@@ -47,6 +55,7 @@ from hlg.execute.order import order_tasks
 from hlg.keys import Key, is_key
 from hlg.materialize.flatgraph import FlatGraph
 from hlg.materialize.unpack import unpack
+from hlg.packing.envelope import read_envelope
 from hlg.version import __version__
 
 __all__ = [
@@ -118,6 +127,9 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         self.scheduler: Scheduler | None = None
         # Graphs this plugin has unpacked and created task states for (diagnostics).
         self.graphs = 0
+        # Graphs whose requested keys the scheduler held already, taken without
+        # unpacking them (diagnostics).
+        self.held_again = 0
 
     async def start(self, scheduler: Scheduler) -> None:
         """Add the stream handler and announce the protocol (called by the scheduler)."""
@@ -150,6 +162,13 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
         try:
             if type(graph) is not bytes:
                 raise UsageError(f"an hlg-update-graph message holds {type(graph).__name__}")
+            if _held(scheduler, wanted):
+                _check_keys(await offload(_packed_keys, graph), wanted)
+                # Checked again: the event loop may have released keys meanwhile.
+                if _held(scheduler, wanted):
+                    _want_held(scheduler, wanted, client, start)
+                    self.held_again += 1
+                    return
             flat, dsk, priority = await offload(_materialize, graph, wanted)
             with gc_paused():
                 created = _create_tasks(scheduler, flat, dsk, priority, wanted, client, start)
@@ -173,13 +192,71 @@ def _materialize(
 ) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int]]:
     # On the offload thread, so the scheduler's event loop keeps serving meanwhile.
     flat = unpack(data)
-    if set(flat.keys) != set(wanted):
+    _check_keys(flat.keys, wanted)
+    # unpack refused cycles already: hlg.order's own check for one would repeat it.
+    return flat, to_dask(flat), order_tasks(flat.tasks)
+
+
+def _check_keys(packed: list[Key] | None, wanted: list[Key]) -> None:
+    if packed is None or set(packed) != set(wanted):
         raise UsageError(
             "the message's keys differ from those packed in the graph; "
             "send what hlg.distributed.submit sends"
         )
-    # unpack refused cycles already: hlg.order's own check for one would repeat it.
-    return flat, to_dask(flat), order_tasks(flat.tasks)
+
+
+def _packed_keys(data: bytes) -> list[Key] | None:
+    # The envelope only: its layers stay undecoded states.
+    return read_envelope(data).keys
+
+
+def _held(scheduler: Scheduler, keys: list[Key]) -> bool:
+    """Whether the scheduler holds a task state for every key, with its task spec or data."""
+    tasks = scheduler.tasks
+    for key in keys:
+        ts = tasks.get(key)
+        if ts is None or (ts.run_spec is None and ts.state != "memory"):
+            return False
+    return bool(keys)
+
+
+def _want_held(scheduler: Scheduler, keys: list[Key], client: str, start: float) -> None:
+    # distributed's own path for a graph's keys, with no task to add: the client
+    # wants them, released ones wait to run again, held results and errors are reported.
+    common = _graph_arguments({}, {}, {}, keys, client, start)
+    if _TAKES_DEPENDENCIES:
+        common["dependencies"] = {}
+    scheduler._create_taskstate_from_graph(**common)
+
+
+def _graph_arguments(  # noqa: PLR0917 - two private call sites
+    dsk: dict[Key, Any],
+    priority: dict[Key, int],
+    annotations: Any,
+    keys: list[Key],
+    client: str,
+    start: float,
+) -> dict[str, Any]:
+    """Return the keyword arguments for ``Scheduler._create_taskstate_from_graph``.
+
+    Releases that also take ``dependencies`` get them from the caller.
+    """
+    return {
+        "dsk": dsk,
+        "client": client,
+        "keys": set(keys),
+        "ordered": priority,
+        "submitting_task": None,
+        "user_priority": 0,
+        "actors": None,
+        "fifo_timeout": 0.0,
+        "code": (),
+        "span_metadata": {"collections": [{"type": "hlg"}]},
+        "annotations_by_type": annotations,
+        "global_annotations": None,
+        "start": start,
+        "stimulus_id": f"hlg-update-graph-{start}",
+    }
 
 
 def _wanted_keys(keys: Any) -> list[Key]:
@@ -203,23 +280,8 @@ def _create_tasks(  # noqa: PLR0917 - one private call site
     False when the graph needs data the scheduler no longer holds (the client
     is told, as distributed tells it).
     """
-    stimulus_id = f"hlg-update-graph-{start}"
-    common: dict[str, Any] = {
-        "dsk": dsk,
-        "client": client,
-        "keys": set(keys),
-        "ordered": priority,
-        "submitting_task": None,
-        "user_priority": 0,
-        "actors": None,
-        "fifo_timeout": 0.0,
-        "code": (),
-        "span_metadata": {"collections": [{"type": "hlg"}]},
-        "annotations_by_type": flat.annotations,
-        "global_annotations": None,
-        "start": start,
-        "stimulus_id": stimulus_id,
-    }
+    common = _graph_arguments(dsk, priority, flat.annotations, keys, client, start)
+    stimulus_id = common["stimulus_id"]
     # Data can be lost only where the graph relies on the scheduler holding it.
     maybe_lost = not scheduler.tasks.keys() >= flat.remote_keys
     if _TAKES_DEPENDENCIES:

@@ -28,7 +28,7 @@ import math
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
+from itertools import groupby, repeat
 from operator import add, mul
 from typing import Any, ClassVar
 
@@ -159,7 +159,7 @@ class BlockSlices(BlockwiseDep):
     """
 
     def __init__(self, chunks: Sequence[Sequence[int]]) -> None:
-        self._init_runs([_runs([int(c) for c in dim]) for dim in chunks])
+        self._init_runs([_runs(dim) for dim in chunks])
 
     def _init_runs(self, runs: Sequence[Sequence[tuple[int, int]]]) -> None:
         # Per dimension: runs of equal block sizes, [size, count]; with the first block
@@ -392,13 +392,10 @@ def _numblocks(value: Any) -> tuple[int, ...]:
 
 
 def _runs(sizes: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    runs: list[list[int]] = []
-    for size in sizes:
-        if runs and runs[-1][0] == size:
-            runs[-1][1] += 1
-        else:
-            runs.append([size, 1])
-    return tuple((size, count) for size, count in runs)
+    # groupby walks the sizes in C: a dimension of a thousand equal blocks costs one run
+    # here, not a thousand Python steps, so building a grid stays flat in its block count.
+    # The sizes are made ints once per run, by _init_runs.
+    return tuple((size, len(list(run))) for size, run in groupby(sizes))
 
 
 def get_blockwise_dep(tag: str) -> type[BlockwiseDep] | None:
