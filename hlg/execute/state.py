@@ -34,10 +34,11 @@ import dataclasses
 import sys
 from collections.abc import Iterable, Mapping
 from heapq import heappush
-from typing import Any
+from typing import Any, NamedTuple
 
 from hlg._gc import gc_paused_for
-from hlg.execute.order import order_tasks
+from hlg.errors import MissingDependencyError
+from hlg.execute.memory_order import memory_order
 from hlg.keys import Key, key_group, key_split
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.task import GraphNode
@@ -127,16 +128,9 @@ class SchedulerState:
         (['a', 'b'], {})
         """
         wanted = list(requested)
-        priority = order_tasks(tasks, roots=wanted, known=data or {})
-        n = len(priority)
-        # Lists of numbers, one or two per task, none in a reference cycle.
-        with gc_paused_for(n):
-            keys: list[Any] = [None] * n
-            for key, i in priority.items():
-                keys[i] = key
-            nodes = list(map(tasks.__getitem__, keys))
-            cache: dict[Key, Any] = {}
-            dependencies = _numbered(nodes, priority, data or {}, cache)
+        with gc_paused_for(len(tasks)):
+            keys, nodes, dependencies, cache = _ordered(tasks, wanted, data or {})
+            n = len(keys)
             dependents: list[list[int]] = [[] for _ in range(n)]
             ordered = True
             for i, deps in enumerate(dependencies):
@@ -146,6 +140,7 @@ class SchedulerState:
                         ordered = False
             waiting = list(map(len, dependencies))
             waiting_data = list(map(len, dependents))
+            priority = dict(zip(keys, range(n), strict=True))
         for key in dict.fromkeys(wanted):
             number = priority.get(key)
             if number is not None:  # else the key is data
@@ -237,29 +232,113 @@ class SchedulerState:
             self.group_of[i].transition(_PROCESSING, _ERRED)
 
 
-def _numbered(
-    nodes: list[GraphNode],
-    priority: Mapping[Key, int],
-    data: Mapping[Key, Any],
-    cache: dict[Key, Any],
-) -> list[list[int]]:
-    """Return each node's dependencies as task numbers; put those that are data in ``cache``."""
-    number = priority.__getitem__
+class _Ordered(NamedTuple):
+    """The tasks of a run by task number: what :func:`_ordered` returns."""
+
+    keys: list[Key]
+    nodes: list[GraphNode]
+    #: Dependencies of each task, as task numbers.
+    dependencies: list[list[int]]
+    #: The values of given data that the run's tasks depend on, by key.
+    cache: dict[Key, Any]
+
+
+def _ordered(
+    tasks: Mapping[Key, GraphNode], wanted: list[Key], data: Mapping[Key, Any]
+) -> _Ordered:
+    """Return the tasks ``wanted`` needs, numbered in the order to run them.
+
+    What :func:`~hlg.execute.order.order_tasks` gives, with the numbered
+    dependencies the ordering walks on reused rather than rebuilt from keys:
+    the graph is numbered once (by position), the needed tasks are found on
+    those numbers, and the dependencies are renumbered by priority with list
+    lookups. On 100,000-task dict graphs this halves the cost of building a
+    state (key hashing was most of it).
+    """
+    all_keys = list(tasks)
+    all_nodes = list(tasks.values())
+    position = dict(zip(all_keys, range(len(all_keys)), strict=True))
+    deps, outside = _positions(all_nodes, position)
+    roots = [position[key] for key in wanted if key in position]
+    needed = _needed(deps, roots)
+    cache: dict[Key, Any] = {}
+    for p, keys_outside in outside.items():
+        if needed[p]:
+            for key in keys_outside:
+                if key not in data:
+                    raise _missing(all_keys[p], key)
+                cache[key] = data[key]
+    if all(needed):
+        keys, nodes = all_keys, all_nodes
+    else:  # renumber the needed tasks by their positions among themselves
+        kept = [p for p in range(len(all_keys)) if needed[p]]
+        number = [0] * len(all_keys)
+        for i, p in enumerate(kept):
+            number[p] = i
+        keys = [all_keys[p] for p in kept]
+        nodes = [all_nodes[p] for p in kept]
+        deps = [[number[d] for d in deps[p]] for p in kept]
+        roots = [number[p] for p in roots]
+    run_order = memory_order(deps, roots)
+    priority = [0] * len(run_order)
+    for i, p in enumerate(run_order):
+        priority[p] = i
+    return _Ordered(
+        [keys[p] for p in run_order],
+        [nodes[p] for p in run_order],
+        [[priority[d] for d in deps[p]] for p in run_order],
+        cache,
+    )
+
+
+def _positions(
+    nodes: list[GraphNode], position: Mapping[Key, int]
+) -> tuple[list[list[int]], dict[int, list[Key]]]:
+    """Return each node's dependencies as positions, and those that are not tasks.
+
+    The second result maps a node's position to its dependencies outside
+    ``position`` (given data, or missing), for the nodes that have any.
+    """
+    number = position.__getitem__
     try:
-        return [list(map(number, node.dependencies)) for node in nodes]
-    except KeyError:  # some dependencies are data, not tasks
+        return [list(map(number, node.dependencies)) for node in nodes], {}
+    except KeyError:  # some dependencies are not tasks
         pass
-    dependencies = []
-    for node in nodes:
-        deps = []
+    deps = []
+    outside: dict[int, list[Key]] = {}
+    for p, node in enumerate(nodes):
+        mine = []
         for dep in node.dependencies:
-            i = priority.get(dep)
-            if i is None:
-                cache[dep] = data[dep]  # order_tasks checked that it is there
+            q = position.get(dep)
+            if q is None:
+                outside.setdefault(p, []).append(dep)
             else:
-                deps.append(i)
-        dependencies.append(deps)
-    return dependencies
+                mine.append(q)
+        deps.append(mine)
+    return deps, outside
+
+
+def _needed(deps: list[list[int]], roots: list[int]) -> bytearray:
+    """Return a flag per task: whether ``roots`` need it (directly or not)."""
+    needed = bytearray(len(deps))
+    stack = []
+    for r in roots:
+        if not needed[r]:
+            needed[r] = 1
+            stack.append(r)
+    while stack:
+        for d in deps[stack.pop()]:
+            if not needed[d]:
+                needed[d] = 1
+                stack.append(d)
+    return needed
+
+
+def _missing(key: Key, dep: Key) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"task {key!r} needs {dep!r}, which is neither in the graph nor held as data; add "
+        "the task, or scatter the data with an hlg.Client and compute there"
+    )
 
 
 def _groups_of(
