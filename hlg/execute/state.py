@@ -21,9 +21,11 @@ and its task group counts it in that state. Groups are kept only when a
 callback can see them (``tracks_groups``): a run nobody watches skips that
 bookkeeping, and the drivers then run their tightest loops, which update only
 what a run without callbacks reads (the results, ``waiting``,
-``waiting_data``, ``ready`` and ``finished``). A group's ``nbytes_total``
-(the ``sys.getsizeof`` of each result) is measured only when a callback asks
-for it (``Callback.measures_sizes``, set by :class:`~hlg.TaskGroups`): for
+``waiting_data``, ``ready`` and ``finished``). The ``sync`` driver's loop,
+which runs the tasks in number order, reads neither ``waiting`` nor ``ready``
+nor ``dependents``: for it they are not built at all (``serial``). A group's
+``nbytes_total`` (the ``sys.getsizeof`` of each result) is measured only when
+a callback asks for it (``Callback.measures_sizes``, set by :class:`~hlg.TaskGroups`): for
 some objects, a pandas DataFrame of strings say, that count is a deep walk
 that costs more than the task itself.
 """
@@ -38,7 +40,7 @@ from typing import Any, NamedTuple
 
 from hlg._gc import gc_paused_for
 from hlg.errors import MissingDependencyError
-from hlg.execute.memory_order import memory_order
+from hlg.execute.memory_order import memory_order, order_acyclic
 from hlg.keys import Key, key_group, key_split
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
 from hlg.task import GraphNode
@@ -105,12 +107,17 @@ class SchedulerState:
         *,
         measure_sizes: bool = False,
         track_groups: bool = True,
+        serial: bool = False,
     ) -> SchedulerState:
         """Set up a run of what ``requested`` needs from ``tasks``.
 
         ``data`` holds the values of keys that are not tasks (scattered data);
         with ``measure_sizes``, results' sizes are added up per task group;
-        without ``track_groups``, no task groups are kept at all.
+        without ``track_groups``, no task groups are kept at all. With
+        ``serial``, for a run that executes tasks ``0, 1, 2, ...`` one at a
+        time and that no callback watches, ``dependents``, ``waiting`` and
+        ``ready`` are left empty when the order is topological (``ordered``):
+        that run does not read them.
 
         Raises
         ------
@@ -126,20 +133,28 @@ class SchedulerState:
         (['a', 'b'], [[], [0]], [1, 1], [0])
         >>> sorted(state.groups), SchedulerState.build(tasks, ["b"], track_groups=False).groups
         (['a', 'b'], {})
+        >>> lean = SchedulerState.build(tasks, ["b"], serial=True)
+        >>> lean.waiting_data, lean.dependents, lean.waiting, lean.ready
+        ([1, 1], [], [], [])
         """
         wanted = list(requested)
         with gc_paused_for(len(tasks)):
-            keys, nodes, dependencies, cache = _ordered(tasks, wanted, data or {})
+            keys, nodes, dependencies, cache, ordered = _ordered(tasks, wanted, data or {})
             n = len(keys)
-            dependents: list[list[int]] = [[] for _ in range(n)]
-            ordered = True
-            for i, deps in enumerate(dependencies):
-                for d in deps:
-                    dependents[d].append(i)
-                    if d >= i:
-                        ordered = False
-            waiting = list(map(len, dependencies))
-            waiting_data = list(map(len, dependents))
+            if serial and ordered:
+                dependents: list[list[int]] = []
+                waiting: list[int] = []
+                waiting_data = [0] * n
+                for deps in dependencies:
+                    for d in deps:
+                        waiting_data[d] += 1
+            else:
+                dependents = [[] for _ in range(n)]
+                for i, deps in enumerate(dependencies):
+                    for d in deps:
+                        dependents[d].append(i)
+                waiting = list(map(len, dependencies))
+                waiting_data = list(map(len, dependents))
             priority = dict(zip(keys, range(n), strict=True))
         for key in dict.fromkeys(wanted):
             number = priority.get(key)
@@ -160,7 +175,7 @@ class SchedulerState:
             dependents=dependents,
             waiting=waiting,
             waiting_data=waiting_data,
-            ready=[i for i in range(n) if not waiting[i]],  # ascending: already a heap
+            ready=[i for i, w in enumerate(waiting) if not w],  # ascending: already a heap
             running=set(),
             cache=cache,
             requested=frozenset(wanted),
@@ -241,6 +256,8 @@ class _Ordered(NamedTuple):
     dependencies: list[list[int]]
     #: The values of given data that the run's tasks depend on, by key.
     cache: dict[Key, Any]
+    #: Whether each task comes after its dependencies (false only on a cycle).
+    ordered: bool
 
 
 def _ordered(
@@ -277,18 +294,42 @@ def _ordered(
             number[p] = i
         keys = [all_keys[p] for p in kept]
         nodes = [all_nodes[p] for p in kept]
-        deps = [[number[d] for d in deps[p]] for p in kept]
+        deps = _renumbered(deps, kept, number)
         roots = [number[p] for p in roots]
-    run_order = memory_order(deps, roots)
+    run_order = order_acyclic(deps, roots)
+    ordered = run_order is not None
+    if run_order is None:  # on a cycle, what can run comes first; the scheduler names it
+        run_order = memory_order(deps, roots)
     priority = [0] * len(run_order)
     for i, p in enumerate(run_order):
         priority[p] = i
     return _Ordered(
         [keys[p] for p in run_order],
         [nodes[p] for p in run_order],
-        [[priority[d] for d in deps[p]] for p in run_order],
+        _renumbered(deps, run_order, priority),
         cache,
+        ordered,
     )
+
+
+# The loops below spell out the cases of none and one dependency, most tasks: on
+# CPython 3.11 a comprehension per task (a function call each) made them take
+# about a third longer.
+
+
+def _renumbered(deps: list[list[int]], tasks: list[int], number: list[int]) -> list[list[int]]:
+    """Return ``deps`` of each of ``tasks``, with each dependency ``d`` as ``number[d]``."""
+    out: list[list[int]] = []
+    append = out.append
+    for t in tasks:
+        ds = deps[t]
+        if not ds:
+            append([])
+        elif len(ds) == 1:
+            append([number[ds[0]]])
+        else:
+            append(list(map(number.__getitem__, ds)))
+    return out
 
 
 def _positions(
@@ -300,10 +341,22 @@ def _positions(
     ``position`` (given data, or missing), for the nodes that have any.
     """
     number = position.__getitem__
+    deps: list[list[int]] = []
+    append = deps.append
     try:
-        return [list(map(number, node.dependencies)) for node in nodes], {}
+        for node in nodes:
+            ds = node.dependencies
+            if not ds:
+                append([])
+            elif len(ds) == 1:
+                (d,) = ds
+                append([number(d)])
+            else:
+                append(list(map(number, ds)))
     except KeyError:  # some dependencies are not tasks
         pass
+    else:
+        return deps, {}
     deps = []
     outside: dict[int, list[Key]] = {}
     for p, node in enumerate(nodes):

@@ -107,3 +107,16 @@ def test_build_names_a_needed_dependency_that_is_neither_a_task_nor_data():
     assert SchedulerState.build(tasks, ["c"]).keys == ["c"]  # "a" is not needed
     with pytest.raises(MissingDependencyError, match=r"task 'a' needs 'absent'.*scatter"):
         SchedulerState.build(tasks, ["b"], {"other": 1})
+
+
+def test_build_serial_skips_what_only_the_ready_heap_reads_unless_there_is_a_cycle():
+    full = SchedulerState.build(_tasks(), ["c"])
+    lean = SchedulerState.build(_tasks(), ["c"], serial=True)
+    assert (lean.keys, lean.dependencies) == (full.keys, full.dependencies)
+    assert lean.waiting_data == full.waiting_data == [2, 1, 1]
+    assert (lean.dependents, lean.waiting, lean.ready) == ([], [], [])
+    tasks = {"a": Task(inc, TaskRef("b")), "b": Task(inc, TaskRef("a")), "c": Task(inc, 1)}
+    cyclic = SchedulerState.build(tasks, ["a", "c"], serial=True)
+    assert not cyclic.ordered
+    assert cyclic.dependents == SchedulerState.build(tasks, ["a", "c"]).dependents
+    assert cyclic.ready == [0]
