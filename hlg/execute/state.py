@@ -70,8 +70,10 @@ class SchedulerState:
     #: The run's task numbers by key.
     index: dict[Key, int]
     dependencies: list[list[int]]
+    #: Dependent task numbers per task; empty (no list at all) for a ``serial`` build.
     dependents: list[list[int]]
-    #: Unfinished dependencies per task. Invariant: ready tasks have 0.
+    #: Unfinished dependencies per task. Invariant: ready tasks have 0. Empty
+    #: for a ``serial`` build, as is ``ready``.
     waiting: list[int]
     #: Unfinished dependents per task, plus one for a requested key. Invariant:
     #: released results have 0, and requested results never reach it.
