@@ -211,6 +211,7 @@ def run(
         data,
         measure_sizes=hooks.measure_sizes,
         track_groups=hooks.watching,
+        serial=not (driver.concurrent or hooks.watching),
     )
     for key in wanted:
         if key not in state.index:

@@ -134,3 +134,29 @@ def test_apply_arguments_are_searched_as_a_list_or_a_tuple():
 def test_get_refuses_a_set_of_keys_with_a_usage_error():
     with pytest.raises(hlg.UsageError, match="as a list"):
         hlg.get({"a": 1}, {"a"}, scheduler="sync")
+
+
+def test_dict_graphs_convert_tasks_taking_lists_of_keys_and_literals():
+    def pair(items, extra=None):
+        return (items, extra)
+
+    dsk = {
+        ("x", 0): 1,
+        "y": 2,
+        3: 4,
+        "keys": (pair, [("x", 0), "y", 3, ("no", 1), "no", 5, None, 1.5]),
+        "unhashable": (pair, [("y", [1]), "y"]),
+        "nested": (pair, [(inc, "y"), ("x", 0)]),
+        "two": (pair, ["y"], [("x", 0)]),
+    }
+    tasks = graph_tasks(dsk).tasks
+    assert tasks["keys"].dependencies == {("x", 0), "y", 3}
+    assert tasks["unhashable"].dependencies == {"y"}
+    assert tasks["nested"].dependencies == {"y", ("x", 0)}
+    values = hlg.get(dsk, ["keys", "unhashable", "nested", "two"], scheduler="sync")
+    assert values == (
+        ([1, 2, 4, ("no", 1), "no", 5, None, 1.5], None),
+        ([("y", [1]), 2], None),
+        ([3, 1], None),
+        ([2], [1]),
+    )
