@@ -13,13 +13,16 @@ the client. The handler
 3. creates the scheduler's task states and reports errors to the client's
    futures, as the scheduler's own ``update-graph`` handler does.
 
-A graph whose requested keys the scheduler already holds (each with its task
-spec, or its data) is not unpacked again: keys name tasks, so the scheduler
-has that graph already. The handler reads only the envelope's keys, checks
-that they are the message's, and marks them wanted by the client, as
-distributed does for the keys of a graph it knows. Submitting the same
-computation again, from this client or another, costs the scheduler time in
-its number of keys, not its number of tasks.
+The same bytes sent again, while the scheduler still holds every requested key
+they created (each with its task spec, or its data), are not unpacked again.
+The handler recognises them by a digest of the bytes, recorded in the
+requested keys' task metadata (``TaskState.metadata["hlg-graph"]``) when it
+created them; it reads the envelope's keys, checks that they are the
+message's, and marks them wanted by the client, as distributed does for the
+keys of a graph it knows. Submitting the same computation again, from this
+client or another, costs the scheduler time in the size of its bytes (a few
+hundred bytes for lazy layers), not in its number of tasks. Any other bytes
+naming held keys are unpacked and checked in full.
 
 It skips what :func:`hlg.unpack` has already proved: the graph has no cycle
 (so the order is not checked for one again), and every dependency is a task
@@ -38,6 +41,7 @@ Install it with ``dask scheduler --preload hlg.distributed`` or, from a client,
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import time
 from typing import Any
@@ -73,6 +77,8 @@ PLUGIN_NAME = "hlg"
 OP = "hlg-update-graph"
 # Where the plugin announces itself among the scheduler's metadata.
 METADATA_KEY = "hlg-scheduler-plugin"
+# Where a requested key's task metadata keeps the digest of the bytes that created it.
+DIGEST_FIELD = "hlg-graph"
 # The message format clients send; a client uses the plugin only if it speaks this one.
 PROTOCOL = 1
 # The distributed releases (year, month) the handler was tested with, first and last.
@@ -163,16 +169,18 @@ class HlgSchedulerPlugin(SchedulerPlugin):  # type: ignore[misc]  # no type info
             if type(graph) is not bytes:
                 raise UsageError(f"an hlg-update-graph message holds {type(graph).__name__}")
             if _held(scheduler, wanted):
-                _check_keys(await offload(_packed_keys, graph), wanted)
-                # Checked again: the event loop may have released keys meanwhile.
-                if _held(scheduler, wanted):
+                digest, packed = await offload(_digest_and_keys, graph)
+                # Checked after the await: the event loop may have released keys meanwhile.
+                if _held(scheduler, wanted, digest):
+                    _check_keys(packed, wanted)
                     _want_held(scheduler, wanted, client, start)
                     self.held_again += 1
                     return
-            flat, dsk, priority = await offload(_materialize, graph, wanted)
+            flat, dsk, priority, digest = await offload(_materialize, graph, wanted)
             with gc_paused():
                 created = _create_tasks(scheduler, flat, dsk, priority, wanted, client, start)
             if created:
+                _record_digest(scheduler, wanted, digest)
                 self.graphs += 1
         except Exception as err:
             _report_error(scheduler, err, wanted, client)
@@ -189,12 +197,32 @@ def _count_graph_update(scheduler: Any, change: int) -> None:
 
 def _materialize(
     data: bytes, wanted: list[Key]
-) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int]]:
+) -> tuple[FlatGraph, dict[Key, Any], dict[Key, int], bytes]:
     # On the offload thread, so the scheduler's event loop keeps serving meanwhile.
     flat = unpack(data)
     _check_keys(flat.keys, wanted)
     # unpack refused cycles already: hlg.order's own check for one would repeat it.
-    return flat, to_dask(flat), order_tasks(flat.tasks)
+    return flat, to_dask(flat), order_tasks(flat.tasks), _digest(data)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _digest_and_keys(data: bytes) -> tuple[bytes, list[Key] | None]:
+    # The envelope only: its layers stay undecoded states.
+    return _digest(data), read_envelope(data).keys
+
+
+def _record_digest(scheduler: Scheduler, keys: list[Key], digest: bytes) -> None:
+    """Mark the requested keys' task states as created from the bytes of ``digest``."""
+    tasks = scheduler.tasks
+    for key in keys:
+        ts = tasks.get(key)
+        if ts is not None:
+            if ts.metadata is None:
+                ts.metadata = {}
+            ts.metadata[DIGEST_FIELD] = digest
 
 
 def _check_keys(packed: list[Key] | None, wanted: list[Key]) -> None:
@@ -205,17 +233,17 @@ def _check_keys(packed: list[Key] | None, wanted: list[Key]) -> None:
         )
 
 
-def _packed_keys(data: bytes) -> list[Key] | None:
-    # The envelope only: its layers stay undecoded states.
-    return read_envelope(data).keys
+def _held(scheduler: Scheduler, keys: list[Key], digest: bytes | None = None) -> bool:
+    """Whether the scheduler holds a task state for every key, with its task spec or data.
 
-
-def _held(scheduler: Scheduler, keys: list[Key]) -> bool:
-    """Whether the scheduler holds a task state for every key, with its task spec or data."""
+    With ``digest``, also whether each was created from the bytes of that digest.
+    """
     tasks = scheduler.tasks
     for key in keys:
         ts = tasks.get(key)
         if ts is None or (ts.run_spec is None and ts.state != "memory"):
+            return False
+        if digest is not None and (ts.metadata or {}).get(DIGEST_FIELD) != digest:
             return False
     return bool(keys)
 

@@ -77,3 +77,21 @@ def test_plugin_refuses_held_keys_the_bytes_do_not_name(client):
     helpers.wait_until(lambda: future.status == "error", TIMEOUT)
     with pytest.raises(hlg.UsageError, match="keys differ from those packed"):
         future.result(timeout=TIMEOUT)
+
+
+def test_other_bytes_naming_held_keys_are_unpacked_and_checked_in_full(client):
+    data = hlg.pack({"digest-k": 5}, ["digest-k"])
+    [held] = hd.submit(data, ["digest-k"], client, route="plugin")
+    assert held.result(timeout=TIMEOUT) == 5
+    graphs, held_again, _ = _counts(client)
+    # A second client sends different bytes for the held key: a graph with a cycle.
+    cyclic = hlg.pack(
+        {"digest-k": (add, "digest-j", 1), "digest-j": (add, "digest-k", 1)},
+        ["digest-k"],
+        cull=False,
+    )
+    with distributed.Client(client.scheduler.address, set_as_default=False) as other:
+        [bad] = hd.submit(cyclic, ["digest-k"], other, route="plugin")
+        with pytest.raises(hlg.CycleError, match="cycle"):
+            bad.result(timeout=TIMEOUT)
+    assert _counts(client)[:2] == (graphs, held_again)
