@@ -48,6 +48,9 @@ __all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_refs"]
 _SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
 # Reference positions of the commonest plain tasks, shared.
 _AT_0, _AT_1, _AT_01 = (0,), (1,), (0, 1)
+_KEY_TYPES: frozenset[type] = _SCALAR_KEYS | {tuple}
+# Lists longer than this are first checked for holding keys only.
+_LONG_LIST = 8
 
 
 class KeyUnion:
@@ -125,7 +128,10 @@ def convert_graph(
                     if callable(func):
                         if func is not apply:
                             args = value[1:]
-                            refs = plain_refs(args, keys)
+                            # A list as first argument is never plain: straight to its parser.
+                            refs = (
+                                None if args and type(args[0]) is list else plain_refs(args, keys)
+                            )
                             if refs is not None:
                                 add_func(func)
                                 add_args(args)
@@ -319,6 +325,17 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
     for i in range(1, len(obj)):
         arg = obj[i]
         if type(arg) is list:
+            # A long list of keys only, the commonest, checked in C without a branch
+            # per item (for a few items, the set costs more than the branches).
+            if len(arg) > _LONG_LIST and set(map(type, arg)) <= _KEY_TYPES:
+                try:
+                    only_keys = all(map(keys.__contains__, arg))
+                except TypeError:  # a tuple holding unhashable values: a literal
+                    only_keys = False
+                if only_keys:
+                    deps.update(arg)
+                    args.append(list(map(trusted_ref, arg)))
+                    continue
             # _parse_flat, inlined for the items: without two calls per item, a list of
             # 1,000 keys converts about 15% faster.
             items: list[Any] = []

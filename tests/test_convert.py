@@ -72,9 +72,20 @@ def test_convert_graph_names_the_key_whose_alias_is_no_valid_key():
 
 
 def test_convert_graph_keeps_plain_and_other_tasks_in_graph_order():
-    graph = {"a": 1, "b": (add, "a", 1), "l": (sum, ["a", "b"]), "s": "b", "c": (add, "b", "a")}
+    graph = {
+        "a": 1,
+        "b": (add, "a", 1),
+        "l": (sum, ["a", "b"]),
+        "s": "b",
+        "c": (add, "b", "a"),
+        "n": (list,),
+        "m": (len, [("a", [0]), "b"]),
+        "e": (sum, []),
+    }
     nodes = convert_graph(graph)
     assert list(nodes) == list(graph)
+    assert hlg.get(nodes, ["n", "m", "e"]) == ([], 2, 0)
+    assert nodes["m"].dependencies == {"b"}
     assert isinstance(nodes["c"], Task)
     assert nodes["c"].dependencies == {"a", "b"}
     assert hlg.get(nodes, ["c", "l", "s"]) == (3, 3, 2)
