@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from typing import Any
 
-from hlg._gc import gc_paused
+from hlg._gc import gc_paused_for
 from hlg.daskspec import convert_dask_node, is_dask_node
 from hlg.errors import InvalidKeyError, TaskSpecError
 from hlg.keys import Key, validate_keys
@@ -46,6 +46,11 @@ __all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_refs"]
 
 # Types of keys that are not tuples (dask's key model), checked by exact type.
 _SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
+# Reference positions of the commonest plain tasks, shared.
+_AT_0, _AT_1, _AT_01 = (0,), (1,), (0, 1)
+_KEY_TYPES: frozenset[type] = _SCALAR_KEYS | {tuple}
+# Lists longer than this are first checked for holding keys only.
+_LONG_LIST = 8
 
 
 class KeyUnion:
@@ -104,35 +109,48 @@ def convert_graph(
     validate_keys(graph)
     key: Any = None
     try:
-        with gc_paused():
+        with gc_paused_for(len(graph)):
             # Plain tasks, most values, are built in one loop by build_tasks; the rest
             # hold a placeholder there (keeping the graph's order) until converted.
             funcs: list[Any] = []
             arg_tuples: list[tuple[Any, ...]] = []
             positions: list[tuple[int, ...]] = []
             others: list[tuple[Key, Any]] = []
-            # Tasks of the second most common shape, (func, [keys...]), built as they come.
-            list_tasks: list[tuple[Key, Task]] = []
+            # Nodes of the next most common shapes, (func, [keys...]) and aliases, built
+            # as they come.
+            ready: list[tuple[Key, GraphNode]] = []
+            add_func, add_args, add_refs = funcs.append, arg_tuples.append, positions.append
             for key, value in graph.items():
-                task = None
-                if type(value) is tuple and value and callable(value[0]) and value[0] is not apply:
-                    args = value[1:]
-                    refs = plain_refs(args, keys)
-                    if refs is not None:
-                        funcs.append(value[0])
-                        arg_tuples.append(args)
-                        positions.append(refs)
-                        continue
-                    task = _parse_list_task(value, keys)
-                funcs.append(None)
-                arg_tuples.append(())
-                positions.append(())
-                if task is None:
+                node: GraphNode | None = None
+                t = type(value)
+                if t is tuple and value:
+                    func = value[0]
+                    if callable(func):
+                        if func is not apply:
+                            args = value[1:]
+                            # A list as first argument is never plain: straight to its parser.
+                            refs = (
+                                None if args and type(args[0]) is list else plain_refs(args, keys)
+                            )
+                            if refs is not None:
+                                add_func(func)
+                                add_args(args)
+                                add_refs(refs)
+                                continue
+                            node = _parse_list_task(value, keys)
+                    elif is_known_key(value, keys):
+                        node = Alias(value)
+                elif t is str and value in keys:
+                    node = Alias(value)
+                add_func(None)
+                add_args(())
+                add_refs(())
+                if node is None:
                     others.append((key, value))
                 else:
-                    list_tasks.append((key, task))
+                    ready.append((key, node))
             out: dict[Key, GraphNode] = build_tasks(graph, funcs, arg_tuples, positions)  # type: ignore[assignment]
-            out.update(list_tasks)
+            out.update(ready)
             for key, value in others:
                 out[key] = convert_task(value, keys)
     except (TaskSpecError, InvalidKeyError) as err:
@@ -203,6 +221,31 @@ def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...
     >>> plain_refs(([1, 2],), set()) is None
     True
     """
+    # The most common shapes first, one or two arguments, each a key, a str or an
+    # int: (func, key), (func, key, key), (func, i), (func, key, i).
+    n = len(args)
+    if 0 < n < 3:
+        first = args[0]
+        t = type(first)
+        if t is str or t is tuple or (t is int and INT_MIN <= first < INT_END):
+            try:
+                ref0 = first in keys
+            except TypeError:  # holds unhashable values: a literal, and not plain
+                return None
+            if ref0 or t is not tuple:  # a tuple that is no key needs its parts checked
+                if n == 1:
+                    return _AT_0 if ref0 else ()
+                second = args[1]
+                u = type(second)
+                if u is str or u is tuple or (u is int and INT_MIN <= second < INT_END):
+                    try:
+                        ref1 = second in keys
+                    except TypeError:
+                        return None
+                    if ref1 or u is not tuple:
+                        if ref0:
+                            return _AT_01 if ref1 else _AT_0
+                        return _AT_1 if ref1 else ()
     refs: list[int] = []
     for i, arg in enumerate(args):
         t = type(arg)
@@ -282,6 +325,17 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
     for i in range(1, len(obj)):
         arg = obj[i]
         if type(arg) is list:
+            # A long list of keys only, the commonest, checked in C without a branch
+            # per item (for a few items, the set costs more than the branches).
+            if len(arg) > _LONG_LIST and set(map(type, arg)) <= _KEY_TYPES:
+                try:
+                    only_keys = all(map(keys.__contains__, arg))
+                except TypeError:  # a tuple holding unhashable values: a literal
+                    only_keys = False
+                if only_keys:
+                    deps.update(arg)
+                    args.append(list(map(trusted_ref, arg)))
+                    continue
             # _parse_flat, inlined for the items: without two calls per item, a list of
             # 1,000 keys converts about 15% faster.
             items: list[Any] = []

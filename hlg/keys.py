@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection
 from itertools import chain
-from typing import Any, TypeAlias, TypeGuard
+from typing import Any, TypeAlias, TypeGuard, cast
 
 from hlg.errors import InvalidKeyError, article
 
@@ -98,7 +98,12 @@ def all_keys(keys: Collection[object]) -> bool:
         return True
     if not types <= _KEY_PARTS:
         return False
-    tuples = [k for k in keys if type(k) is tuple]
+    # Only tuples (a collection's blocks): no pass to pick them out.
+    tuples: Collection[tuple[Any, ...]] = (
+        cast("Collection[tuple[Any, ...]]", keys)
+        if len(types) == 1
+        else [k for k in keys if type(k) is tuple]
+    )
     parts = set(map(type, chain.from_iterable(tuples)))
     if parts <= _SCALAR_KEYS:
         return True

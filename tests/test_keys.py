@@ -36,6 +36,7 @@ def test_is_key_accepts_dasks_key_model(key):
     assert validate_key(key) == key
     assert all_keys([key])
     assert all_keys(["fine", key])
+    assert all_keys([("fine", 0), key])
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,7 @@ def test_is_key_accepts_dasks_key_model(key):
 def test_validate_key_rejects_other_values_with_hlg_error(key):
     assert not is_key(key)
     assert not all_keys(["fine", key])
+    assert not all_keys([("fine", 0), key])
     with pytest.raises(hlg.InvalidKeyError) as info:
         validate_key(key, layer="lay")
     assert isinstance(info.value, TypeError)

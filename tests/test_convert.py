@@ -1,0 +1,114 @@
+import gc
+from operator import add
+
+import pytest
+
+import hlg
+from hlg import Alias, DataNode, Task, convert_graph
+from hlg._gc import PAUSE_FROM
+from hlg.convert import plain_refs
+
+KEYS = {"a", "b", ("x", 0), ("x", 1), 3, 2.5, b"k"}
+
+
+@pytest.mark.parametrize(
+    ("args", "refs"),
+    [
+        (("a",), (0,)),
+        (("lit",), ()),
+        ((("x", 0),), (0,)),
+        ((3,), (0,)),
+        ((4,), ()),
+        (("a", "b"), (0, 1)),
+        (("a", "lit"), (0,)),
+        (("lit", ("x", 1)), (1,)),
+        (("lit", "lit"), ()),
+        ((("x", 0), 7), (0,)),
+        ((7, 3), (1,)),
+        ((("y", 0),), ()),  # a literal tuple of plain parts
+        (("a", ("y", 0)), (0,)),
+        ((("y", 0), "b"), (1,)),
+        ((2.5,), (0,)),
+        ((b"k", None), (0,)),
+        ((True,), ()),
+        (("a", "b", ("x", 1)), (0, 1, 2)),
+    ],
+)
+def test_plain_refs_finds_keys_in_plain_arguments(args, refs):
+    assert plain_refs(args, KEYS) == refs
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ((1 << 64,),),
+        (("a", -(1 << 63) - 1),),
+        ((("y", [0]),),),
+        (("a", ("y", [0])),),
+        ((("y", object()),),),
+        (("a", ("y", object())),),
+        (([1],),),
+        (("a", {"b": 1}),),
+    ],
+)
+def test_plain_refs_is_none_for_arguments_that_are_not_plain(args):
+    assert plain_refs(args[0], KEYS) is None
+
+
+def test_convert_graph_makes_aliases_of_values_that_are_keys():
+    nodes = convert_graph({"a": 1, ("x", 0): 2, "s": "a", "t": ("x", 0), "u": "free", 1: True})
+    assert nodes["s"] == Alias("a")
+    assert nodes["t"] == Alias(("x", 0))
+    assert nodes["u"] == DataNode("free")
+    assert nodes[1] == DataNode(True)  # equal to the key 1, but a bool is no key
+    assert list(nodes) == ["a", ("x", 0), "s", "t", "u", 1]
+    assert hlg.get(nodes, ["s", "t"]) == (1, 2)
+
+
+def test_convert_graph_names_the_key_whose_alias_is_no_valid_key():
+    # ("x", True) == ("x", 1): found among the keys, yet a bool is not a key part.
+    with pytest.raises(hlg.InvalidKeyError, match=r"key 'bad': .*\('x', True\)"):
+        convert_graph({("x", 1): 0, "bad": ("x", True)})
+
+
+def test_convert_graph_keeps_plain_and_other_tasks_in_graph_order():
+    graph = {
+        "a": 1,
+        "b": (add, "a", 1),
+        "l": (sum, ["a", "b"]),
+        "s": "b",
+        "c": (add, "b", "a"),
+        "n": (list,),
+        "m": (len, [("a", [0]), "b"]),
+        "e": (sum, []),
+    }
+    nodes = convert_graph(graph)
+    assert list(nodes) == list(graph)
+    assert hlg.get(nodes, ["n", "m", "e"]) == ([], 2, 0)
+    assert nodes["m"].dependencies == {"b"}
+    assert isinstance(nodes["c"], Task)
+    assert nodes["c"].dependencies == {"a", "b"}
+    assert hlg.get(nodes, ["c", "l", "s"]) == (3, 3, 2)
+
+
+class Watched(dict):
+    """A graph that records whether the collector runs while it is searched for keys."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collecting = set()
+
+    def __contains__(self, key):
+        self.collecting.add(gc.isenabled())
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize(("size", "paused"), [(10, False), (PAUSE_FROM, True)])
+def test_convert_graph_pauses_the_collector_only_for_large_graphs(size, paused):
+    graph = Watched({"k0": 0})
+    graph.update({f"k{i}": (add, f"k{i - 1}", 1) for i in range(1, size)})
+    assert gc.isenabled()
+    nodes = convert_graph(graph)
+    assert gc.isenabled()
+    assert graph.collecting == {not paused}
+    assert hlg.get(nodes, f"k{size - 1}") == size - 1
