@@ -21,7 +21,7 @@ from hlg.errors import CycleError, MissingDependencyError
 from hlg.execute.forms import graph_tasks
 from hlg.execute.memory_order import memory_order, order_acyclic, with_cycle
 from hlg.keys import Key
-from hlg.task import GraphNode
+from hlg.task import GraphNode, numbered_dependencies
 from hlg.toposort import find_cycle
 
 __all__ = ["order", "order_tasks"]
@@ -144,9 +144,8 @@ def order_tasks(
 
 def _positions(index: dict[Key, int], nodes: list[GraphNode]) -> list[list[int]] | None:
     """Return each node's dependencies as positions, or ``None`` if one is not in ``index``."""
-    get = index.__getitem__
     try:
-        return [list(map(get, node.dependencies)) for node in nodes]
+        return numbered_dependencies(nodes, index.__getitem__)
     except KeyError:
         return None
 
