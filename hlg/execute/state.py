@@ -357,6 +357,7 @@ def _positions(
                 outside.setdefault(p, []).append(dep)
             else:
                 mine.append(q)
+        mine.sort()  # as numbered_dependencies does: not in hash-seeded frozenset order
         deps.append(mine)
     return deps, outside
 

@@ -100,9 +100,17 @@ def test_order_of_tasks_with_several_references_is_the_same_under_every_hash_see
 
     # Running one task here makes several others eager at once; which of them
     # runs first must not follow the iteration order of a frozenset of keys.
+    # Also with a dependency on data outside the graph, which takes another path.
     code = (
         "import hlg; from tests.execute.order_cases import avoid_upwards_branching_complex as g; "
-        "print(sorted(hlg.order(g()).items(), key=lambda kv: kv[1]))"
+        "from hlg.execute.order import order_tasks; "
+        "print(sorted(hlg.order(g()).items(), key=lambda kv: kv[1])); "
+        "ts = hlg.convert_graph(g()); "
+        "ts = {k: hlg.Task(max, hlg.TaskRef('data'), *map(hlg.TaskRef, sorted(v.dependencies))) "
+        "for k, v in ts.items()}; "
+        "print(sorted(order_tasks(ts).items(), key=lambda kv: kv[1])); "
+        "from hlg.execute.state import SchedulerState; "
+        "print(SchedulerState.build(ts, list(ts), {'data': 0}).keys)"
     )
     outs = {
         subprocess.run(
