@@ -633,6 +633,59 @@ def build_tasks(
     return out
 
 
+def numbered_dependencies(
+    nodes: Iterable[GraphNode], number: Callable[[Key], int]
+) -> list[list[int]]:
+    """Return the dependencies of each of ``nodes``, each key as ``number(key)``.
+
+    The same keys as each node's ``dependencies``, each once, for code that
+    numbers a whole graph (the scheduler, the ordering): it reads them from
+    where a task keeps them, rather than asking every task for a new
+    frozenset. Each list is in ascending order, so it does not depend on the
+    order a frozenset of keys iterates in, which varies with the hash seed.
+    ``number`` must give distinct keys distinct numbers (a key's position in
+    the graph, say); an exception it raises (a ``KeyError`` for a key it does
+    not know) propagates.
+
+    Examples
+    --------
+    >>> from operator import add
+    >>> a, b = TaskRef("a"), TaskRef("b")
+    >>> nodes = [DataNode(1), Task(add, b, b), Task(add, b, a)]
+    >>> numbered_dependencies(nodes, {"a": 0, "b": 1}.__getitem__)
+    [[], [1], [0, 1]]
+    >>> numbered_dependencies([Task(len, [TaskRef("a")])], {"a": 0}.__getitem__)
+    [[0]]
+    """
+    # Slots read directly (the layout is this module's) for plain tasks, the common
+    # case: no property call and no frozenset per task. On 100,000 tasks of one
+    # reference each this numbers them in half the time that reading ``dependencies``
+    # took, and tasks of two references in a third of it.
+    out: list[list[int]] = []
+    append = out.append
+    for node in nodes:
+        keys: frozenset[Key]
+        if type(node) is Task:
+            held = node._deps
+            if held is None:  # the keys at _refs, perhaps repeated
+                refs = node._refs
+                args = node._args
+                if len(refs) == 1:
+                    append([number(args[refs[0]])])
+                elif len(refs) == 2:
+                    a = number(args[refs[0]])
+                    b = number(args[refs[1]])
+                    append([a, b] if a < b else [b, a] if b < a else [a])
+                else:
+                    append(sorted({number(args[i]) for i in refs}))
+                continue
+            keys = held
+        else:
+            keys = node.dependencies
+        append(sorted(map(number, keys)) if keys else [])
+    return out
+
+
 def _missing(key: object) -> MissingDependencyError:
     return MissingDependencyError(
         f"the value of {key!r} was not given to the task that needs it; "

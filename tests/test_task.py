@@ -301,3 +301,42 @@ def test_build_tasks_builds_one_task_per_key_in_order():
     assert tasks["z"].dependencies == frozenset() and tasks["z"]({}) == 3
     with_kwargs = build_tasks(["k"], [int], [("ff",)], [()], {"base": 16})
     assert with_kwargs["k"]({}) == 255
+
+
+class Listed(Task):
+    """A Task subclass: its dependencies come through the public property."""
+
+
+def test_numbered_dependencies_agree_with_every_node_kind():
+    from itertools import repeat
+
+    from hlg.task import build_tasks, numbered_dependencies
+
+    keys = ["a", "b", ("c", 0), "d"]
+    number = {key: i for i, key in enumerate(keys)}.__getitem__
+    nodes = [
+        DataNode(1),
+        Alias(("c", 0)),
+        Task(abs, 1),
+        Task(abs, TaskRef("d")),
+        Task(add, TaskRef("d"), TaskRef("a")),
+        Task(max, TaskRef("b"), TaskRef("a"), TaskRef("b"), TaskRef("d")),
+        Task(add, TaskRef("d"), [TaskRef(("c", 0)), TaskRef("a")]),
+        Task(dict, x=TaskRef("b")),
+        Task.from_parts(max, ("d", "b", 3, "d"), (0, 1, 3)),
+        Listed(add, TaskRef("d"), TaskRef("b")),
+        *build_tasks(["p", "q"], repeat(add), [("b", "a"), (1, 2)], [(0, 1), ()]).values(),
+    ]
+    numbered = numbered_dependencies(nodes, number)
+    assert numbered == [sorted(map(number, node.dependencies)) for node in nodes]
+    assert numbered[5] == [0, 1, 3]  # each key once, in ascending order
+    assert numbered[8] == [1, 3]
+
+
+def test_numbered_dependencies_let_the_number_function_raise():
+    from hlg.task import numbered_dependencies
+
+    with pytest.raises(KeyError, match="b"):
+        numbered_dependencies([Task(add, TaskRef("a"), TaskRef("b"))], {"a": 0}.__getitem__)
+    with pytest.raises(KeyError, match="x"):
+        numbered_dependencies([Task(abs, TaskRef("x"))], {}.__getitem__)

@@ -21,7 +21,7 @@ from hlg.errors import CycleError, MissingDependencyError
 from hlg.execute.forms import graph_tasks
 from hlg.execute.memory_order import memory_order, order_acyclic, with_cycle
 from hlg.keys import Key
-from hlg.task import GraphNode
+from hlg.task import GraphNode, numbered_dependencies
 from hlg.toposort import find_cycle
 
 __all__ = ["order", "order_tasks"]
@@ -134,7 +134,7 @@ def order_tasks(
                 deps = _positions(index, nodes)
             outputs = [index[r] for r in roots if r in index]
         if deps is None:
-            deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+            deps = _known_positions(index, nodes)
         elif outputs is not None:
             keys, deps, outputs = _reached(keys, deps, outputs)
         # On a cycle, what can run comes first; the scheduler finds and names the cycle.
@@ -144,9 +144,8 @@ def order_tasks(
 
 def _positions(index: dict[Key, int], nodes: list[GraphNode]) -> list[list[int]] | None:
     """Return each node's dependencies as positions, or ``None`` if one is not in ``index``."""
-    get = index.__getitem__
     try:
-        return [list(map(get, node.dependencies)) for node in nodes]
+        return numbered_dependencies(nodes, index.__getitem__)
     except KeyError:
         return None
 
@@ -159,8 +158,17 @@ def _numbered(keys: list[Key], nodes: list[GraphNode]) -> tuple[dict[Key, int], 
     index = dict(zip(keys, range(len(keys)), strict=True))
     deps = _positions(index, nodes)
     if deps is None:
-        deps = [[index[d] for d in node.dependencies if d in index] for node in nodes]
+        deps = _known_positions(index, nodes)
     return index, deps
+
+
+def _known_positions(index: dict[Key, int], nodes: list[GraphNode]) -> list[list[int]]:
+    """Return each node's dependencies among ``index`` as positions, in ascending order.
+
+    Sorted as :func:`~hlg.task.numbered_dependencies` sorts: the walks follow
+    the order of each list, which must not be the hash-seeded order of a frozenset.
+    """
+    return [sorted([index[d] for d in node.dependencies if d in index]) for node in nodes]
 
 
 def _reached(

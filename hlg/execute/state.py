@@ -43,7 +43,7 @@ from hlg.errors import MissingDependencyError
 from hlg.execute.memory_order import memory_order, order_acyclic
 from hlg.keys import Key, key_group, key_split
 from hlg.materialize.groups import TaskGroup, TaskPrefix, TaskState
-from hlg.task import GraphNode
+from hlg.task import GraphNode, numbered_dependencies
 
 __all__ = ["SchedulerState"]
 
@@ -343,24 +343,11 @@ def _positions(
     The second result maps a node's position to its dependencies outside
     ``position`` (given data, or missing), for the nodes that have any.
     """
-    number = position.__getitem__
-    deps: list[list[int]] = []
-    append = deps.append
     try:
-        for node in nodes:
-            ds = node.dependencies
-            if not ds:
-                append([])
-            elif len(ds) == 1:
-                (d,) = ds
-                append([number(d)])
-            else:
-                append(list(map(number, ds)))
+        return numbered_dependencies(nodes, position.__getitem__), {}
     except KeyError:  # some dependencies are not tasks
         pass
-    else:
-        return deps, {}
-    deps = []
+    deps: list[list[int]] = []
     outside: dict[int, list[Key]] = {}
     for p, node in enumerate(nodes):
         mine = []
@@ -370,6 +357,7 @@ def _positions(
                 outside.setdefault(p, []).append(dep)
             else:
                 mine.append(q)
+        mine.sort()  # as numbered_dependencies does: not in hash-seeded frozenset order
         deps.append(mine)
     return deps, outside
 

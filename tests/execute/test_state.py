@@ -29,6 +29,15 @@ def test_build_numbers_only_what_the_requested_keys_need_after_their_dependencie
     assert state.waiting == [0, 1, 2] and state.ready == [0]
 
 
+def test_build_counts_a_key_referred_to_twice_by_a_task_once():
+    tasks = {"a": Task(inc, 1), "b": Task(add, TaskRef("a"), TaskRef("a"))}
+    for serial in (False, True):
+        state = SchedulerState.build(tasks, ["b"], serial=serial)
+        assert state.dependencies == [[], [0]]
+        assert state.waiting_data == [1, 1]
+    assert hlg.get(tasks, "b", scheduler="sync") == 4
+
+
 def test_build_counts_a_requested_key_as_one_more_dependent():
     state = SchedulerState.build(_tasks(), ["c", "b", "b"])
     assert state.waiting_data == [2, 2, 1]
