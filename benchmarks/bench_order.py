@@ -10,8 +10,11 @@ depend on machine load; times do.
 Budgets: hlg holds no more than dask at peak on every graph, and orders at least
 4x faster. Both sides are timed on the call a user makes, ``hlg.order(dsk)`` and
 ``dask.order.order(dsk)`` on the same dict graph, so hlg's time includes turning
-the dict into tasks. The two calls alternate within each repeat and each keeps its
-best time, so a burst of load on a shared machine hits both sides alike.
+the dict into tasks. Each sample times enough back-to-back calls to take a few
+milliseconds (one call of a graph of ten tasks takes tens of microseconds, about
+what a clock reading and a cold cache after a garbage collection cost), and
+gives the time per call. The two sides alternate sample by sample and each keeps
+its best, so a burst of load on a shared machine hits both sides alike.
 
 Run: ``python benchmarks/bench_order.py`` (needs ``pip install -e '.[bench]'``).
 """
@@ -47,17 +50,36 @@ def synthetic() -> dict[str, Callable[[], dict[Any, Any]]]:
     }
 
 
+SAMPLE = 0.005  # seconds: the least time one sample of back-to-back calls takes
+
+
+def _calls_per_sample(func: Callable[[], Any]) -> int:
+    """How many calls of ``func`` take at least :data:`SAMPLE` seconds."""
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            func()
+        if time.perf_counter() - start >= SAMPLE:
+            return number
+        number *= 2
+
+
 def side_by_side(
     first: Callable[[], Any], second: Callable[[], Any], repeat: int
 ) -> tuple[float, float]:
-    """Best wall times of ``first`` and ``second``, in seconds, called alternately."""
+    """Best wall times per call of ``first`` and ``second``, in seconds, sampled alternately."""
+    funcs = (first, second)
+    numbers = [_calls_per_sample(func) for func in funcs]
     best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        for i, func in enumerate((first, second)):
+        for i, func in enumerate(funcs):
+            number = numbers[i]
             gc.collect()
             start = time.perf_counter()
-            func()
-            best[i] = min(best[i], time.perf_counter() - start)
+            for _ in range(number):
+                func()
+            best[i] = min(best[i], (time.perf_counter() - start) / number)
     return best[0], best[1]
 
 
@@ -72,7 +94,7 @@ def main() -> None:
         dsk = build()
         theirs = max(diagnostics(dsk, o=dask_order(dsk))[1])
         ours = max(diagnostics(dsk, o=hlg.order(dsk))[1])
-        repeat = 30 if len(dsk) < 1000 else 3
+        repeat = 15 if len(dsk) < 1000 else 3
         t_dask, t_hlg = side_by_side(
             lambda dsk=dsk: dask_order(dsk), lambda dsk=dsk: hlg.order(dsk), repeat
         )
