@@ -78,8 +78,10 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         layers: Mapping[str, Layer | Mapping[Any, Any]],
         dependencies: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        raw = {name: v for name, v in layers.items() if not isinstance(v, Layer)}
-        known = KeyUnion(*layers.values()) if raw else None
+        # Copied once here: the union other layers' references are found in must not
+        # see the caller's dicts change afterwards.
+        raw = {name: dict(v) for name, v in layers.items() if not isinstance(v, Layer)}
+        known = KeyUnion(*(raw.get(name, v) for name, v in layers.items())) if raw else None
         self._layers: dict[str, Layer] = {}
         for name, value in layers.items():
             if isinstance(value, Layer):
@@ -90,7 +92,9 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
                     )
                 self._layers[name] = value
             else:
-                self._layers[name] = MaterializedLayer(value, name=name, known_keys=known)
+                self._layers[name] = MaterializedLayer(
+                    raw[name], name=name, known_keys=known, copy=False
+                )
         deps = dependencies or {}
         self._dependencies: dict[str, frozenset[str]] = {
             name: frozenset(deps.get(name, ())) for name in self._layers

@@ -223,3 +223,13 @@ def test_cull_takes_a_set_of_keys():
     g = HighLevelGraph.from_dict({"x": 1, "y": 2, "z": (abs, "x")}, name="g")
     assert sorted(g.cull({"z", "y"})) == ["x", "y", "z"]
     assert sorted(g.cull(frozenset({"x"}))) == ["x"]
+
+
+def test_changing_the_given_dicts_afterwards_changes_no_layer():
+    a = {"x": 1}
+    b = {"y": (add, "x", 1)}
+    graph = HighLevelGraph({"a": a, "b": b}, {"b": {"a"}})
+    a.clear()
+    b["y"] = 0
+    assert graph.layers["b"]["y"].dependencies == {"x"}
+    assert hlg.get(graph, "y") == 2

@@ -85,8 +85,9 @@ class MaterializedLayer(Layer):
         Scheduling hints for every task of the layer.
     known_keys
         Keys of other layers that dask-style values may refer to. Without it,
-        only keys of this layer are recognised as references. A set, dict or
-        list is copied; any other container must not change afterwards.
+        only keys of this layer are recognised as references. It is read when
+        the tasks are first converted or packed, and is not copied (it may be
+        large): it must not change afterwards.
     copy
         Copy ``tasks`` (the default). With ``copy=False`` the layer keeps the
         dict it is given, which must then not be changed.
@@ -120,8 +121,6 @@ class MaterializedLayer(Layer):
         self._raw: dict[Key, Any] | None = raw
         if isinstance(known_keys, KeyUnion) and not known_keys.parts:
             known_keys = None  # a union of nothing: no other layer's keys
-        elif isinstance(known_keys, (set, dict, list)):
-            known_keys = frozenset(known_keys)  # the caller may change theirs later
         self._known_keys = known_keys
         # True when ``_known_keys`` holds this layer's own keys too (after a cull).
         self._known_all = False

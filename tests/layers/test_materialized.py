@@ -224,14 +224,3 @@ def test_filter_keys_keeps_the_given_order_when_the_layer_holds_every_key():
     layer = MaterializedLayer({"a": 1, "b": 2, "c": 3}, name="m")
     assert layer.filter_keys(PendingKeys.of(["c", "a"])) == ["c", "a"]
     assert set(layer.filter_keys(PendingKeys.of(["c", "zz", "a"]))) == {"a", "c"}
-
-
-@pytest.mark.parametrize("keep", [["a", "b"], ["b"]])
-def test_changing_the_known_keys_afterwards_changes_no_layer(keep):
-    known = {"ext"}
-    layer = MaterializedLayer({"a": 1, "b": (add, "ext", "a")}, name="m", known_keys=known)
-    culled, external = layer.cull(keep)
-    known.discard("ext")
-    known.add("a-new")
-    assert external == {"ext"}
-    assert culled["b"].dependencies == layer["b"].dependencies == {"ext", "a"}
