@@ -4,7 +4,8 @@ An ``Array`` is a grid of numpy blocks: block ``(i, j)`` is the key
 ``(name, i, j)`` of its graph. Elementwise arithmetic, ``map_blocks``,
 ``transpose`` and ``matmul`` are Blockwise layers; ``sum``/``mean`` are a
 blockwise partial sum followed by a tree reduction, a custom layer
-(``PartialReduce``) that also packs to a few integers.
+(``PartialReduce``) that holds every level of the tree and packs to a few
+integers.
 
 Run: python examples/chunked_array.py
 
@@ -70,10 +71,19 @@ def _combine_sum(blocks: list[np.ndarray], axis: int) -> np.ndarray:
 
 @hlg.register_layer("examples.partial-reduce")
 class PartialReduce(hlg.Layer):
-    """One level of a tree reduction along one axis.
+    """A tree reduction along one axis, every level of it in one layer.
 
-    Output block ``b`` combines input blocks ``b[axis] * split_every`` up to
-    ``(b[axis] + 1) * split_every`` (exclusive) along ``axis``, others equal.
+    Level 0 is the source's grid of ``numblocks`` blocks. Block ``b`` of level
+    ``l`` combines blocks ``b[axis] * split_every`` up to
+    ``(b[axis] + 1) * split_every`` (exclusive) of level ``l - 1`` along
+    ``axis``, others equal; the levels go on until one block is left along
+    ``axis``. The last level's blocks are the results, keyed ``(name, *b)``;
+    a block of an earlier level ``l`` is keyed ``(name, l, *b)``. The levels
+    follow from ``numblocks[axis]`` and ``split_every``, so the layer packs to
+    a few integers however deep the tree is.
+
+    ``keep``, when given, lists the kept blocks of each level, from level 1 to
+    the last (a culled layer).
     """
 
     def __init__(
@@ -84,83 +94,169 @@ class PartialReduce(hlg.Layer):
         numblocks: Sequence[int],
         axis: int,
         split_every: int,
-        keep: Sequence[tuple[int, ...]] | None = None,
+        keep: Sequence[Sequence[Sequence[int]]] | None = None,
     ) -> None:
         super().__init__(name)
+        if type(split_every) is not int or split_every < 2:
+            raise hlg.UsageError(
+                f"layer {name!r}: split_every must be an int of at least 2; got {split_every!r}"
+            )
+        if not 0 <= axis < len(numblocks):
+            raise hlg.UsageError(
+                f"layer {name!r}: axis {axis!r} is not an axis of a grid of "
+                f"{len(numblocks)} dimensions; pass 0 to {len(numblocks) - 1}"
+            )
         self.func, self.source, self.axis, self.split_every = func, source, axis, split_every
         self.in_numblocks = tuple(numblocks)
-        out = list(numblocks)
-        out[axis] = math.ceil(numblocks[axis] / split_every)
-        self.out_numblocks = tuple(out)
-        self.keep = None if keep is None else tuple(sorted(set(keep)))
+        sizes = [self.in_numblocks[axis]]
+        while len(sizes) == 1 or sizes[-1] > 1:
+            sizes.append(math.ceil(sizes[-1] / split_every))
+        #: Blocks along ``axis`` per level, level 0 being the source.
+        self.sizes = tuple(sizes)
+        self.levels = len(sizes) - 1
+        self.out_numblocks = self._numblocks(self.levels)
+        if keep is None:
+            self.keep: tuple[tuple[tuple[int, ...], ...], ...] | None = None
+        else:
+            if len(keep) != self.levels:
+                raise hlg.UsageError(
+                    f"layer {name!r}: keep gives blocks for {len(keep)} levels, but the "
+                    f"reduction has {self.levels} levels; give one list of blocks per level, "
+                    "from level 1 to the last"
+                )
+            self.keep = tuple(tuple(sorted({tuple(b) for b in level})) for level in keep)
+        self._kept = None if self.keep is None else tuple(map(frozenset, self.keep))
 
-    def _blocks(self) -> Iterable[tuple[int, ...]]:
+    def _numblocks(self, level: int) -> tuple[int, ...]:
+        out = list(self.in_numblocks)
+        out[self.axis] = self.sizes[level]
+        return tuple(out)
+
+    def _key(self, level: int, block: tuple[int, ...]) -> hlg.Key:
+        if level == 0:
+            return (self.source, *block)
+        if level == self.levels:
+            return (self.name, *block)
+        return (self.name, level, *block)
+
+    def _blocks(self, level: int) -> Iterable[tuple[int, ...]]:
         if self.keep is not None:
-            return self.keep
-        from itertools import product
+            return self.keep[level - 1]
+        return product(*(range(n) for n in self._numblocks(level)))
 
-        return product(*(range(n) for n in self.out_numblocks))
+    def _level_len(self, level: int) -> int:
+        if self.keep is not None:
+            return len(self.keep[level - 1])
+        return math.prod(self._numblocks(level))
 
     def __iter__(self) -> Iterator[hlg.Key]:
-        return ((self.name, *b) for b in self._blocks())
+        for level in range(1, self.levels + 1):
+            yield from (self._key(level, b) for b in self._blocks(level))
 
     def __len__(self) -> int:
-        return len(self.keep) if self.keep is not None else math.prod(self.out_numblocks)
+        return sum(self._level_len(level) for level in range(1, self.levels + 1))
+
+    def output_keys(self) -> Iterable[hlg.Key]:
+        """Return the keys of the last level's blocks, the reduction's results.
+
+        Examples
+        --------
+        >>> layer = PartialReduce("r", _combine_sum, "a", (9, 2), 0, 4)
+        >>> len(layer), list(layer.output_keys())
+        (8, [('r', 0, 0), ('r', 0, 1)])
+        """
+        return (self._key(self.levels, b) for b in self._blocks(self.levels))
+
+    def _split(self, key: object) -> tuple[int, tuple[int, ...]] | None:
+        """The level and block of ``key`` if it is one of this layer's keys, else None."""
+        if type(key) is not tuple or not key or key[0] != self.name:
+            return None
+        ndim = len(self.in_numblocks)
+        if len(key) == ndim + 1:
+            level, block = self.levels, key[1:]
+        elif len(key) == ndim + 2 and type(key[1]) is int and 1 <= key[1] < self.levels:
+            level, block = key[1], key[2:]
+        else:
+            return None
+        if self._kept is not None:
+            return (level, block) if block in self._kept[level - 1] else None
+        numblocks = self._numblocks(level)
+        if all(type(i) is int and 0 <= i < n for i, n in zip(block, numblocks, strict=True)):
+            return level, block
+        return None
 
     def __contains__(self, key: object) -> bool:
-        if type(key) is not tuple or len(key) != len(self.out_numblocks) + 1 or key[0] != self.name:
-            return False
-        block = key[1:]
-        if self.keep is not None:
-            return block in self.keep
-        return all(
-            type(i) is int and 0 <= i < n for i, n in zip(block, self.out_numblocks, strict=True)
-        )
+        return self._split(key) is not None
 
-    def _inputs(self, block: tuple[int, ...]) -> list[hlg.Key]:
+    def _inputs(self, level: int, block: tuple[int, ...]) -> list[hlg.Key]:
         start = block[self.axis] * self.split_every
-        stop = min(start + self.split_every, self.in_numblocks[self.axis])
-        return [
-            (self.source, *block[: self.axis], i, *block[self.axis + 1 :])
-            for i in range(start, stop)
-        ]
+        stop = min(start + self.split_every, self.sizes[level - 1])
+        before, after = block[: self.axis], block[self.axis + 1 :]
+        return [self._key(level - 1, (*before, i, *after)) for i in range(start, stop)]
 
-    def _task(self, block: tuple[int, ...]) -> hlg.Task:
-        return hlg.Task(self.func, [hlg.TaskRef(k) for k in self._inputs(block)], self.axis)
+    def _task(self, level: int, block: tuple[int, ...]) -> hlg.Task:
+        inputs = self._inputs(level, block)
+        return hlg.Task(self.func, [hlg.TaskRef(k) for k in inputs], self.axis)
 
     def __getitem__(self, key: hlg.Key) -> hlg.GraphNode:
-        if key not in self:
+        found = self._split(key)
+        if found is None:
             raise hlg.MissingKeyError(f"layer {self.name!r} has no key {key!r}")
-        return self._task(key[1:])
+        return self._task(*found)
 
     def materialize(self) -> dict[hlg.Key, hlg.GraphNode]:
-        return {(self.name, *b): self._task(b) for b in self._blocks()}
+        return {
+            self._key(level, b): self._task(level, b)
+            for level in range(1, self.levels + 1)
+            for b in self._blocks(level)
+        }
 
     def cost(self) -> hlg.Cost:
-        # Output block b refers to the input blocks it combines along the axis:
-        # split_every of them, fewer in the last block. Whole, that is every input
-        # block once; culled, it is summed over the kept blocks, which the state lists.
+        # A block of level l refers to the blocks of level l - 1 it combines along the
+        # axis: split_every of them, fewer in the last block. Whole, that is every block
+        # of every level but the last once; culled, it is summed over the kept blocks.
         n = len(self)
         if self.keep is None:
-            references = math.prod(self.in_numblocks) if n else 0
+            references = sum(math.prod(self._numblocks(level)) for level in range(self.levels))
         else:
-            last = self.in_numblocks[self.axis]
             references = sum(
-                max(0, min(self.split_every, last - b[self.axis] * self.split_every))
-                for b in self.keep
+                max(
+                    0,
+                    min(self.split_every, self.sizes[level - 1] - b[self.axis] * self.split_every),
+                )
+                for level in range(1, self.levels + 1)
+                for b in self.keep[level - 1]
             )
         return hlg.Cost(tasks=n, references=references, annotations=n * len(self.annotations))
 
     def cull(self, keys: Iterable[hlg.Key]) -> tuple[PartialReduce, set[hlg.Key]]:
-        keep = [k[1:] for k in keys if k in self]
+        wanted: list[set[tuple[int, ...]]] = [set() for _ in range(self.levels + 1)]
+        for key in keys:
+            found = self._split(key)
+            if found is not None:
+                wanted[found[0]].add(found[1])
+        external: set[hlg.Key] = set()
+        for level in range(self.levels, 0, -1):
+            for block in wanted[level]:
+                needed = self._inputs(level, block)
+                if level == 1:
+                    external.update(needed)
+                else:
+                    wanted[level - 1].update(k[2:] for k in needed)
         culled = PartialReduce(
-            self.name, self.func, self.source, self.in_numblocks, self.axis, self.split_every, keep
+            self.name,
+            self.func,
+            self.source,
+            self.in_numblocks,
+            self.axis,
+            self.split_every,
+            [sorted(wanted[level]) for level in range(1, self.levels + 1)],
         )
-        return culled, {k for b in keep for k in self._inputs(b)}
+        return culled, external
 
-    # Culling a whole reduction to its one output key asks every level for all of its
-    # blocks. These two methods let each level take a box of its blocks and ask for a
-    # box of its source's blocks, never listing either.
+    # Culling a whole reduction to its one output key asks for every block of every
+    # level. These two methods take a box of the last level's blocks and ask for a box
+    # of the source's blocks, never listing either.
 
     def takes_box(self, box: KeyBox) -> bool:
         return box.name == self.name and self.keep is None and box.fits(self.out_numblocks)
@@ -169,11 +265,24 @@ class PartialReduce(hlg.Layer):
         if isinstance(keys, KeyBox) and self.takes_box(keys):
             ranges = list(keys.ranges)
         else:
-            blocks = {k[1:] for k in keys if k in self}
-            ranges = _box_of(blocks, len(self.out_numblocks))
+            ndim = len(self.in_numblocks)
+            blocks = {k[1:] for k in keys if len(k) == ndim + 1 and k in self}  # type: ignore[arg-type]
+            ranges = _box_of(blocks, ndim) if len(blocks) == len(keys) else None
             if ranges is None or self.keep is not None:
                 return self.cull(keys)
-        if all(len(r) == n for r, n in zip(ranges, self.out_numblocks, strict=True)):
+        boxes = [ranges]
+        for level in range(self.levels, 0, -1):
+            ranges = list(ranges)
+            along = ranges[self.axis]
+            stop = min(along.stop * self.split_every, self.sizes[level - 1])
+            ranges[self.axis] = range(along.start * self.split_every, stop)
+            boxes.append(ranges)
+        boxes.reverse()  # boxes[l] holds the blocks of level l
+        if all(
+            len(r) == n
+            for level in range(1, self.levels + 1)
+            for r, n in zip(boxes[level], self._numblocks(level), strict=True)
+        ):
             culled = self
         else:
             culled = PartialReduce(
@@ -183,14 +292,11 @@ class PartialReduce(hlg.Layer):
                 self.in_numblocks,
                 self.axis,
                 self.split_every,
-                list(product(*ranges)),
+                [list(product(*boxes[level])) for level in range(1, self.levels + 1)],
             )
         needed = NeededKeys()
-        if all(ranges):
-            along = ranges[self.axis]
-            stop = min(along.stop * self.split_every, self.in_numblocks[self.axis])
-            ranges[self.axis] = range(along.start * self.split_every, stop)
-            needed.boxes.append(KeyBox(self.source, ranges))
+        if all(boxes[0]):
+            needed.boxes.append(KeyBox(self.source, boxes[0]))
         return culled, needed
 
     def pack_state(self, encoder: Any) -> Any:
@@ -414,15 +520,15 @@ class Array:
         chunks = list(partial.chunks)
         chunks[axis] = (1,) * len(chunks[axis])
         current = Array(partial.graph, partial.name, tuple(chunks), self.dtype)
-        while current.numblocks[axis] > 1:
-            name = f"sum-{hlg.tokenize(current.name, axis, split_every)}"
-            layer = PartialReduce(
-                name, _combine_sum, current.name, current.numblocks, axis, split_every
-            )
-            chunks = list(current.chunks)
-            chunks[axis] = (1,) * layer.out_numblocks[axis]
-            current = current._new(name, layer, [current], tuple(chunks), self.dtype)
-        return current
+        if current.numblocks[axis] == 1:
+            return current
+        # One layer for the whole tree, however many levels it has.
+        name = f"sum-{hlg.tokenize(current.name, axis, split_every)}"
+        layer = PartialReduce(
+            name, _combine_sum, current.name, current.numblocks, axis, split_every
+        )
+        chunks[axis] = (1,)
+        return current._new(name, layer, [current], tuple(chunks), self.dtype)
 
     def mean(self, axis: int | None = None) -> Array:
         """Mean over ``axis`` (all axes if None)."""

@@ -111,7 +111,7 @@ def test_arrays_compute_on_parallel_schedulers(x, scheduler):
 def test_sum_of_a_million_blocks_culls_without_building_a_task(monkeypatch):
     built = []
     for cls in (ca.PartialReduce, hlg.Blockwise):
-        monkeypatch.setattr(cls, "_task", lambda self, block: built.append(block))
+        monkeypatch.setattr(cls, "_task", lambda self, *block: built.append(block))
         monkeypatch.setattr(cls, "materialize", built.append)
         monkeypatch.setattr(cls, "materialize_with_references", built.append)
     total = ca.ones((1000, 1000), chunks=1).sum()
@@ -158,7 +158,14 @@ def test_partial_reduce_cost_counts_the_references_it_builds(numblocks, axis, sp
         cost = candidate.cost()
         assert cost.tasks == len(tasks)
         assert cost.references == sum(len(task.dependencies) for task in tasks.values())
-    assert layer.cost().references == np.prod(numblocks)
+    # every block of every level but the last is read once
+    along, reads = numblocks[axis], 0
+    while True:
+        reads += along * np.prod(numblocks) // numblocks[axis]
+        along = -(-along // split_every)
+        if along == 1:
+            break
+    assert layer.cost().references == reads
 
 
 def test_partial_reduce_reference_limit_refuses_the_packed_sum():
@@ -171,3 +178,39 @@ def test_partial_reduce_reference_limit_refuses_the_packed_sum():
     )
     with pytest.raises(hlg.ResourceLimitError, match="references"):
         hlg.unpack(data, limits=hlg.Limits(references=references - 1))
+
+
+@pytest.mark.parametrize("side", [10, 100])
+def test_a_sum_is_one_layer_per_axis_however_many_blocks(side):
+    total = ca.ones((side, side), chunks=1).sum(split_every=4)
+    graph = hlg.optimize(total, total.keys()).__hlg_graph__()
+    reductions = [ly for ly in graph.layers.values() if isinstance(ly, ca.PartialReduce)]
+    assert len(reductions) == 2
+    assert len(graph.layers) == len(
+        hlg.optimize(ca.ones((4, 4), chunks=1).sum()).__hlg_graph__().layers
+    )
+
+
+def test_partial_reduce_holds_every_level_and_outputs_the_last():
+    from hlg.testing import check_layer
+
+    layer = ca.PartialReduce("r", ca._combine_sum, "a", (9, 2), 0, 2)
+    assert layer.sizes == (9, 5, 3, 2, 1)
+    assert list(layer.output_keys()) == [("r", 0, 0), ("r", 0, 1)]
+    assert ("r", 1, 4, 1) in layer and ("r", 1, 5, 1) not in layer and ("r", 4, 0, 0) not in layer
+    assert layer[("r", 0, 1)].dependencies == {("r", 3, 0, 1), ("r", 3, 1, 1)}
+    assert layer[("r", 1, 4, 0)].dependencies == {("a", 8, 0)}
+    check_layer(layer)
+    culled, external = layer.cull([("r", 2, 2, 1)])
+    assert set(culled) == {("r", 1, 4, 1), ("r", 2, 2, 1)}
+    assert external == {("a", 8, 1)}
+    check_layer(culled)
+
+
+def test_partial_reduce_refuses_bad_input_naming_the_layer():
+    with pytest.raises(hlg.UsageError, match="layer 'r'.*split_every"):
+        ca.PartialReduce("r", ca._combine_sum, "a", (9, 2), 0, 1)
+    with pytest.raises(hlg.UsageError, match="layer 'r'.*axis 2"):
+        ca.PartialReduce("r", ca._combine_sum, "a", (9, 2), 2, 4)
+    with pytest.raises(hlg.UsageError, match="layer 'r'.*2 levels"):
+        ca.PartialReduce("r", ca._combine_sum, "a", (9, 2), 0, 4, keep=[[(0, 0)]])
