@@ -5,10 +5,26 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+
+def printed_under_hash_seeds(code: str, seeds: tuple[str, ...]) -> set[str]:
+    """What ``python -c code`` prints under each ``PYTHONHASHSEED``; one entry if all agree."""
+    return {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in seeds
+    }
 
 
 def inc(x: int) -> int:

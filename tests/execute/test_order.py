@@ -3,7 +3,7 @@ from operator import add
 import hlg
 from hlg.execute.order import order_tasks
 
-from .helpers import inc, total
+from .helpers import inc, printed_under_hash_seeds, total
 
 
 def peak_held(graph, priority):
@@ -70,34 +70,17 @@ def test_order_walks_big_subtrees_before_literals():
 
 
 def test_order_is_the_same_under_every_hash_seed():
-    import os
-    import subprocess
-    import sys
-
     code = (
         "import hlg; from tests.execute.helpers import inc, total; "
         "d = {('x', i): (inc, i) for i in range(20)}; "
         "d.update({'s%d' % j: (total, [('x', i) for i in range(j, 20, 3)]) for j in range(3)}); "
         "print(sorted(hlg.order(d).items(), key=lambda kv: kv[1]))"
     )
-    outs = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for seed in ("1", "2", "3")
-    }
+    outs = printed_under_hash_seeds(code, ("1", "2", "3"))
     assert len(outs) == 1
 
 
 def test_order_of_tasks_with_several_references_is_the_same_under_every_hash_seed():
-    import os
-    import subprocess
-    import sys
-
     # Running one task here makes several others eager at once; which of them
     # runs first must not follow the iteration order of a frozenset of keys.
     # Also with a dependency on data outside the graph, which takes another path.
@@ -112,16 +95,7 @@ def test_order_of_tasks_with_several_references_is_the_same_under_every_hash_see
         "from hlg.execute.state import SchedulerState; "
         "print(SchedulerState.build(ts, list(ts), {'data': 0}).keys)"
     )
-    outs = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for seed in ("0", "1", "2", "3")
-    }
+    outs = printed_under_hash_seeds(code, ("0", "1", "2", "3"))
     assert len(outs) == 1
 
 

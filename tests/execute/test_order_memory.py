@@ -1,8 +1,5 @@
 """hlg.order holds no more results at peak than dask.order, on dask's own cases and array shapes."""
 
-import os
-import subprocess
-import sys
 from itertools import pairwise
 
 import pytest
@@ -11,6 +8,7 @@ import hlg
 from hlg.execute.memory_order import memory_order, order_acyclic
 from hlg.execute.order import order_tasks
 
+from .helpers import printed_under_hash_seeds
 from .order_cases import (
     CASES,
     DASK_PEAK,
@@ -100,16 +98,7 @@ def test_order_is_the_same_under_every_hash_seed_on_string_keys():
         "from tests.execute.order_cases import eager_to_free_parent; import hlg; "
         "print(sorted(hlg.order(eager_to_free_parent()).items(), key=lambda kv: kv[1]))"
     )
-    outs = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for seed in ("1", "2")
-    }
+    outs = printed_under_hash_seeds(code, ("1", "2"))
     assert len(outs) == 1
 
 
