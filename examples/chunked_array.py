@@ -243,16 +243,20 @@ class PartialReduce(hlg.Layer):
                     external.update(needed)
                 else:
                     wanted[level - 1].update(k[2:] for k in needed)
-        culled = PartialReduce(
+        culled = self._keeping([sorted(wanted[level]) for level in range(1, self.levels + 1)])
+        return culled, external
+
+    def _keeping(self, keep: Sequence[Sequence[Sequence[int]]]) -> PartialReduce:
+        """The same reduction, keeping only these blocks of each level."""
+        return PartialReduce(
             self.name,
             self.func,
             self.source,
             self.in_numblocks,
             self.axis,
             self.split_every,
-            [sorted(wanted[level]) for level in range(1, self.levels + 1)],
+            keep,
         )
-        return culled, external
 
     # Culling a whole reduction to its one output key asks for every block of every
     # level. These two methods take a box of the last level's blocks and ask for a box
@@ -285,14 +289,8 @@ class PartialReduce(hlg.Layer):
         ):
             culled = self
         else:
-            culled = PartialReduce(
-                self.name,
-                self.func,
-                self.source,
-                self.in_numblocks,
-                self.axis,
-                self.split_every,
-                [list(product(*boxes[level])) for level in range(1, self.levels + 1)],
+            culled = self._keeping(
+                [list(product(*boxes[level])) for level in range(1, self.levels + 1)]
             )
         needed = NeededKeys()
         if all(boxes[0]):

@@ -42,7 +42,7 @@ from hlg.task import (
     trusted_ref,
 )
 
-__all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_refs"]
+__all__ = ["KeyUnion", "convert_graph", "convert_task", "plain_literal", "plain_refs"]
 
 # Types of keys that are not tuples (dask's key model), checked by exact type.
 _SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
@@ -205,6 +205,24 @@ def _parse(obj: Any, keys: Container[object]) -> Any:
     return obj
 
 
+def plain_literal(arg: tuple[Any, ...]) -> bool:
+    """Return whether a tuple that is not a key is a plain literal (see :func:`plain_refs`).
+
+    Examples
+    --------
+    >>> plain_literal((1, "a", None)), plain_literal((1, [2])), plain_literal((2**64,))
+    (True, False, False)
+    """
+    for part in arg:
+        u = type(part)
+        if u is int:
+            if not INT_MIN <= part < INT_END:
+                return False
+        elif u not in PLAIN_SCALARS:
+            return False
+    return True
+
+
 def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...] | None:
     """Return the positions of ``args`` that are keys, or None if ``args`` are not plain.
 
@@ -256,13 +274,8 @@ def plain_refs(args: tuple[Any, ...], keys: Container[object]) -> tuple[int, ...
                     continue
             except TypeError:  # holds unhashable values: a literal, and not plain
                 return None
-            for part in arg:
-                u = type(part)
-                if u is int:
-                    if not INT_MIN <= part < INT_END:
-                        return None
-                elif u not in PLAIN_SCALARS:
-                    return None
+            if not plain_literal(arg):
+                return None
         elif t is str:
             if arg in keys:
                 refs.append(i)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from hlg.convert import KeyUnion, convert_graph, convert_task, plain_refs
+from hlg.convert import KeyUnion, convert_graph, convert_task, plain_literal, plain_refs
 from hlg.errors import MissingKeyError
 from hlg.keys import Key, validate_keys
 from hlg.layers.base import MATERIALIZED_TAG, Layer, cull_tasks, hold_culled_tasks_with
@@ -400,7 +400,7 @@ def _sweep_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key])
                             if s is None:
                                 if other is not None and arg in other:
                                     external.add(arg)
-                                elif t is not tuple or _plain_literal(arg):
+                                elif t is not tuple or plain_literal(arg):
                                     continue  # a literal
                                 else:
                                     refs = None
@@ -454,18 +454,6 @@ _KEY_TYPES = frozenset({tuple, str, bytes, int, float})
 
 # Stands for no function yet in _sweep_raw: nothing in a graph is this object.
 _UNCHECKED = object()
-
-
-def _plain_literal(arg: tuple[Any, ...]) -> bool:
-    # Whether a tuple argument that is not a key is plain: plain_refs's test.
-    for part in arg:
-        u = type(part)
-        if u is int:
-            if not INT_MIN <= part < INT_END:
-                return False
-        elif u not in PLAIN_SCALARS:
-            return False
-    return True
 
 
 def _walk_raw(raw: dict[Key, Any], known: Container[object], wanted: list[Key]) -> _RawCull:
