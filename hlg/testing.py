@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
 from hlg.errors import LayerStateError, MissingKeyError, counted
@@ -93,7 +94,9 @@ def check_layer(
         )
     outputs = layer.output_keys()
     if outputs is not None:
-        stray = [k for k in outputs if k not in tasks]
+        given = list(islice(outputs, len(tasks) + 1))  # an endless iterable stops here
+        _assert(len(given) <= len(tasks), f"{layer!r}: output_keys() gives more keys than tasks")
+        stray = [k for k in given if k not in tasks]
         _assert(not stray, f"{layer!r}: output_keys() gives keys it does not build: {stray[:3]}")
     external = frozenset(d for node in tasks.values() for d in node.dependencies) - set(keys)
     packed = _check_round_trip(layer, tasks, external)

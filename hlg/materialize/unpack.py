@@ -196,17 +196,35 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> FlatGraph:
 
 
 def _outputs(name: str, layer: Layer, tasks: Mapping[Key, GraphNode]) -> Iterable[Key]:
-    """Return the results of a layer nothing depends on: every task, or those it names."""
-    outputs = layer.output_keys()
-    if outputs is None:
-        return tasks
-    keys = list(outputs)
-    for key in keys:
-        if key not in tasks:
-            raise LayerClassError(
-                f"layer {name!r}: {type(layer).__name__}.output_keys() gave {key!r}, which is "
-                "not one of its tasks; return only keys the layer builds"
-            )
+    """Return the results of a layer nothing depends on: every task, or those it names.
+
+    Each named key must be a task of the layer, and there are never more of them
+    than tasks, so a layer giving endless keys is stopped, not followed.
+    """
+    where = f"layer {name!r}: {type(layer).__name__}.output_keys()"
+    keys: list[Key] = []
+    try:
+        outputs = layer.output_keys()
+        if outputs is None:
+            return tasks
+        for key in outputs:
+            if key not in tasks:
+                raise LayerClassError(
+                    f"{where} gave {key!r}, which is not one of its tasks; "
+                    "return only keys the layer builds"
+                )
+            keys.append(key)
+            if len(keys) > len(tasks):
+                raise LayerClassError(
+                    f"{where} gave more keys than the layer has tasks "
+                    f"({len(tasks):,}); return each output key once"
+                )
+    except HlgError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as err:
+        raise LayerClassError(f"{where} failed ({type(err).__name__}: {err})") from err
     return keys
 
 
