@@ -9,8 +9,8 @@ depend on machine load; times do.
 
 Budgets: hlg holds no more than dask at peak on every graph, and orders at least
 4x faster. Both sides are timed on the call a user makes, ``hlg.order(dsk)`` and
-``dask.order.order(dsk)`` on the same dict graph, so hlg's time includes turning
-the dict into tasks. Each sample times enough back-to-back calls to take a few
+``dask.order.order(dsk)`` on the same dict graph, so hlg's time includes reading
+the dependencies out of the dict's values (dask's includes the same). Each sample times enough back-to-back calls to take a few
 milliseconds (one call of a graph of ten tasks takes tens of microseconds, about
 what a clock reading and a cold cache after a garbage collection cost), and
 gives the time per call. The two sides alternate sample by sample and each keeps

@@ -2,11 +2,13 @@ import gc
 from operator import add
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import hlg
-from hlg import Alias, DataNode, Task, convert_graph
+from hlg import Alias, DataNode, Task, TaskRef, apply, convert_graph
 from hlg._gc import PAUSE_FROM
-from hlg.convert import plain_refs
+from hlg.convert import dependency_positions, plain_refs
 
 KEYS = {"a", "b", ("x", 0), ("x", 1), 3, 2.5, b"k"}
 
@@ -112,3 +114,53 @@ def test_convert_graph_pauses_the_collector_only_for_large_graphs(size, paused):
     assert gc.isenabled()
     assert graph.collecting == {not paused}
     assert hlg.get(nodes, f"k{size - 1}") == size - 1
+
+
+# -- reading dependencies without converting ---------------------------------------------
+
+_dep_names = ["a", "b", ("t", 0), ("t", 1), 7, 2.5, b"k", 1]
+_dep_args = st.recursive(
+    st.one_of(
+        st.sampled_from(_dep_names),
+        st.sampled_from(["out", ("out", 0), 8, None, True, 1 << 70, 0.5, 1j, ("lit", 1, None)]),
+        st.sampled_from([(), [], {}, len, TaskRef("a"), TaskRef("zz"), Task(len, TaskRef("b"))]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(tuple),  # a literal tuple, or a key
+        st.tuples(st.sampled_from([add, len, sum]), inner, inner),  # a nested task
+        st.dictionaries(st.sampled_from(["k", "v"]), inner, max_size=2),
+        st.tuples(st.just(apply), st.sampled_from([add, len]), st.lists(inner, max_size=2)),
+        st.frozensets(st.sampled_from(_dep_names), max_size=2),
+    ),
+    max_leaves=8,
+)
+_dep_values = st.one_of(
+    st.tuples(st.sampled_from([add, sum, max]), st.lists(_dep_args, max_size=4)).map(
+        lambda fa: (fa[0], *fa[1])
+    ),
+    _dep_args,
+    st.sampled_from([DataNode(1), Alias("a"), Task(add, TaskRef("b"), TaskRef("zz"))]),
+)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.sampled_from(_dep_names), min_size=1, unique=True), st.data())
+def test_dependency_positions_are_those_of_the_converted_graph(names, data):
+    graph = {name: data.draw(_dep_values) for name in names}
+    position = {key: i for i, key in enumerate(graph)}
+    expected = [
+        sorted(position[d] for d in node.dependencies if d in position)
+        for node in convert_graph(graph).values()
+    ]
+    assert dependency_positions(graph) == expected
+
+
+def test_dependency_positions_blame_the_key_of_a_bad_value():
+    with pytest.raises(hlg.InvalidKeyError, match="key None"):
+        dependency_positions({None: 1})
+    deep: object = "a"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(hlg.TaskSpecError, match="key 'b': the value is nested too deeply"):
+        dependency_positions({"a": 1, "b": (len, deep)})

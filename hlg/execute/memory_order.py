@@ -266,16 +266,21 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                     if entered[t]:
                         return None  # met again above its own mark: it needs itself, a cycle
                     entered[t] = True
+                    m = missing[t]  # its dependencies not run yet
+                    if not m:
+                        break
+                    stack.append(~t)
                     ds = deps[t]
-                    if ds:
+                    if m == 1:
+                        if len(ds) == 1:
+                            stack.append(ds[0])
+                        else:
+                            stack += filterfalse(is_done, ds)
+                    else:
                         children = list(filterfalse(is_done, ds))
-                        if children:
-                            stack.append(~t)
-                            if len(children) > 1:
-                                children.sort(key=by_key)
-                            stack += children
-                            continue
-                    break
+                        children.sort(key=by_key)
+                        stack += children
+                    continue
             if missing[t]:
                 return None  # back at a task whose dependency needs it: a cycle
         if held > peak:  # noqa: PLR1730 (a call to max costs more in this loop)
@@ -341,12 +346,19 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
             t = goals.pop()
             if done[t]:
                 continue
-            if missing[t]:
+            m = missing[t]
+            if m:
                 goals.append(t)  # back to it once its dependencies, pushed above, have run
-                todo = list(filterfalse(is_done, deps[t]))
-                if len(todo) > 1:
+                ds = deps[t]
+                if m == 1:
+                    if len(ds) == 1:
+                        goals.append(ds[0])
+                    else:
+                        goals += filterfalse(is_done, ds)
+                else:
+                    todo = list(filterfalse(is_done, ds))
                     todo.sort(key=by_key)
-                goals += todo
+                    goals += todo
                 continue
         else:
             while produced:

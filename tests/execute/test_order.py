@@ -57,6 +57,42 @@ def test_order_accepts_every_graph_form():
         assert hlg.order(form) == expected
 
 
+def test_order_reads_a_dict_graph_without_building_a_task_per_value(monkeypatch):
+    from hlg import convert
+
+    built = []
+    real_init, real_convert = hlg.Task.__init__, convert.convert_task
+
+    def counted_init(self, *args, **kwargs):
+        built.append("init")
+        real_init(self, *args, **kwargs)
+
+    def counted_convert(value, keys):
+        built.append(value)
+        return real_convert(value, keys)
+
+    monkeypatch.setattr(hlg.Task, "__init__", counted_init)
+    monkeypatch.setattr(convert, "convert_task", counted_convert)
+    dsk = tree(64)
+    dsk["total"] = (sum, [("t", 0, i) for i in range(64)], {})
+    dsk["alias"] = "total"
+    assert hlg.order(dsk) == hlg.order(hlg.convert_graph(dsk))
+    built.clear()
+    hlg.order(dsk)
+    assert built == []  # every value is read as it is
+    dsk["nested"] = (inc, (add, "alias", 1))
+    priority = hlg.order(dsk)
+    assert built[0] == dsk["nested"] and priority["nested"] > priority["alias"]
+
+
+def test_order_of_a_dict_graph_equals_the_order_of_its_tasks():
+    from .order_cases import CASES
+
+    for name, build in CASES.items():
+        dsk = build()
+        assert hlg.order(dsk) == hlg.order(hlg.convert_graph(dsk)), name
+
+
 def test_order_walks_big_subtrees_before_literals():
     dsk = {
         "lit": 1,
