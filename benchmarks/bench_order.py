@@ -9,12 +9,13 @@ depend on machine load; times do.
 
 Budgets: hlg holds no more than dask at peak on every graph, and orders at least
 4x faster. Both sides are timed on the call a user makes, ``hlg.order(dsk)`` and
-``dask.order.order(dsk)`` on the same dict graph, so hlg's time includes reading
-the dependencies out of the dict's values (dask's includes the same). Each sample times enough back-to-back calls to take a few
-milliseconds (one call of a graph of ten tasks takes tens of microseconds, about
-what a clock reading and a cold cache after a garbage collection cost), and
-gives the time per call. The two sides alternate sample by sample and each keeps
-its best, so a burst of load on a shared machine hits both sides alike.
+``dask.order.order(dsk)`` on the same dict graph, so each side's time includes
+reading the dependencies out of the dict's values. Each sample times enough
+back-to-back calls to take a few milliseconds (one call of a graph of ten tasks
+takes tens of microseconds, about what a clock reading and a cold cache after a
+garbage collection cost), and gives the time per call. The two sides alternate
+sample by sample and each keeps its best, so a burst of load on a shared machine
+hits both sides alike.
 
 Run: ``python benchmarks/bench_order.py`` (needs ``pip install -e '.[bench]'``).
 """

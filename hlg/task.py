@@ -758,7 +758,10 @@ def _resolve(obj: Any, values: Mapping[Key, Any]) -> Any:
     if t is TaskRef or t is Ref:
         return values[obj.key]
     if t is list:
-        return [_resolve(item, values) for item in obj]
+        # Lists of references, as in (sum, [...]), resolved without a call per item.
+        return [
+            values[item.key] if type(item) is TaskRef else _resolve(item, values) for item in obj
+        ]
     if t is tuple:
         return tuple(_resolve(item, values) for item in obj)
     if t is dict:

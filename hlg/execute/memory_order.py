@@ -276,6 +276,12 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                             stack.append(ds[0])
                         else:
                             stack += filterfalse(is_done, ds)
+                    elif len(ds) == 2:  # both missing: the one with the greater key on top
+                        a, b = ds
+                        if push_key[a] < push_key[b]:
+                            stack += (a, b)
+                        else:
+                            stack += (b, a)
                     else:
                         children = list(filterfalse(is_done, ds))
                         children.sort(key=by_key)
@@ -355,6 +361,12 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
                         goals.append(ds[0])
                     else:
                         goals += filterfalse(is_done, ds)
+                elif len(ds) == 2:  # both missing: the one with the greater key on top
+                    a, b = ds
+                    if push_key[a] < push_key[b]:
+                        goals += (a, b)
+                    else:
+                        goals += (b, a)
                 else:
                     todo = list(filterfalse(is_done, ds))
                     todo.sort(key=by_key)
