@@ -494,6 +494,8 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
                     if known:
                         deps.add(item)
                         item = trusted_ref(item)  # noqa: PLW2901 - the item, converted
+                    elif not plain_literal(item):
+                        scan_references(item, deps)  # nodes inside a literal are resolved too
                 elif t in _SCALAR_KEYS:
                     if item in keys:
                         deps.add(item)
@@ -522,6 +524,8 @@ def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
         if is_known_key(obj, keys):
             deps.add(obj)
             return trusted_ref(obj)
+        if t is tuple and not plain_literal(obj):
+            scan_references(obj, deps)  # nodes inside a literal are resolved too
         return obj
     return obj if t in LEAVES else _NOT_FLAT
 

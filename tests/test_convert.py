@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import hlg
 from hlg import Alias, DataNode, Task, TaskRef, apply, convert_graph
 from hlg._gc import PAUSE_FROM
-from hlg.convert import dependency_positions, plain_refs
+from hlg.convert import convert_task, dependency_positions, plain_refs
 
 KEYS = {"a", "b", ("x", 0), ("x", 1), 3, 2.5, b"k"}
 
@@ -164,3 +164,31 @@ def test_dependency_positions_blame_the_key_of_a_bad_value():
         deep = [deep]
     with pytest.raises(hlg.TaskSpecError, match="key 'b': the value is nested too deeply"):
         dependency_positions({"a": 1, "b": (len, deep)})
+
+
+def _converted_the_general_way(task, keys):
+    # Every argument parsed on its own, and the task built by Task itself.
+    from hlg import convert
+
+    return Task(task[0], *[convert._parse(arg, keys) for arg in task[1:]])
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(_dep_args, max_size=4))
+def test_every_path_of_the_converter_finds_the_same_dependencies(args):
+    task = (max, *args)
+    keys = set(_dep_names)
+    found = convert_task(task, keys).dependencies
+    assert found == _converted_the_general_way(task, keys).dependencies
+
+
+def test_nodes_inside_literal_tuples_are_dependencies_on_every_path():
+    ref = TaskRef("a")
+    for value in [
+        (add, ("lit", ref), 1),
+        (sum, [("lit", ref)]),
+        (sum, [("lit", [ref])]),
+        (add, ("lit", ref), [1]),
+    ]:
+        assert convert_task(value, {"a"}).dependencies == {"a"}, value
+    assert hlg.get({"a": 5, "b": (list, [("lit", ref)])}, "b") == [("lit", 5)]
