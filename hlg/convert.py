@@ -59,8 +59,11 @@ _SCALAR_KEYS: frozenset[type] = frozenset({str, bytes, int, float})
 # Reference positions of the commonest plain tasks, shared.
 _AT_0, _AT_1, _AT_01 = (0,), (1,), (0, 1)
 _KEY_TYPES: frozenset[type] = _SCALAR_KEYS | {tuple}
-# Types of task parts that never hold references: leaves, and plain functions.
+# Types of task arguments the converter never searches for references: leaves, and
+# functions (a partial's own arguments are not searched, as Task does not search them).
 _INERT: frozenset[type] = LEAVES | {FunctionType, BuiltinFunctionType, MethodType, partial, type}
+# Parts of a literal tuple that are never references: leaves, slices and the ellipsis.
+_LITERAL_PARTS: frozenset[type] = LEAVES | {slice, type(Ellipsis)}
 # Lists longer than this are first checked for holding keys only.
 _LONG_LIST = 8
 
@@ -219,6 +222,8 @@ def dependency_positions(graph: Mapping[Any, Any]) -> list[list[int]]:
             elif t in LEAVES:
                 add([])
                 continue
+            # Everything else: apply, tuples that are not tasks (aliases or literals),
+            # nodes, and tasks with parts not read above. Converted, as convert_graph would.
             node = convert_task(value, graph)
             add(sorted({p for d in node.dependencies if (p := look(d)) is not None}))
     except (TaskSpecError, InvalidKeyError) as err:
@@ -251,11 +256,11 @@ def _task_positions(task: tuple[Any, ...], look: Any) -> list[int] | None:
                 return None
             try:
                 p = look(arg)
-            except TypeError:  # holds unhashable values
-                return None
+            except TypeError:  # holds unhashable values (slices, before Python 3.12): no key
+                p = None
             if p is not None:
                 found.append(p)
-            elif not plain_literal(arg):
+            elif _may_hold_nodes(arg) and scan_references(arg, set()):
                 return None
         elif t is list:
             for item in arg:
@@ -270,10 +275,10 @@ def _task_positions(task: tuple[Any, ...], look: Any) -> list[int] | None:
                     try:
                         p = look(item)
                     except TypeError:
-                        return None
+                        p = None
                     if p is not None:
                         found.append(p)
-                    elif not plain_literal(item):
+                    elif _may_hold_nodes(item) and scan_references(item, set()):
                         return None
                 elif u not in LEAVES:
                     return None
@@ -494,7 +499,7 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
                     if known:
                         deps.add(item)
                         item = trusted_ref(item)  # noqa: PLW2901 - the item, converted
-                    elif not plain_literal(item):
+                    elif _may_hold_nodes(item):
                         scan_references(item, deps)  # nodes inside a literal are resolved too
                 elif t in _SCALAR_KEYS:
                     if item in keys:
@@ -515,6 +520,12 @@ def _parse_list_task(obj: tuple[Any, ...], keys: Container[object]) -> Task | No
 _NOT_FLAT = object()
 
 
+def _may_hold_nodes(literal: tuple[Any, ...]) -> bool:
+    # Whether a literal tuple has parts other than leaves and slices, which may be or
+    # hold nodes; one pass in C for the commonest literals, a block's slices.
+    return not set(map(type, literal)) <= _LITERAL_PARTS
+
+
 def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
     # A key (as a TaskRef), a literal leaf or non-task tuple, or _NOT_FLAT.
     t = type(obj)
@@ -524,7 +535,7 @@ def _parse_flat(obj: Any, keys: Container[object], deps: set[Key]) -> Any:
         if is_known_key(obj, keys):
             deps.add(obj)
             return trusted_ref(obj)
-        if t is tuple and not plain_literal(obj):
+        if t is tuple and _may_hold_nodes(obj):
             scan_references(obj, deps)  # nodes inside a literal are resolved too
         return obj
     return obj if t in LEAVES else _NOT_FLAT

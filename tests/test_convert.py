@@ -1,4 +1,5 @@
 import gc
+from functools import partial
 from operator import add
 
 import pytest
@@ -9,6 +10,7 @@ import hlg
 from hlg import Alias, DataNode, Task, TaskRef, apply, convert_graph
 from hlg._gc import PAUSE_FROM
 from hlg.convert import convert_task, dependency_positions, plain_refs
+from hlg.task import Opaque
 
 KEYS = {"a", "b", ("x", 0), ("x", 1), 3, 2.5, b"k"}
 
@@ -124,6 +126,9 @@ _dep_args = st.recursive(
         st.sampled_from(_dep_names),
         st.sampled_from(["out", ("out", 0), 8, None, True, 1 << 70, 0.5, 1j, ("lit", 1, None)]),
         st.sampled_from([(), [], {}, len, TaskRef("a"), TaskRef("zz"), Task(len, TaskRef("b"))]),
+        st.sampled_from(
+            [slice(0, 5), ..., partial(add, TaskRef("a")), Opaque("pickle", b"\x80\x04N.")]
+        ),
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),

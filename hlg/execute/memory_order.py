@@ -276,7 +276,10 @@ def _static_walk(g: _Graph) -> tuple[list[int], int] | None:  # noqa: PLR0915 (i
                             stack.append(ds[0])
                         else:
                             stack += filterfalse(is_done, ds)
-                    elif len(ds) == 2:  # both missing: the one with the greater key on top
+                    elif len(ds) == 2:
+                        # Both missing (m counts the dependencies not run, and a task lists
+                        # each once): push as a sort would, the greater key last, on top.
+                        # Keys differ, as each holds the task's number.
                         a, b = ds
                         if push_key[a] < push_key[b]:
                             stack += (a, b)
@@ -361,7 +364,7 @@ def _dynamic_walk(g: _Graph, first: list[int], bound: int) -> list[int] | None: 
                         goals.append(ds[0])
                     else:
                         goals += filterfalse(is_done, ds)
-                elif len(ds) == 2:  # both missing: the one with the greater key on top
+                elif len(ds) == 2:  # both missing: pushed as in _static_walk
                     a, b = ds
                     if push_key[a] < push_key[b]:
                         goals += (a, b)

@@ -57,7 +57,9 @@ def order(graph: Any) -> dict[Key, int]:
     """
     if type(graph) is dict and not isinstance(next(iter(graph.values()), None), GraphNode):
         # A dask-style dict: only its shape is needed, read from the values as they
-        # are, without building a task per value (the same dependencies, faster).
+        # are, without building a task per value (the same dependencies, faster). A
+        # dict of nodes takes the path below, which reads nodes directly; either path
+        # reads any mix of the two correctly.
         keys = list(graph)
         with gc_paused_for(len(keys)):
             return _ordered(keys, dependency_positions(graph))
