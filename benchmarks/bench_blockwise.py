@@ -127,7 +127,7 @@ def main() -> None:
                 f"{len(keep):,}",
                 f"{t_dask_cull * 1e3:.1f}",
                 f"{t_hlg_cull * 1e3:.2f}",
-                f"{t_dask_cull / t_hlg_cull:.0f}x",
+                f"{t_dask_cull / t_hlg_cull:.1f}x",
             ]
         )
     print_table(

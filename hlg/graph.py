@@ -274,12 +274,15 @@ class HighLevelGraph(Mapping[Key, GraphNode]):
         return list(self._order)
 
     def _check_layer_names(self) -> None:
+        names = self._layers.keys()
         for name, deps in self._dependencies.items():
-            if name not in self._layers:
+            if name not in names:
                 raise MissingLayerError(
                     f"the dependencies name layer {name!r}, which is not in the graph; "
                     f"layers: {', '.join(map(repr, self._layers))}"
                 )
+            if names >= deps:  # checked in C; sorted below only to name the first missing
+                continue
             for dep in sorted(deps):
                 if dep not in self._layers:
                     raise MissingLayerError(

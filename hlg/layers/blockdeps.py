@@ -202,16 +202,23 @@ class BlockSlices(BlockwiseDep):
         """
         if not columns:
             return [()] * count
-        per_dim = []
+        per_dim: list[Iterable[slice]] = []
         for d, column in enumerate(columns):
-            distinct = list(set(column))
-            if len(self.runs[d]) == 1:  # one block size: computed in C
-                size = self.runs[d][0][0]
-                starts = list(map(mul, distinct, repeat(size)))
+            distinct = set(column)
+            # Every block number once (few blocks kept, say): nothing to share, and
+            # building each slice directly skips the table.
+            numbers = column if len(distinct) == len(column) else list(distinct)
+            runs = self.runs[d]
+            if len(runs) == 1:  # one block size: computed in C
+                size = runs[0][0]
+                starts = list(map(mul, numbers, repeat(size)))
                 values: Iterable[slice] = map(slice, starts, map(add, starts, repeat(size)))
             else:
-                values = map(self._slice, repeat(d), distinct)
-            per_dim.append(map(dict(zip(distinct, values, strict=True)).__getitem__, column))
+                values = map(self._slice, repeat(d), numbers)
+            if numbers is column:
+                per_dim.append(values)
+            else:
+                per_dim.append(map(dict(zip(numbers, values, strict=True)).__getitem__, column))
         return list(zip(*per_dim, strict=True))
 
     def _slice(self, d: int, i: int) -> slice:

@@ -38,7 +38,11 @@ PackedBlocks: TypeAlias = (
 
 def unique_keys(keys: Iterable[Any]) -> list[Any]:
     # The keys once each, in order; collections of distinct keys are taken as they are.
-    if type(keys) is dict or isinstance(keys, Set | KeysView):
+    # A dict first, subclasses too (the pending keys of a cull): checking the ABCs of
+    # a dict subclass costs more than listing a few keys.
+    if (isinstance(keys, dict) and type(keys).__iter__ is dict.__iter__) or isinstance(
+        keys, Set | KeysView
+    ):
         return list(keys)
     return list(dict.fromkeys(keys))
 

@@ -455,7 +455,8 @@ class Blockwise(Layer):
         arguments) is built column by column: output keys, then each input's
         keys, then the argument tuples, mostly by C-level iteration.
         """
-        return self.materialize_with_references()[0]
+        with gc_paused_for(len(self)):
+            return self._materialize(references=False)[0]
 
     def materialize_with_references(
         self,
@@ -474,9 +475,12 @@ class Blockwise(Layer):
         [(('y', 0), ('x', 0)), (('y', 1), ('x', 1))]
         """
         with gc_paused_for(len(self)):
-            return self._materialize()
+            return self._materialize(references=True)
 
-    def _materialize(self) -> tuple[dict[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
+    def _materialize(
+        self, references: bool
+    ) -> tuple[dict[Key, GraphNode], Iterable[tuple[Key, Key]] | None]:
+        # The pairs only when ``references``: materialize() drops them.
         if not self._simple:
             name = (self.name,)
             return {name + block: self._task(block) for block in self._blocks()}, None
@@ -487,6 +491,8 @@ class Blockwise(Layer):
         tasks = build_tasks(
             out_keys, repeat(self.func), arg_tuples, repeat(tuple(refs)), self.kwargs or None
         )
+        if not references:
+            return tasks, None  # type: ignore[return-value]  # as below
         pairs = chain.from_iterable(zip(out_keys, columns[i], strict=True) for i in refs)
         return tasks, pairs  # type: ignore[return-value]  # dict is invariant; tasks are nodes
 
@@ -575,9 +581,12 @@ class Blockwise(Layer):
         >>> len(culled), set(needed), needed.boxes
         (2, set(), [KeyBox('x', [4:6, 0:1000])])
         """
-        if isinstance(keys, KeyBox) and self.takes_box(keys):
+        if type(keys) is _OwnKeys and keys.layer is self:  # from filter_keys: the common case
+            blocks, count = keys.columns, len(keys)
+        elif isinstance(keys, KeyBox) and self.takes_box(keys):
             return self._cull_box(keys.ranges)
-        blocks, count = self._blocks_of(keys)
+        else:
+            blocks, count = self._blocks_of(keys)
         if not self._simple and self._kept_columns is None:
             ranges = box_ranges(blocks, count)
             if ranges is not None and len(set(self.out_ind)) == len(self.out_ind):
@@ -701,7 +710,9 @@ class Blockwise(Layer):
         and ``keys`` holds exactly the keys they give.
         """
         hint = getattr(keys, "hints", {}).get(self.name)
-        if not isinstance(hint, BlockHint) or not isinstance(keys, Mapping):
+        # dict first: for a dict subclass, the ABC check of Mapping alone costs more
+        # than the rest of this method for a few keys.
+        if not isinstance(hint, BlockHint) or not isinstance(keys, (dict, Mapping)):
             return None
         columns, count = hint.columns, hint.count
         if tuple(hint.numblocks) != self.out_numblocks or len(keys) != count:
