@@ -29,6 +29,26 @@ def best_of(
     return best
 
 
+def best_of_each(
+    funcs: Sequence[Callable[..., Any]],
+    repeat: int = 5,
+    setups: Sequence[Callable[[], Any] | None] | None = None,
+) -> list[float]:
+    """Return the best wall time of each of ``funcs``, sampled in turn, in seconds.
+
+    Like :func:`best_of` for each function, but the samples alternate (the first
+    function, the second, ..., then the first again), so that a burst of load
+    on a shared machine falls on every side alike rather than on whichever
+    happened to be running then.
+    """
+    setups = setups or [None] * len(funcs)
+    best = [float("inf")] * len(funcs)
+    for _ in range(repeat):
+        for i, (func, setup) in enumerate(zip(funcs, setups, strict=True)):
+            best[i] = min(best[i], best_of(func, 1, setup))
+    return best
+
+
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print a plain-text table with right-aligned columns."""
     cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]

@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import best_of, print_table
+from _common import best_of, best_of_each, print_table
 
 import hlg
 from hlg.layers.blockwise import BlockSlices, blockwise
@@ -109,17 +109,18 @@ def main() -> None:
         keep = [("mul", i, j) for i in range(side) for j in range(side)][::100]
         # Each call culls a freshly built graph, built outside the timing: both
         # libraries cache what a layer has culled or materialised. The small cases
-        # take milliseconds, so they get more repeats.
-        cull_repeat = {10_000: 20, 100_000: 10}.get(total, 3)
-        t_hlg_cull = best_of(
-            lambda graph, keep=keep: _hlg_cull(graph, keep),
+        # take milliseconds, so they get more repeats; the two sides take turns.
+        cull_repeat = {10_000: 50, 100_000: 10}.get(total, 3)
+        t_hlg_cull, t_dask_cull = best_of_each(
+            [
+                lambda graph, keep=keep: _hlg_cull(graph, keep),
+                lambda prepared: _dask_cull(*prepared),
+            ],
             cull_repeat,
-            setup=lambda blocks=blocks: hlg_graph(blocks),
-        )
-        t_dask_cull = best_of(
-            lambda prepared: _dask_cull(*prepared),
-            cull_repeat,
-            setup=lambda blocks=blocks, keep=keep: _dask_prepare(dask_array(blocks), keep),
+            setups=[
+                lambda blocks=blocks: hlg_graph(blocks),
+                lambda blocks=blocks, keep=keep: _dask_prepare(dask_array(blocks), keep),
+            ],
         )
         cull_rows.append(
             [
