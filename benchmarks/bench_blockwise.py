@@ -11,7 +11,11 @@ it, with 10 000, 100 000 and 1 000 000 tasks in all. Measured per task:
 - culling to 1% of the output blocks and materialising what is left, against
   dask doing the same (budget: >= 10x faster). Each library culls a graph it
   has just built, to its own keys for the same blocks, and must keep three
-  tasks per block; building the graph is not timed;
+  tasks per block; building the graph is not timed. A sample culls enough
+  freshly built graphs back to back to take 5 ms and gives the time per call
+  (as ``bench_order.py`` does: hlg's smallest case takes a quarter of a
+  millisecond, about what a cold cache after the garbage collection before a
+  lone call costs); the two libraries take turns;
 - memory held per task by the scheduler's graph: RSS growth of ``hlg.unpack``
   of the 1 000 000-task expression (budget: <= 400 B per task), against RSS
   growth of dask's ``dict(graph)``, each measured in a fresh process.
@@ -36,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import best_of, best_of_each, print_table
+from _common import best_of, best_per_call_each, print_table
 
 import hlg
 from hlg.layers.blockwise import BlockSlices, blockwise
@@ -108,19 +112,19 @@ def main() -> None:
         # Cull to 1% of the output blocks, then materialise.
         keep = [("mul", i, j) for i in range(side) for j in range(side)][::100]
         # Each call culls a freshly built graph, built outside the timing: both
-        # libraries cache what a layer has culled or materialised. The small cases
-        # take milliseconds, so they get more repeats; the two sides take turns.
-        cull_repeat = {10_000: 50, 100_000: 10}.get(total, 3)
-        t_hlg_cull, t_dask_cull = best_of_each(
+        # libraries cache what a layer has culled or materialised. A sample runs
+        # enough calls back to back to take 5 ms (hlg's smallest case takes a
+        # quarter of a millisecond), and the two sides take turns.
+        t_hlg_cull, t_dask_cull = best_per_call_each(
             [
                 lambda graph, keep=keep: _hlg_cull(graph, keep),
                 lambda prepared: _dask_cull(*prepared),
             ],
-            cull_repeat,
-            setups=[
+            [
                 lambda blocks=blocks: hlg_graph(blocks),
                 lambda blocks=blocks, keep=keep: _dask_prepare(dask_array(blocks), keep),
             ],
+            repeat={10_000: 7, 100_000: 5}.get(total, 3),
         )
         cull_rows.append(
             [
@@ -153,7 +157,8 @@ def main() -> None:
         f"{large - func_bytes:,} (budget < 8,192)"
     )
     print_table(
-        "Cull to 1% of the output blocks, then materialise (milliseconds)",
+        "Cull to 1% of the output blocks, then materialise (milliseconds per call, "
+        "calls back to back)",
         ["tasks", "kept blocks", "dask", "hlg", "dask/hlg (>=10x)"],
         cull_rows,
     )
