@@ -57,15 +57,16 @@ def best_per_call_each(
 ) -> list[float]:
     """Return each function's best time per call, in seconds, for calls too short to time alone.
 
-    A call of a quarter of a millisecond timed on its own mostly measures a cold
-    cache after the collection that precedes it. So each sample, as ``timeit``
-    does, runs enough back-to-back calls to take ``sample`` seconds, each on its
-    own fresh argument from ``setup`` (built beforehand, outside the timing),
-    and gives the time per call. The functions take turns sample by sample.
+    A call of a quarter of a millisecond timed on its own mostly measures the
+    cold cache that the garbage collection before it leaves. So each sample runs
+    calls back to back, each on its own fresh argument from ``setup`` (built
+    beforehand, outside the timing), and gives the time per call. Every function
+    gets the same number of calls per sample, enough for the fastest to take
+    ``sample`` seconds, so that the one cold first call weighs alike on each;
+    the functions take turns sample by sample. The collector stays on.
     """
-    batches = []
+    number = 1
     for func, setup in zip(funcs, setups, strict=True):
-        number = 1
         while True:
             args = [setup() for _ in range(number)]
             start = time.perf_counter()
@@ -74,17 +75,16 @@ def best_per_call_each(
             if time.perf_counter() - start >= sample:
                 break
             number *= 2
-        batches.append(number)
     best = [float("inf")] * len(funcs)
     for _ in range(repeat):
         for i, (func, setup) in enumerate(zip(funcs, setups, strict=True)):
             gc.collect()
-            args = [setup() for _ in range(batches[i])]
+            args = [setup() for _ in range(number)]
             gc.collect()
             start = time.perf_counter()
             for arg in args:
                 func(arg)
-            best[i] = min(best[i], (time.perf_counter() - start) / batches[i])
+            best[i] = min(best[i], (time.perf_counter() - start) / number)
     return best
 
 

@@ -11,11 +11,11 @@ it, with 10 000, 100 000 and 1 000 000 tasks in all. Measured per task:
 - culling to 1% of the output blocks and materialising what is left, against
   dask doing the same (budget: >= 10x faster). Each library culls a graph it
   has just built, to its own keys for the same blocks, and must keep three
-  tasks per block; building the graph is not timed. A sample culls enough
-  freshly built graphs back to back to take 5 ms and gives the time per call
-  (as ``bench_order.py`` does: hlg's smallest case takes a quarter of a
-  millisecond, about what a cold cache after the garbage collection before a
-  lone call costs); the two libraries take turns;
+  tasks per block; building the graph is not timed. A sample culls freshly
+  built graphs back to back, as many for each library as make hlg's sample take
+  5 ms, and gives the time per call (as ``bench_order.py`` does: hlg's smallest
+  case takes a quarter of a millisecond, about what a cold cache after the
+  garbage collection before a lone call costs); the two libraries take turns;
 - memory held per task by the scheduler's graph: RSS growth of ``hlg.unpack``
   of the 1 000 000-task expression (budget: <= 400 B per task), against RSS
   growth of dask's ``dict(graph)``, each measured in a fresh process.
@@ -113,8 +113,9 @@ def main() -> None:
         keep = [("mul", i, j) for i in range(side) for j in range(side)][::100]
         # Each call culls a freshly built graph, built outside the timing: both
         # libraries cache what a layer has culled or materialised. A sample runs
-        # enough calls back to back to take 5 ms (hlg's smallest case takes a
-        # quarter of a millisecond), and the two sides take turns.
+        # calls back to back, the same number for each side, enough for 5 ms of
+        # hlg's (its smallest case takes a quarter of a millisecond); the sides
+        # take turns.
         t_hlg_cull, t_dask_cull = best_per_call_each(
             [
                 lambda graph, keep=keep: _hlg_cull(graph, keep),

@@ -381,9 +381,9 @@ def _count_tasks_built(monkeypatch):
         built["tasks"] += 1
         return one(self, block)
 
-    def counting_materialize(self):
+    def counting_materialize(self, *args, **kwargs):
         built["layers"] += 1
-        return every(self)
+        return every(self, *args, **kwargs)
 
     monkeypatch.setattr(Blockwise, "_task", counting_task)
     monkeypatch.setattr(Blockwise, "_materialize", counting_materialize)
