@@ -84,3 +84,19 @@ def test_dep_states_are_checked_field_by_field(cls, state, match):
     state = msgpack.unpackb(msgpack.packb(state), use_list=False)
     with pytest.raises(hlg.LayerStateError, match=match):
         cls.unpack_state(state)
+
+
+@pytest.mark.parametrize("chunks", [((2,) * 6, (3,) * 5), ((1, 4, 4, 2, 7, 1), (3, 3, 5, 1, 1))])
+@pytest.mark.parametrize(
+    "columns",
+    [
+        [[0, 2, 5], [4, 1, 0]],  # every block number once
+        [[0, 0, 5, 5], [1, 1, 1, 4]],  # repeats in both columns
+        [[3, 1, 4], [2, 2, 2]],  # distinct in one column, repeated in the other
+    ],
+)
+def test_block_slices_take_gives_each_blocks_slices(chunks, columns):
+    slices = BlockSlices(chunks)
+    count = len(columns[0])
+    expected = [slices[block] for block in zip(*columns, strict=True)]
+    assert slices.take(columns, count) == expected

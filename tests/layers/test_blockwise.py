@@ -690,3 +690,17 @@ def test_fuse_refuses_what_would_change_results_and_says_why(case):
         hlg.UsageError, match=r"cannot fuse layer 'a' into layer 'b': .*" + _REASONS[case]
     ):
         outer.fuse(inner, position)
+
+
+def test_culling_with_keys_from_a_dict_subclass_that_reorders_them():
+    from hlg.layers.blockgrid import unique_keys
+
+    class Reversed(dict):
+        def __iter__(self):
+            return reversed(list(super().__iter__()))
+
+    keys = Reversed.fromkeys([("y", 0), ("y", 2)])
+    assert unique_keys(keys) == [("y", 2), ("y", 0)]  # its own iteration, not dict's
+    assert unique_keys({("y", 0): None, ("y", 2): None}) == [("y", 0), ("y", 2)]
+    layer = blockwise(abs, "y", "i", "x", "i", numblocks={"x": (4,)})
+    assert sorted(layer.cull(keys)[0].materialize()) == [("y", 0), ("y", 2)]

@@ -194,28 +194,29 @@ def test_output_keys_that_are_not_tasks_are_blamed_naming_the_layer_and_key():
         hlg.unpack(data)
 
 
-def test_endless_or_raising_output_keys_are_blamed_not_followed():
-    def endless(self):
-        while True:
-            yield ("c", 0)
+def _endless_outputs(self):
+    while True:
+        yield ("c", 0)
 
-    data, _ = _packed_with(
-        "tests.blame.outputs-endless",
-        unpack_state=classmethod(lambda cls, state, decoder, *, name, annotations: cls(name)),
-        output_keys=endless,
-    )
-    with pytest.raises(hlg.LayerClassError, match=r"more keys than the layer has tasks \(1\)"):
-        hlg.unpack(data)
 
-    def broken(self):
-        raise RuntimeError("no outputs today")
+def _raising_outputs(self):
+    raise RuntimeError("no outputs today")
 
+
+@pytest.mark.parametrize(
+    ("tag", "output_keys", "message"),
+    [
+        ("endless", _endless_outputs, r"more keys than the layer has tasks \(1\)"),
+        ("raises", _raising_outputs, r"output_keys\(\) failed.*no outputs today"),
+    ],
+)
+def test_endless_or_raising_output_keys_are_blamed_not_followed(tag, output_keys, message):
     data, cls = _packed_with(
-        "tests.blame.outputs-raises",
+        f"tests.blame.outputs-{tag}",
         unpack_state=classmethod(lambda cls, state, decoder, *, name, annotations: cls(name)),
-        output_keys=broken,
+        output_keys=output_keys,
     )
-    with pytest.raises(hlg.LayerClassError, match=r"output_keys\(\) failed.*no outputs today"):
+    with pytest.raises(hlg.LayerClassError, match=message):
         hlg.unpack(data)
     # With requested keys the method is not asked.
     assert hlg.unpack(hlg.pack(cls("c"), [("c", 0)])).keys == [("c", 0)]
